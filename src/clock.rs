@@ -1,0 +1,196 @@
+//! Time: raw ticks on the hot path, nanoseconds on the writer.
+//!
+//! On x86-64 with an invariant TSC (`constant_tsc` and `nonstop_tsc`), a tick is one `rdtsc` read;
+//! elsewhere it is nanoseconds since a process-wide [`Instant`] taken at first use. Callers record
+//! [`now`] and nothing else; the writer thread turns ticks into Unix nanoseconds with a
+//! [`Calibration`] that it refines as the process runs (the longer the baseline, the smaller the
+//! error), so no conversion or system call happens on the calling thread.
+
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Which source [`now`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The x86-64 time-stamp counter.
+    Tsc,
+    /// `Instant::now()` in nanoseconds since the clock's epoch.
+    Monotonic,
+}
+
+struct Epoch {
+    source: Source,
+    instant: Instant,
+    ticks: u64,
+    unix_nanos: u64,
+}
+
+static EPOCH: OnceLock<Epoch> = OnceLock::new();
+
+fn detect() -> Source {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+    {
+        if std::env::var_os("MINI_TELEMETRY_CLOCK").is_some_and(|v| v == "monotonic") {
+            return Source::Monotonic;
+        }
+        if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+            let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+            let has = |f: &str| flags.split_ascii_whitespace().any(|x| x == f);
+            if has("constant_tsc") && has("nonstop_tsc") {
+                return Source::Tsc;
+            }
+        }
+    }
+    Source::Monotonic
+}
+
+fn epoch() -> &'static Epoch {
+    EPOCH.get_or_init(|| {
+        let source = detect();
+        let instant = Instant::now();
+        let ticks = match source {
+            Source::Tsc => rdtsc(),
+            Source::Monotonic => 0,
+        };
+        let unix_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Epoch {
+            source,
+            instant,
+            ticks,
+            unix_nanos,
+        }
+    })
+}
+
+#[inline(always)]
+fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rdtsc` has no preconditions on x86-64; it only reads the time-stamp counter.
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        0
+    }
+}
+
+/// Initialises the clock (detection and epoch). Called by `init`; calling [`now`] first works too.
+pub fn init() -> Source {
+    epoch().source
+}
+
+/// The current time in raw ticks. Cheap: one `rdtsc` on x86-64 with an invariant TSC.
+#[inline]
+pub fn now() -> u64 {
+    let e = epoch();
+    match e.source {
+        Source::Tsc => rdtsc(),
+        Source::Monotonic => e.instant.elapsed().as_nanos() as u64,
+    }
+}
+
+/// Converts raw ticks to Unix nanoseconds. Owned by the writer thread, which calls
+/// [`refresh`](Calibration::refresh) from time to time to sharpen the tick rate.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    source: Source,
+    base_ticks: u64,
+    base_unix: u64,
+    /// Nanoseconds per tick.
+    scale: f64,
+}
+
+impl Calibration {
+    /// A calibration from the clock's epoch to now.
+    pub fn new() -> Self {
+        let e = epoch();
+        let mut c = Calibration {
+            source: e.source,
+            base_ticks: e.ticks,
+            base_unix: e.unix_nanos,
+            scale: 1.0,
+        };
+        c.refresh();
+        c
+    }
+
+    /// Re-measures the tick rate over the whole time since the epoch. For the TSC source it waits
+    /// until at least 1 ms has passed since the epoch so the first rate is already usable.
+    pub fn refresh(&mut self) {
+        if self.source != Source::Tsc {
+            return;
+        }
+        let e = epoch();
+        let mut elapsed = e.instant.elapsed();
+        if elapsed.as_nanos() < 1_000_000 {
+            std::thread::sleep(std::time::Duration::from_nanos(
+                1_000_000 - elapsed.as_nanos() as u64,
+            ));
+        }
+        let ticks = rdtsc();
+        elapsed = e.instant.elapsed();
+        let dt = ticks.wrapping_sub(e.ticks);
+        if dt > 0 {
+            self.scale = elapsed.as_nanos() as f64 / dt as f64;
+        }
+    }
+
+    /// Unix nanoseconds for a raw tick value.
+    #[inline]
+    pub fn to_unix_nanos(&self, ticks: u64) -> u64 {
+        match self.source {
+            Source::Monotonic => self.base_unix.wrapping_add(ticks),
+            Source::Tsc => {
+                let d = ticks.wrapping_sub(self.base_ticks) as i64;
+                (self.base_unix as i128 + (d as f64 * self.scale) as i128).max(0) as u64
+            }
+        }
+    }
+
+    /// Nanoseconds between two tick values (never negative).
+    #[inline]
+    pub fn duration_nanos(&self, start: u64, end: u64) -> u64 {
+        let d = end.saturating_sub(start);
+        match self.source {
+            Source::Monotonic => d,
+            Source::Tsc => (d as f64 * self.scale) as u64,
+        }
+    }
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_convert_to_wall_clock() {
+        init();
+        let cal = Calibration::new();
+        let t0 = now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let t1 = now();
+        assert!(t1 > t0);
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let u1 = cal.to_unix_nanos(t1);
+        // Within 50 ms of the system clock; duration at least the 20 ms slept.
+        assert!(u1.abs_diff(wall) < 50_000_000, "{u1} vs {wall}");
+        assert!(cal.duration_nanos(t0, t1) >= 15_000_000);
+        assert_eq!(cal.duration_nanos(t1, t0), 0);
+    }
+}

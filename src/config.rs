@@ -1,0 +1,320 @@
+//! Configuration: a by-value builder with OpenTelemetry's environment variables applied on top.
+
+use crate::log::Level;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line (the default). See README.md for the schema.
+    Json,
+    /// One human-readable line per record, e.g.
+    /// `2023-03-27 14:23:45.123 [INFO] mon.module - trace_id=… span_id=… - Message key=value`.
+    Text,
+}
+
+/// What happens when a thread's ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullPolicy {
+    /// The calling thread waits for the writer to make room (the default): nothing is lost.
+    Block,
+    /// The record is dropped and counted; counts appear in the output as
+    /// `mini_telemetry.records.dropped` lines and in [`stats`](crate::stats).
+    Drop,
+}
+
+/// Where output goes.
+pub enum Sink {
+    /// Standard output (the default).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, created or truncated at init.
+    File(PathBuf),
+    /// Any writer; it is moved to the writer thread.
+    Writer(Box<dyn Write + Send>),
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Stdout => f.write_str("Stdout"),
+            Sink::Stderr => f.write_str("Stderr"),
+            Sink::File(p) => f.debug_tuple("File").field(p).finish(),
+            Sink::Writer(_) => f.write_str("Writer(..)"),
+        }
+    }
+}
+
+/// Limits on what one span may carry (OpenTelemetry's span limits, 128 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Attributes per span.
+    pub attributes: u32,
+    /// Events per span.
+    pub events: u32,
+    /// Links per span.
+    pub links: u32,
+    /// Attributes per event or link.
+    pub attributes_per_event: u32,
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        SpanLimits {
+            attributes: 128,
+            events: 128,
+            links: 128,
+            attributes_per_event: 128,
+        }
+    }
+}
+
+/// Everything [`init`](crate::init) needs; build it with [`Config::new`] and finish with
+/// [`Config::install`].
+///
+/// ```no_run
+/// use mini_telemetry::{Config, Format, FullPolicy};
+/// let _guard = Config::new("mon-service", "1.0.0", "production")
+///     .format(Format::Text)
+///     .full_policy(FullPolicy::Drop)
+///     .ring_capacity(256 * 1024)
+///     .install()
+///     .expect("telemetry already initialised");
+/// ```
+#[must_use]
+#[derive(Debug)]
+pub struct Config {
+    pub(crate) service_name: String,
+    pub(crate) service_version: String,
+    pub(crate) environment: String,
+    pub(crate) resource: Vec<(String, String)>,
+    pub(crate) format: Format,
+    pub(crate) sink: Sink,
+    pub(crate) ring_capacity: usize,
+    pub(crate) full_policy: FullPolicy,
+    pub(crate) metric_interval: Duration,
+    pub(crate) flush_interval: Duration,
+    pub(crate) min_level: Level,
+    pub(crate) max_value_len: usize,
+    pub(crate) span_limits: SpanLimits,
+    pub(crate) cardinality_limit: usize,
+    pub(crate) disabled: bool,
+    pub(crate) apply_env: bool,
+}
+
+impl Config {
+    /// A configuration with the seed's three resource values and the defaults: JSON to stdout,
+    /// 64 KiB rings, [`FullPolicy::Block`], metrics every 60 s, level `Info`.
+    pub fn new(
+        service_name: impl Into<String>,
+        service_version: impl Into<String>,
+        environment: impl Into<String>,
+    ) -> Self {
+        Config {
+            service_name: service_name.into(),
+            service_version: service_version.into(),
+            environment: environment.into(),
+            resource: Vec::new(),
+            format: Format::Json,
+            sink: Sink::Stdout,
+            ring_capacity: 64 * 1024,
+            full_policy: FullPolicy::Block,
+            metric_interval: Duration::from_secs(60),
+            flush_interval: Duration::from_millis(20),
+            min_level: Level::Info,
+            max_value_len: 16 * 1024,
+            span_limits: SpanLimits::default(),
+            cardinality_limit: 2000,
+            disabled: false,
+            apply_env: true,
+        }
+    }
+
+    /// Output format (also `MINI_TELEMETRY_FORMAT=json|text`).
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Output destination.
+    pub fn sink(mut self, sink: Sink) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// Bytes per thread ring (rounded up to a power of two, at least 4 KiB). One record may use up
+    /// to half of it.
+    pub fn ring_capacity(mut self, bytes: usize) -> Self {
+        self.ring_capacity = bytes.max(4096);
+        self
+    }
+
+    /// What to do when a ring is full.
+    pub fn full_policy(mut self, policy: FullPolicy) -> Self {
+        self.full_policy = policy;
+        self
+    }
+
+    /// How often cumulative metrics are exported (also `OTEL_METRIC_EXPORT_INTERVAL` in ms).
+    /// Metrics are always exported once more at shutdown.
+    pub fn metric_interval(mut self, interval: Duration) -> Self {
+        self.metric_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long the writer sleeps when idle before it looks at the rings again.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval.max(Duration::from_micros(100));
+        self
+    }
+
+    /// The least severe log level written (also `MINI_TELEMETRY_LOG_LEVEL`).
+    pub fn min_level(mut self, level: Level) -> Self {
+        self.min_level = level;
+        self
+    }
+
+    /// Longest string value kept, in bytes; longer ones are cut at a char boundary (also
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`). Always bounded by what fits in one ring record.
+    pub fn max_value_len(mut self, bytes: usize) -> Self {
+        self.max_value_len = bytes;
+        self
+    }
+
+    /// Span limits (also `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`,
+    /// `OTEL_SPAN_LINK_COUNT_LIMIT`).
+    pub fn span_limits(mut self, limits: SpanLimits) -> Self {
+        self.span_limits = limits;
+        self
+    }
+
+    /// Most distinct attribute sets per instrument, the overflow series included (default 2000).
+    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = limit.max(2);
+        self
+    }
+
+    /// Adds a resource attribute.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// Turns telemetry off (also `OTEL_SDK_DISABLED=true`): every call is a no-op.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Whether environment variables override this configuration (default true).
+    pub fn use_env(mut self, yes: bool) -> Self {
+        self.apply_env = yes;
+        self
+    }
+
+    /// Installs the configuration globally and starts the writer thread.
+    pub fn install(self) -> Result<crate::Guard, crate::InitError> {
+        crate::global::install(self)
+    }
+
+    /// Applies OpenTelemetry's environment variables (and ours); bad values are reported once on
+    /// stderr and ignored.
+    pub(crate) fn apply_env(&mut self) {
+        if !self.apply_env {
+            return;
+        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        if let Some(v) = var("OTEL_SDK_DISABLED") {
+            self.disabled = v.trim().eq_ignore_ascii_case("true");
+        }
+        if let Some(v) = var("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in v.split(',') {
+                match pair.split_once('=') {
+                    Some((k, val)) if !k.trim().is_empty() => self
+                        .resource
+                        .push((percent_decode(k.trim()), percent_decode(val.trim()))),
+                    _ => eprintln!(
+                        "mini-telemetry: ignoring malformed OTEL_RESOURCE_ATTRIBUTES entry {pair:?}"
+                    ),
+                }
+            }
+        }
+        if let Some(v) = var("OTEL_SERVICE_NAME") {
+            self.service_name = v;
+        }
+        let num = |k: &str, apply: &mut dyn FnMut(u64)| {
+            if let Some(v) = var(k) {
+                match v.trim().parse::<u64>() {
+                    Ok(n) => apply(n),
+                    Err(_) => eprintln!("mini-telemetry: ignoring {k}={v:?}: not a number"),
+                }
+            }
+        };
+        num("OTEL_METRIC_EXPORT_INTERVAL", &mut |n| {
+            self.metric_interval = Duration::from_millis(n.max(1))
+        });
+        num("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", &mut |n| {
+            self.max_value_len = n as usize
+        });
+        num("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", &mut |n| {
+            self.span_limits.attributes = n as u32
+        });
+        num("OTEL_SPAN_EVENT_COUNT_LIMIT", &mut |n| {
+            self.span_limits.events = n as u32
+        });
+        num("OTEL_SPAN_LINK_COUNT_LIMIT", &mut |n| {
+            self.span_limits.links = n as u32
+        });
+        if let Some(v) = var("MINI_TELEMETRY_FORMAT") {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "json" => self.format = Format::Json,
+                "text" => self.format = Format::Text,
+                _ => {
+                    eprintln!("mini-telemetry: ignoring MINI_TELEMETRY_FORMAT={v:?} (json or text)")
+                }
+            }
+        }
+        if let Some(v) = var("MINI_TELEMETRY_LOG_LEVEL") {
+            match Level::parse(&v) {
+                Some(l) => self.min_level = l,
+                None => eprintln!("mini-telemetry: ignoring MINI_TELEMETRY_LOG_LEVEL={v:?}"),
+            }
+        }
+    }
+}
+
+/// Decodes `%XX` escapes (W3C baggage octets, as OTEL_RESOURCE_ATTRIBUTES uses).
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2Cc"), "a b,c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+}

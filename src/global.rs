@@ -1,0 +1,440 @@
+//! Global state: the init/shutdown state machine, the per-thread producer, scopes, and the handles
+//! the writer thread needs.
+
+use crate::config::{Config, FullPolicy};
+use crate::ring::{self, Producer};
+use crate::trace::SpanContext;
+use crate::writer::{self, RingEntry};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::thread::Thread;
+
+const UNINIT: u8 = 0;
+const INITIALIZING: u8 = 1;
+const RUNNING: u8 = 2;
+const SHUT_DOWN: u8 = 3;
+
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+/// The one flag every hot path reads first (Relaxed): false before init, when disabled and after
+/// shutdown.
+pub(crate) static ENABLED: AtomicBool = AtomicBool::new(false);
+static GLOBAL: OnceLock<Global> = OnceLock::new();
+
+/// True when telemetry is initialised, enabled and not shut down.
+#[inline(always)]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Settings the calling threads read.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub ring_capacity: usize,
+    pub full_policy: FullPolicy,
+    pub max_str: usize,
+    pub span_limits: crate::config::SpanLimits,
+    pub cardinality_limit: usize,
+}
+
+/// Counters shared by producers and the writer; read them with [`stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub written: AtomicU64,
+    pub lost: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub corrupt: AtomicU64,
+    /// Records dropped by full rings, summed by the writer at each pass.
+    pub dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    pub flush_requested: u64,
+    pub flush_done: u64,
+    pub shutdown: bool,
+    pub writer_exited: bool,
+}
+
+pub(crate) struct Global {
+    pub settings: Settings,
+    pub new_rings: Mutex<Vec<RingEntry>>,
+    pub writer: OnceLock<Thread>,
+    pub writer_running: AtomicBool,
+    /// Set by the writer just before it parks, cleared by whoever wakes it.
+    pub idle: AtomicBool,
+    pub counters: Counters,
+    pub control: Mutex<Control>,
+    pub control_cv: Condvar,
+}
+
+impl Global {
+    /// Wakes the writer if it is parked (one `unpark` per sleep, whoever gets there first).
+    #[inline]
+    pub fn wake(&self) {
+        if self.idle.load(Ordering::Relaxed) && self.idle.swap(false, Ordering::AcqRel) {
+            if let Some(t) = self.writer.get() {
+                t.unpark();
+            }
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn global() -> Option<&'static Global> {
+    GLOBAL.get()
+}
+
+/// Why [`init`](crate::init) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitError {
+    /// `init` was already called in this process (telemetry can be initialised once).
+    AlreadyInitialized,
+    /// The sink could not be opened.
+    Sink(String),
+    /// The writer thread could not be started.
+    Spawn(String),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::AlreadyInitialized => f.write_str("mini-telemetry is already initialised"),
+            InitError::Sink(e) => write!(f, "cannot open the telemetry sink: {e}"),
+            InitError::Spawn(e) => write!(f, "cannot start the telemetry writer thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// Keeps telemetry running; dropping it flushes everything and stops the writer thread
+/// (the same as [`shutdown`]).
+#[must_use = "dropping the guard shuts telemetry down at once"]
+#[derive(Debug)]
+pub struct Guard {
+    _private: (),
+}
+
+impl Guard {
+    /// Flushes and stops now (what dropping the guard does).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        shutdown();
+    }
+}
+
+pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
+    if STATE
+        .compare_exchange(UNINIT, INITIALIZING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(InitError::AlreadyInitialized);
+    }
+    cfg.apply_env();
+    crate::clock::init();
+    let ring_capacity = cfg
+        .ring_capacity
+        .max(ring::MIN_CAPACITY)
+        .next_power_of_two();
+    // One record may use half the ring; keep room for keys and framing around a long string.
+    let max_str = cfg.max_value_len.min(ring_capacity / 4);
+    let settings = Settings {
+        ring_capacity,
+        full_policy: cfg.full_policy,
+        max_str,
+        span_limits: cfg.span_limits,
+        cardinality_limit: cfg.cardinality_limit,
+    };
+    crate::log::set_min_level(cfg.min_level);
+    if cfg.disabled {
+        STATE.store(SHUT_DOWN, Ordering::Release);
+        return Ok(Guard { _private: () });
+    }
+    let sink = match writer::open_sink(std::mem::replace(
+        &mut cfg.sink,
+        crate::config::Sink::Stdout,
+    )) {
+        Ok(s) => s,
+        Err(e) => {
+            STATE.store(UNINIT, Ordering::Release);
+            return Err(InitError::Sink(e.to_string()));
+        }
+    };
+    let g = GLOBAL.get_or_init(|| Global {
+        settings,
+        new_rings: Mutex::new(Vec::new()),
+        writer: OnceLock::new(),
+        writer_running: AtomicBool::new(true),
+        idle: AtomicBool::new(false),
+        counters: Counters::default(),
+        control: Mutex::new(Control::default()),
+        control_cv: Condvar::new(),
+    });
+    let w = writer::Writer::new(&cfg, sink, g);
+    let handle = std::thread::Builder::new()
+        .name("mini-telemetry-writer".into())
+        .spawn(move || w.run())
+        .map_err(|e| {
+            STATE.store(SHUT_DOWN, Ordering::Release);
+            InitError::Spawn(e.to_string())
+        })?;
+    let _ = g.writer.set(handle.thread().clone());
+    *WRITER_JOIN.lock() = Some(handle);
+    STATE.store(RUNNING, Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+    Ok(Guard { _private: () })
+}
+
+static WRITER_JOIN: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// Writes out every record produced so far (by any thread) and exports metrics, then returns.
+/// A no-op before init and after shutdown.
+///
+/// ```
+/// mini_telemetry::flush(); // harmless before init
+/// ```
+pub fn flush() {
+    let Some(g) = global() else { return };
+    if STATE.load(Ordering::Acquire) != RUNNING {
+        return;
+    }
+    let mut c = g.control.lock();
+    if c.writer_exited {
+        return;
+    }
+    c.flush_requested += 1;
+    let target = c.flush_requested;
+    g.idle.store(false, Ordering::Release);
+    if let Some(t) = g.writer.get() {
+        t.unpark();
+    }
+    while c.flush_done < target && !c.writer_exited {
+        g.control_cv.wait(&mut c);
+    }
+}
+
+/// Flushes everything, exports metrics a last time and stops the writer thread. Later calls are
+/// cheap no-ops. Called by dropping the [`Guard`].
+pub fn shutdown() {
+    if STATE
+        .compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    ENABLED.store(false, Ordering::Release);
+    let Some(g) = global() else { return };
+    {
+        let mut c = g.control.lock();
+        c.shutdown = true;
+    }
+    g.idle.store(false, Ordering::Release);
+    if let Some(t) = g.writer.get() {
+        t.unpark();
+    }
+    if let Some(h) = WRITER_JOIN.lock().take() {
+        if h.thread().id() != std::thread::current().id() && h.join().is_err() {
+            eprintln!("mini-telemetry: the writer thread panicked");
+        }
+    }
+}
+
+/// What the engine has done so far, for monitoring the monitor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records (spans, logs, metric points) written to the sink.
+    pub written: u64,
+    /// Records dropped because a ring was full (drop policy), as of the writer's last pass
+    /// (exact after [`flush`]).
+    pub dropped: u64,
+    /// Records lost for other reasons: emitted while the thread was being torn down, or after
+    /// shutdown began.
+    pub lost: u64,
+    /// Failed writes to the sink (e.g. a closed pipe); the output of those writes is lost.
+    pub write_errors: u64,
+    /// Records the writer could not decode (a bug if ever non-zero).
+    pub corrupt: u64,
+    /// Histogram measurements rejected because they were NaN or infinite.
+    pub invalid_measurements: u64,
+}
+
+/// Counters of the engine's own health.
+///
+/// ```
+/// let s = mini_telemetry::stats();
+/// assert_eq!(s.dropped, 0);
+/// ```
+pub fn stats() -> Stats {
+    let Some(g) = global() else {
+        return Stats {
+            invalid_measurements: crate::metrics::invalid_count(),
+            ..Stats::default()
+        };
+    };
+    let c = &g.counters;
+    Stats {
+        written: c.written.load(Ordering::Relaxed),
+        dropped: c.dropped.load(Ordering::Relaxed),
+        lost: c.lost.load(Ordering::Relaxed),
+        write_errors: c.write_errors.load(Ordering::Relaxed),
+        corrupt: c.corrupt.load(Ordering::Relaxed),
+        invalid_measurements: crate::metrics::invalid_count(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread state.
+
+/// Slots in the per-thread cache of metric series.
+pub(crate) const SERIES_CACHE: usize = 64;
+
+#[derive(Clone, Copy)]
+pub(crate) struct CacheEntry {
+    pub instrument: u32,
+    pub hash: u64,
+    pub series: Option<&'static crate::metrics::Series>,
+}
+
+impl CacheEntry {
+    const EMPTY: CacheEntry = CacheEntry {
+        instrument: u32::MAX,
+        hash: 0,
+        series: None,
+    };
+}
+
+pub(crate) struct Local {
+    producer: RefCell<Option<Producer>>,
+    pub current: Cell<SpanContext>,
+    pub rng: Cell<u64>,
+    pub index: Cell<u32>,
+    pub series_cache: [Cell<CacheEntry>; SERIES_CACHE],
+}
+
+thread_local! {
+    pub(crate) static LOCAL: Local = const {
+        Local {
+            producer: RefCell::new(None),
+            current: Cell::new(SpanContext::NONE),
+            rng: Cell::new(0),
+            index: Cell::new(u32::MAX),
+            series_cache: [const { Cell::new(CacheEntry::EMPTY) }; SERIES_CACHE],
+        }
+    };
+}
+
+static THREAD_INDEX: AtomicU32 = AtomicU32::new(0);
+
+impl Local {
+    /// This thread's small dense index (assigned on first use).
+    #[inline]
+    pub fn index(&self) -> u32 {
+        let i = self.index.get();
+        if i != u32::MAX {
+            return i;
+        }
+        let i = THREAD_INDEX.fetch_add(1, Ordering::Relaxed) % (u32::MAX - 1);
+        self.index.set(i);
+        i
+    }
+}
+
+fn register(g: &Global) -> Producer {
+    let (p, c) = ring::ring(g.settings.ring_capacity);
+    let t = std::thread::current();
+    let idx = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
+    g.new_rings
+        .lock()
+        .push(RingEntry::new(c, t.name().unwrap_or(""), idx));
+    p
+}
+
+/// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
+/// Never panics or blocks forever: if the writer is gone the record is counted as lost.
+#[inline]
+pub(crate) fn emit<F: FnOnce(&mut [u8])>(len: usize, fill: F) {
+    let Some(g) = global() else { return };
+    let r = LOCAL.try_with(|l| {
+        let Ok(mut slot) = l.producer.try_borrow_mut() else {
+            return false;
+        };
+        let p = slot.get_or_insert_with(|| register(g));
+        push(g, p, len, fill)
+    });
+    if !matches!(r, Ok(true)) {
+        g.counters.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[inline]
+fn push<F: FnOnce(&mut [u8])>(g: &Global, p: &mut Producer, len: usize, fill: F) -> bool {
+    match p.try_push_with(len, fill) {
+        Ok(()) => {
+            if p.used_estimate() > p.capacity() / 2 {
+                g.wake();
+            }
+            true
+        }
+        Err(fill) => push_slow(g, p, len, fill),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_slow<F: FnOnce(&mut [u8])>(g: &Global, p: &mut Producer, len: usize, mut fill: F) -> bool {
+    if g.settings.full_policy == FullPolicy::Drop {
+        p.count_dropped();
+        g.wake();
+        return true;
+    }
+    let mut spins = 0u32;
+    loop {
+        if !g.writer_running.load(Ordering::Acquire) {
+            return false;
+        }
+        g.idle.store(false, Ordering::Relaxed);
+        if let Some(t) = g.writer.get() {
+            t.unpark();
+        }
+        if spins < 16 {
+            std::hint::spin_loop();
+        } else if spins < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        spins += 1;
+        match p.try_push_with(len, fill) {
+            Ok(()) => return true,
+            Err(f) => fill = f,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instrumentation scopes.
+
+static SCOPES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+
+/// Interns a scope name and returns its id (creation time only, never on a hot path).
+pub(crate) fn scope_id(name: &str) -> u32 {
+    if let Some(i) = SCOPES.read().iter().position(|s| *s == name) {
+        return i as u32;
+    }
+    let mut w = SCOPES.write();
+    if let Some(i) = w.iter().position(|s| *s == name) {
+        return i as u32;
+    }
+    w.push(Box::leak(name.to_string().into_boxed_str()));
+    (w.len() - 1) as u32
+}
+
+/// The name of a scope id.
+pub(crate) fn scope_name(id: u32) -> Option<&'static str> {
+    SCOPES.read().get(id as usize).copied()
+}

@@ -1,0 +1,281 @@
+//! A lock-free, high-dynamic-range histogram that many threads record into and the writer reads.
+//!
+//! Values are bucketed log-linearly straight from their IEEE-754 bits: the exponent picks an
+//! octave and the top [`SUB_BITS`] mantissa bits a sub-bucket, so every bucket is at most
+//! 2^-7 (0.78 %) wide relative to its value, from 2^-24 (6e-8) to 2^40 (1.1e12). Octaves are
+//! allocated on first use, so a latency histogram that spans a few decades costs a few KiB.
+//! Count, sum, min and max are exact, and so are the counts on OpenTelemetry's default explicit
+//! bucket boundaries; percentiles come from the log-linear buckets, clamped to [min, max].
+//!
+//! Why not the `hdrhistogram` crate: its `Histogram` is not safe to read while another thread
+//! records, so per-thread recording would need a lock or a hand-off on the calling thread. This
+//! type is the same idea (log-linear buckets with bounded relative error) on atomics.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Mantissa bits used for sub-buckets.
+pub const SUB_BITS: u32 = 7;
+const SUB: usize = 1 << SUB_BITS;
+const MIN_EXP: i32 = -24;
+const OCTAVES: usize = 64;
+
+/// OpenTelemetry's default explicit bucket boundaries.
+pub const DEFAULT_BOUNDS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+/// One shard of a histogram series.
+pub struct AtomicHistogram {
+    count: AtomicU64,
+    sum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+    /// Values <= 0 (not in the log-linear buckets).
+    non_positive: AtomicU64,
+    explicit: [AtomicU64; DEFAULT_BOUNDS.len() + 1],
+    octaves: [OnceLock<Box<[AtomicU64; SUB]>>; OCTAVES],
+}
+
+impl std::fmt::Debug for AtomicHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicHistogram")
+            .field("count", &self.count.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Default for AtomicHistogram {
+    fn default() -> Self {
+        AtomicHistogram {
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0f64.to_bits()),
+            min: AtomicU64::new(f64::INFINITY.to_bits()),
+            max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
+            non_positive: AtomicU64::new(0),
+            explicit: [const { AtomicU64::new(0) }; DEFAULT_BOUNDS.len() + 1],
+            octaves: [const { OnceLock::new() }; OCTAVES],
+        }
+    }
+}
+
+#[inline]
+fn log_bucket(v: f64) -> (usize, usize) {
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    if exp < MIN_EXP {
+        return (0, 0);
+    }
+    let o = (exp - MIN_EXP) as usize;
+    if o >= OCTAVES {
+        return (OCTAVES - 1, SUB - 1);
+    }
+    (o, ((bits >> (52 - SUB_BITS)) as usize) & (SUB - 1))
+}
+
+/// The middle of a log-linear bucket.
+fn bucket_mid(o: usize, s: usize) -> f64 {
+    let base = 2f64.powi(o as i32 + MIN_EXP);
+    base * (1.0 + (s as f64 + 0.5) / SUB as f64)
+}
+
+impl AtomicHistogram {
+    /// Records a value. Returns false (recording nothing) for NaN and infinities.
+    #[inline]
+    pub fn record(&self, v: f64) -> bool {
+        if !v.is_finite() {
+            return false;
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut cur = self.sum.load(Ordering::Relaxed);
+        loop {
+            let new = (f64::from_bits(cur) + v).to_bits();
+            match self
+                .sum
+                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+        if v < f64::from_bits(self.min.load(Ordering::Relaxed)) {
+            update(&self.min, v, |new, old| new < old);
+        }
+        if v > f64::from_bits(self.max.load(Ordering::Relaxed)) {
+            update(&self.max, v, |new, old| new > old);
+        }
+        let i = DEFAULT_BOUNDS.partition_point(|b| *b < v);
+        self.explicit[i].fetch_add(1, Ordering::Relaxed);
+        if v > 0.0 {
+            let (o, s) = log_bucket(v);
+            let oct = self.octaves[o].get_or_init(|| Box::new([const { AtomicU64::new(0) }; SUB]));
+            oct[s].fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.non_positive.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Adds this shard's counts into `acc`.
+    pub fn add_into(&self, acc: &mut HistAcc) {
+        acc.count += self.count.load(Ordering::Relaxed);
+        acc.sum += f64::from_bits(self.sum.load(Ordering::Relaxed));
+        acc.min = acc
+            .min
+            .min(f64::from_bits(self.min.load(Ordering::Relaxed)));
+        acc.max = acc
+            .max
+            .max(f64::from_bits(self.max.load(Ordering::Relaxed)));
+        acc.non_positive += self.non_positive.load(Ordering::Relaxed);
+        for (a, e) in acc.explicit.iter_mut().zip(&self.explicit) {
+            *a += e.load(Ordering::Relaxed);
+        }
+        for (o, oct) in self.octaves.iter().enumerate() {
+            if let Some(oct) = oct.get() {
+                let dst = &mut acc.log[o * SUB..(o + 1) * SUB];
+                for (d, c) in dst.iter_mut().zip(oct.iter()) {
+                    *d += c.load(Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn update(cell: &AtomicU64, v: f64, better: impl Fn(f64, f64) -> bool) {
+    let mut cur = cell.load(Ordering::Relaxed);
+    while better(v, f64::from_bits(cur)) {
+        match cell.compare_exchange_weak(cur, v.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(c) => cur = c,
+        }
+    }
+}
+
+/// A merged view of several shards, owned by the writer and reused between exports.
+#[derive(Debug, Clone)]
+pub struct HistAcc {
+    /// Number of values.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    non_positive: u64,
+    /// Counts per explicit bucket (`DEFAULT_BOUNDS.len() + 1`).
+    pub explicit: [u64; DEFAULT_BOUNDS.len() + 1],
+    log: Vec<u64>,
+}
+
+impl Default for HistAcc {
+    fn default() -> Self {
+        HistAcc {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            non_positive: 0,
+            explicit: [0; DEFAULT_BOUNDS.len() + 1],
+            log: vec![0; OCTAVES * SUB],
+        }
+    }
+}
+
+impl HistAcc {
+    /// Empties the accumulator, keeping its allocation.
+    pub fn reset(&mut self) {
+        self.count = 0;
+        self.sum = 0.0;
+        self.min = f64::INFINITY;
+        self.max = f64::NEG_INFINITY;
+        self.non_positive = 0;
+        self.explicit = [0; DEFAULT_BOUNDS.len() + 1];
+        self.log.fill(0);
+    }
+
+    /// The value at quantile `q` (0..=1): the middle of the bucket holding it, clamped to
+    /// [min, max]. Values <= 0 count as `min`.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = self.non_positive;
+        if seen >= rank {
+            return self.min;
+        }
+        for (i, &c) in self.log.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return bucket_mid(i / SUB, i % SUB).clamp(self.min, self.max);
+            }
+        }
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_stats_and_bounded_percentile_error() {
+        let h = AtomicHistogram::default();
+        for i in 1..=10_000 {
+            assert!(h.record(i as f64 / 10.0));
+        }
+        assert!(!h.record(f64::NAN));
+        assert!(!h.record(f64::INFINITY));
+        let mut acc = HistAcc::default();
+        h.add_into(&mut acc);
+        assert_eq!(acc.count, 10_000);
+        assert_eq!(acc.min, 0.1);
+        assert_eq!(acc.max, 1000.0);
+        assert!((acc.sum - 5_000_500.0).abs() < 1e-3);
+        for (q, want) in [(0.5, 500.0), (0.9, 900.0), (0.99, 990.0), (0.999, 999.0)] {
+            let got = acc.quantile(q);
+            assert!((got - want).abs() / want < 0.01, "q{q}: {got} vs {want}");
+        }
+        assert_eq!(acc.quantile(1.0), 1000.0);
+        // Explicit buckets: (-inf,0]=0, (0,5]=50, (5,10]=50, ..., (750,1000]=2500
+        assert_eq!(acc.explicit[0], 0);
+        assert_eq!(acc.explicit[1], 50);
+        assert_eq!(acc.explicit[10], 2500);
+        assert_eq!(acc.explicit.iter().sum::<u64>(), 10_000);
+    }
+
+    #[test]
+    fn boundaries_are_inclusive_upper() {
+        let h = AtomicHistogram::default();
+        h.record(5.0);
+        h.record(5.000001);
+        h.record(0.0);
+        h.record(-3.0);
+        h.record(1e9);
+        let mut acc = HistAcc::default();
+        h.add_into(&mut acc);
+        assert_eq!(acc.explicit[0], 2); // 0 and -3
+        assert_eq!(acc.explicit[1], 1); // 5
+        assert_eq!(acc.explicit[2], 1); // 5.000001
+        assert_eq!(acc.explicit[15], 1); // 1e9
+        assert_eq!(acc.min, -3.0);
+        assert_eq!(acc.quantile(0.1), -3.0);
+        assert_eq!(acc.quantile(1.0), 1e9);
+    }
+
+    #[test]
+    fn shards_merge() {
+        let a = AtomicHistogram::default();
+        let b = AtomicHistogram::default();
+        a.record(1.0);
+        b.record(3.0);
+        let mut acc = HistAcc::default();
+        a.add_into(&mut acc);
+        b.add_into(&mut acc);
+        assert_eq!((acc.count, acc.sum, acc.min, acc.max), (2, 4.0, 1.0, 3.0));
+        acc.reset();
+        assert_eq!(acc.count, 0);
+    }
+}

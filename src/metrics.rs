@@ -1,0 +1,906 @@
+//! Metrics: [`Meter`] and its instruments.
+//!
+//! A *series* is one instrument with one attribute set. Sums live in atomic cells sharded by
+//! thread (each shard on its own cache line), histograms in sharded [`AtomicHistogram`]s; the
+//! writer sums the shards at export. Finding the series for a per-call attribute set goes through
+//! a per-thread cache keyed by an order-independent hash, then a sharded map: no global lock on
+//! the hot path. A *bound* handle skips the lookup entirely.
+//!
+//! Every instrument keeps at most `cardinality_limit` series (2000 by default); measurements for
+//! new attribute sets beyond it go to one series with the attribute `otel.metric.overflow=true`.
+
+use crate::global::{self, LOCAL, SERIES_CACHE, is_enabled};
+use crate::histogram::{AtomicHistogram, DEFAULT_BOUNDS, HistAcc};
+use crate::output::{Attr, HistPoint, Num, PointData, PointView};
+use crate::record::{self, Dec, Enc};
+use crate::value::{KeyValue, Value};
+use crossbeam_utils::CachePadded;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    UpDownCounter,
+    Gauge,
+    Histogram,
+    ObservableGauge,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::UpDownCounter => "up-down counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::ObservableGauge => "observable gauge",
+        }
+    }
+}
+
+type Callback = Box<dyn Fn(&mut Observer) + Send + Sync>;
+
+const MAP_SHARDS: usize = 8;
+
+/// An instrument's registration (opaque).
+pub struct Instrument {
+    id: u32,
+    scope: u32,
+    name: String,
+    description: String,
+    unit: String,
+    kind: Kind,
+    map: [RwLock<HashMap<u64, Vec<&'static Series>>>; MAP_SHARDS],
+    list: Mutex<Vec<&'static Series>>,
+    count: AtomicUsize,
+    overflow: OnceLock<&'static Series>,
+    no_attrs: OnceLock<&'static Series>,
+    callback: Option<Callback>,
+}
+
+impl std::fmt::Debug for Instrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrument")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// One attribute set of one instrument, with its cells. Lives for the whole process.
+pub struct Series {
+    attrs: &'static [KeyValue<'static>],
+    /// The attributes encoded as a record's kv list, for rendering.
+    encoded: Box<[u8]>,
+    cells: Cells,
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("attrs", &self.attrs)
+            .finish()
+    }
+}
+
+enum Cells {
+    Sum(Box<[CachePadded<AtomicU64>]>),
+    Gauge { bits: AtomicU64, set: AtomicBool },
+    Histogram(Box<[CachePadded<AtomicHistogram>]>),
+}
+
+static INSTRUMENTS: RwLock<Vec<&'static Instrument>> = RwLock::new(Vec::new());
+static INVALID: AtomicU64 = AtomicU64::new(0);
+
+/// Measurements rejected (NaN or infinite histogram values); see [`Stats`](crate::Stats).
+pub(crate) fn invalid_count() -> u64 {
+    INVALID.load(Ordering::Relaxed)
+}
+
+fn shard_count() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4);
+        (cpus * 4).next_power_of_two().clamp(4, 64)
+    })
+}
+
+#[inline]
+fn my_shard(n: usize) -> usize {
+    LOCAL.try_with(|l| l.index() as usize).unwrap_or(0) & (n - 1)
+}
+
+fn cardinality_limit() -> usize {
+    global::global()
+        .map(|g| g.settings.cardinality_limit)
+        .unwrap_or(2000)
+}
+
+/// A fast 64-bit hash of bytes (FxHash-style word mixing with a final avalanche).
+#[inline]
+fn hash_bytes(b: &[u8], seed: u64) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = seed ^ (b.len() as u64).wrapping_mul(K);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    fmix(h)
+}
+
+#[inline]
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+#[inline]
+fn hash_value(v: &Value<'_>) -> u64 {
+    match *v {
+        Value::Str(s) => hash_bytes(s.as_bytes(), 1),
+        Value::Bool(b) => fmix(2 + b as u64),
+        Value::I64(i) => fmix(3 ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        Value::F64(f) => fmix(4 ^ f.to_bits().wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        Value::StrArray(a) => a
+            .iter()
+            .fold(5, |h, s| fmix(h ^ hash_bytes(s.as_bytes(), 5))),
+        Value::BoolArray(a) => a.iter().fold(6, |h, b| fmix(h ^ (*b as u64 + 1))),
+        Value::I64Array(a) => a.iter().fold(7, |h, i| fmix(h ^ *i as u64)),
+        Value::F64Array(a) => a.iter().fold(8, |h, f| fmix(h ^ f.to_bits())),
+    }
+}
+
+/// Order-independent hash of an attribute set.
+#[inline]
+fn hash_attrs(attrs: &[KeyValue<'_>]) -> u64 {
+    let mut h = attrs.len() as u64;
+    for kv in attrs {
+        h = h.wrapping_add(fmix(
+            hash_bytes(kv.key.as_bytes(), 0) ^ hash_value(&kv.value).rotate_left(17),
+        ));
+    }
+    h
+}
+
+/// Value equality where floats compare by bits (so NaN equals NaN and series stay unique).
+fn same(a: &Value<'_>, b: &Value<'_>) -> bool {
+    match (a, b) {
+        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
+        (Value::F64Array(x), Value::F64Array(y)) => {
+            x.len() == y.len() && x.iter().zip(*y).all(|(p, q)| p.to_bits() == q.to_bits())
+        }
+        _ => a == b,
+    }
+}
+
+fn leak_value(v: &Value<'_>) -> Value<'static> {
+    fn s(x: &str) -> &'static str {
+        Box::leak(x.to_string().into_boxed_str())
+    }
+    match *v {
+        Value::Str(x) => Value::Str(s(x)),
+        Value::Bool(b) => Value::Bool(b),
+        Value::I64(i) => Value::I64(i),
+        Value::F64(f) => Value::F64(f),
+        Value::StrArray(a) => Value::StrArray(Box::leak(
+            a.iter()
+                .map(|x| s(x))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        )),
+        Value::BoolArray(a) => Value::BoolArray(Box::leak(a.to_vec().into_boxed_slice())),
+        Value::I64Array(a) => Value::I64Array(Box::leak(a.to_vec().into_boxed_slice())),
+        Value::F64Array(a) => Value::F64Array(Box::leak(a.to_vec().into_boxed_slice())),
+    }
+}
+
+impl Series {
+    fn new(kind: Kind, attrs: &[KeyValue<'_>]) -> &'static Series {
+        let attrs: Vec<KeyValue<'static>> = attrs
+            .iter()
+            .map(|kv| KeyValue {
+                key: Box::leak(kv.key.to_string().into_boxed_str()),
+                value: leak_value(&kv.value),
+            })
+            .collect();
+        let attrs: &'static [KeyValue<'static>] = Box::leak(attrs.into_boxed_slice());
+        let max = usize::MAX / 4;
+        let size = 2 + attrs
+            .iter()
+            .map(|kv| record::kv_size(kv, max))
+            .sum::<usize>();
+        let mut encoded = vec![0u8; size];
+        Enc::new(&mut encoded, max).kvs(attrs);
+        let n = shard_count();
+        let cells = match kind {
+            Kind::Counter | Kind::UpDownCounter => Cells::Sum(
+                (0..n)
+                    .map(|_| CachePadded::new(AtomicU64::new(0)))
+                    .collect(),
+            ),
+            Kind::Gauge | Kind::ObservableGauge => Cells::Gauge {
+                bits: AtomicU64::new(0),
+                set: AtomicBool::new(false),
+            },
+            Kind::Histogram => Cells::Histogram(
+                (0..n)
+                    .map(|_| CachePadded::new(AtomicHistogram::default()))
+                    .collect(),
+            ),
+        };
+        Box::leak(Box::new(Series {
+            attrs,
+            encoded: encoded.into_boxed_slice(),
+            cells,
+        }))
+    }
+
+    #[inline]
+    fn matches(&self, attrs: &[KeyValue<'_>]) -> bool {
+        attrs.len() == self.attrs.len()
+            && attrs.iter().all(|kv| {
+                self.attrs
+                    .iter()
+                    .any(|s| s.key == kv.key && same(&s.value, &kv.value))
+            })
+    }
+
+    #[inline]
+    fn add(&self, v: u64) {
+        if let Cells::Sum(shards) = &self.cells {
+            shards[my_shard(shards.len())].fetch_add(v, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn set(&self, v: f64) {
+        if let Cells::Gauge { bits, set } = &self.cells {
+            bits.store(v.to_bits(), Ordering::Relaxed);
+            set.store(true, Ordering::Release);
+        }
+    }
+
+    #[inline]
+    fn record(&self, v: f64) {
+        if let Cells::Histogram(shards) = &self.cells {
+            if !shards[my_shard(shards.len())].record(v) {
+                INVALID.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn sum(&self) -> u64 {
+        match &self.cells {
+            Cells::Sum(shards) => shards
+                .iter()
+                .fold(0u64, |a, s| a.wrapping_add(s.load(Ordering::Relaxed))),
+            _ => 0,
+        }
+    }
+}
+
+impl Instrument {
+    fn no_attrs(&'static self) -> &'static Series {
+        self.no_attrs.get_or_init(|| self.lookup_global(0, &[]))
+    }
+
+    #[inline]
+    fn series(&'static self, attrs: &[KeyValue<'_>]) -> &'static Series {
+        if attrs.is_empty() {
+            if let Some(s) = self.no_attrs.get() {
+                return s;
+            }
+            return self.no_attrs();
+        }
+        let h = hash_attrs(attrs);
+        let slot = ((h ^ (self.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 58) as usize
+            & (SERIES_CACHE - 1);
+        LOCAL
+            .try_with(|l| {
+                let cell = &l.series_cache[slot];
+                let e = cell.get();
+                if e.instrument == self.id && e.hash == h {
+                    if let Some(s) = e.series {
+                        if s.matches(attrs) {
+                            return s;
+                        }
+                    }
+                }
+                let s = self.lookup_global(h, attrs);
+                cell.set(global::CacheEntry {
+                    instrument: self.id,
+                    hash: h,
+                    series: Some(s),
+                });
+                s
+            })
+            .unwrap_or_else(|_| self.lookup_global(h, attrs))
+    }
+
+    fn find(&self, h: u64, attrs: &[KeyValue<'_>]) -> Option<&'static Series> {
+        self.map[h as usize % MAP_SHARDS]
+            .read()
+            .get(&h)
+            .and_then(|v| v.iter().copied().find(|s| s.matches(attrs)))
+    }
+
+    #[cold]
+    fn lookup_global(&'static self, h: u64, attrs: &[KeyValue<'_>]) -> &'static Series {
+        if let Some(s) = self.find(h, attrs) {
+            return s;
+        }
+        // Normalise: the last value of a repeated key wins; keys sorted.
+        let mut norm: Vec<KeyValue<'_>> = Vec::with_capacity(attrs.len());
+        for kv in attrs {
+            match norm.iter_mut().find(|n| n.key == kv.key) {
+                Some(n) => n.value = kv.value,
+                None => norm.push(*kv),
+            }
+        }
+        norm.sort_by(|a, b| a.key.cmp(b.key));
+        let hn = hash_attrs(&norm);
+        if let Some(s) = self.find(hn, &norm) {
+            return s;
+        }
+        let mut map = self.map[hn as usize % MAP_SHARDS].write();
+        if let Some(s) = map
+            .get(&hn)
+            .and_then(|v| v.iter().copied().find(|s| s.matches(&norm)))
+        {
+            return s;
+        }
+        if self.count.load(Ordering::Relaxed) + 1 >= cardinality_limit() && !norm.is_empty() {
+            drop(map);
+            return self.overflow();
+        }
+        let s = Series::new(self.kind, &norm);
+        map.entry(hn).or_default().push(s);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.list.lock().push(s);
+        s
+    }
+
+    fn overflow(&'static self) -> &'static Series {
+        self.overflow.get_or_init(|| {
+            let s = Series::new(self.kind, &[KeyValue::new("otel.metric.overflow", true)]);
+            self.count.fetch_add(1, Ordering::Relaxed);
+            self.list.lock().push(s);
+            s
+        })
+    }
+}
+
+/// Creates instruments for one instrumentation scope.
+///
+/// ```
+/// use mini_telemetry::KeyValue;
+/// let meter = mini_telemetry::meter("mon.module");
+/// let counter = meter.counter("requêtes").with_description("Nombre de requêtes traitées").with_unit("1").build();
+/// counter.add(1, &[KeyValue::new("endpoint", "/api"), KeyValue::new("méthode", "GET")]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    scope: u32,
+}
+
+/// A meter for `scope`.
+pub fn meter(scope: &str) -> Meter {
+    Meter {
+        scope: global::scope_id(scope),
+    }
+}
+
+/// Builds an instrument: name, then optional description and unit.
+#[must_use]
+pub struct InstrumentBuilder<T> {
+    scope: u32,
+    name: String,
+    description: String,
+    unit: String,
+    kind: Kind,
+    callback: Option<Callback>,
+    _t: PhantomData<T>,
+}
+
+impl<T> std::fmt::Debug for InstrumentBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstrumentBuilder")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Meter {
+    fn builder<T>(&self, name: &str, kind: Kind) -> InstrumentBuilder<T> {
+        InstrumentBuilder {
+            scope: self.scope,
+            name: name.to_string(),
+            description: String::new(),
+            unit: String::new(),
+            kind,
+            callback: None,
+            _t: PhantomData,
+        }
+    }
+
+    /// A monotonic counter of `u64` increments.
+    pub fn counter(&self, name: &str) -> InstrumentBuilder<Counter> {
+        self.builder(name, Kind::Counter)
+    }
+
+    /// A counter that goes up and down (`i64`).
+    pub fn up_down_counter(&self, name: &str) -> InstrumentBuilder<UpDownCounter> {
+        self.builder(name, Kind::UpDownCounter)
+    }
+
+    /// A gauge: the last value set wins.
+    pub fn gauge(&self, name: &str) -> InstrumentBuilder<Gauge> {
+        self.builder(name, Kind::Gauge)
+    }
+
+    /// A histogram of `f64` values.
+    pub fn histogram(&self, name: &str) -> InstrumentBuilder<Histogram> {
+        self.builder(name, Kind::Histogram)
+    }
+
+    /// A gauge whose `callback` runs on the writer thread at each export.
+    ///
+    /// ```
+    /// let meter = mini_telemetry::meter("système");
+    /// meter.observable_gauge("mémoire.utilisée", |obs| obs.observe(42.0, &[])).with_unit("By").build();
+    /// ```
+    pub fn observable_gauge(
+        &self,
+        name: &str,
+        callback: impl Fn(&mut Observer) + Send + Sync + 'static,
+    ) -> InstrumentBuilder<ObservableGauge> {
+        let mut b = self.builder(name, Kind::ObservableGauge);
+        b.callback = Some(Box::new(callback));
+        b
+    }
+}
+
+fn conformant_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 255
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/'))
+}
+
+impl<T: From<&'static Instrument>> InstrumentBuilder<T> {
+    /// A human-readable description.
+    pub fn with_description(mut self, description: &str) -> Self {
+        self.description = description.to_string();
+        self
+    }
+
+    /// The unit (UCUM, e.g. `ms`, `By`, `1`).
+    pub fn with_unit(mut self, unit: &str) -> Self {
+        self.unit = unit.to_string();
+        self
+    }
+
+    /// Registers the instrument (or returns the existing one with the same scope, name and
+    /// kind). Names outside OpenTelemetry's syntax (such as `requêtes`) are accepted, with a
+    /// one-time warning on stderr; so is a name already used by an instrument of another kind.
+    pub fn build(self) -> T {
+        let mut list = INSTRUMENTS.write();
+        if let Some(i) = list.iter().find(|i| {
+            i.scope == self.scope
+                && i.name == self.name
+                && i.kind == self.kind
+                && self.callback.is_none()
+        }) {
+            return T::from(i);
+        }
+        if !conformant_name(&self.name) {
+            eprintln!(
+                "mini-telemetry: instrument name {:?} is not OpenTelemetry-conformant (ASCII letter first, then [A-Za-z0-9_.-/], at most 255); accepted as is",
+                self.name
+            );
+        }
+        if let Some(other) = list
+            .iter()
+            .find(|i| i.scope == self.scope && i.name == self.name && i.kind != self.kind)
+        {
+            eprintln!(
+                "mini-telemetry: instrument {:?} registered as a {} and as a {}; both are exported",
+                self.name,
+                other.kind.name(),
+                self.kind.name()
+            );
+        }
+        let inst: &'static Instrument = Box::leak(Box::new(Instrument {
+            id: list.len() as u32,
+            scope: self.scope,
+            name: self.name,
+            description: self.description,
+            unit: self.unit,
+            kind: self.kind,
+            map: std::array::from_fn(|_| RwLock::new(HashMap::new())),
+            list: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
+            overflow: OnceLock::new(),
+            no_attrs: OnceLock::new(),
+            callback: self.callback,
+        }));
+        list.push(inst);
+        T::from(inst)
+    }
+}
+
+macro_rules! instrument_handle {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy)]
+        pub struct $name {
+            inst: &'static Instrument,
+        }
+        impl From<&'static Instrument> for $name {
+            fn from(inst: &'static Instrument) -> Self {
+                $name { inst }
+            }
+        }
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("name", &self.inst.name).finish()
+            }
+        }
+    };
+}
+
+instrument_handle!(
+    /// A monotonic counter.
+    Counter
+);
+instrument_handle!(
+    /// A counter that can go down.
+    UpDownCounter
+);
+instrument_handle!(
+    /// A gauge (last value wins).
+    Gauge
+);
+instrument_handle!(
+    /// A histogram.
+    Histogram
+);
+instrument_handle!(
+    /// A gauge observed by a callback at export; keep the handle or drop it, the callback stays
+    /// registered.
+    ObservableGauge
+);
+
+/// A handle with its attributes fixed: the cheapest way to record.
+///
+/// ```
+/// use mini_telemetry::KeyValue;
+/// let hits = mini_telemetry::meter("cache").counter("cache.hits").build().bind(&[KeyValue::new("tier", "l1")]);
+/// hits.add(1);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Bound<T> {
+    series: &'static Series,
+    _t: PhantomData<T>,
+}
+
+impl Counter {
+    /// Adds `value` to the series for `attrs`.
+    #[inline]
+    pub fn add(&self, value: u64, attrs: &[KeyValue<'_>]) {
+        if !is_enabled() {
+            return;
+        }
+        self.inst.series(attrs).add(value);
+    }
+
+    /// A bound handle for `attrs`.
+    pub fn bind(&self, attrs: &[KeyValue<'_>]) -> Bound<Counter> {
+        Bound {
+            series: self.inst.series(attrs),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl Bound<Counter> {
+    /// Adds `value`.
+    #[inline]
+    pub fn add(&self, value: u64) {
+        if is_enabled() {
+            self.series.add(value);
+        }
+    }
+}
+
+impl UpDownCounter {
+    /// Adds `value` (may be negative).
+    #[inline]
+    pub fn add(&self, value: i64, attrs: &[KeyValue<'_>]) {
+        if !is_enabled() {
+            return;
+        }
+        self.inst.series(attrs).add(value as u64);
+    }
+
+    /// A bound handle for `attrs`.
+    pub fn bind(&self, attrs: &[KeyValue<'_>]) -> Bound<UpDownCounter> {
+        Bound {
+            series: self.inst.series(attrs),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl Bound<UpDownCounter> {
+    /// Adds `value` (may be negative).
+    #[inline]
+    pub fn add(&self, value: i64) {
+        if is_enabled() {
+            self.series.add(value as u64);
+        }
+    }
+}
+
+impl Gauge {
+    /// Sets the value for `attrs`.
+    #[inline]
+    pub fn set(&self, value: f64, attrs: &[KeyValue<'_>]) {
+        if !is_enabled() {
+            return;
+        }
+        self.inst.series(attrs).set(value);
+    }
+
+    /// A bound handle for `attrs`.
+    pub fn bind(&self, attrs: &[KeyValue<'_>]) -> Bound<Gauge> {
+        Bound {
+            series: self.inst.series(attrs),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl Bound<Gauge> {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, value: f64) {
+        if is_enabled() {
+            self.series.set(value);
+        }
+    }
+}
+
+impl Histogram {
+    /// Records `value` for `attrs`. NaN and infinities are not recorded; they are counted in
+    /// [`Stats::invalid_measurements`](crate::Stats).
+    #[inline]
+    pub fn record(&self, value: f64, attrs: &[KeyValue<'_>]) {
+        if !is_enabled() {
+            return;
+        }
+        self.inst.series(attrs).record(value);
+    }
+
+    /// A bound handle for `attrs`.
+    pub fn bind(&self, attrs: &[KeyValue<'_>]) -> Bound<Histogram> {
+        Bound {
+            series: self.inst.series(attrs),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl Bound<Histogram> {
+    /// Records `value`.
+    #[inline]
+    pub fn record(&self, value: f64) {
+        if is_enabled() {
+            self.series.record(value);
+        }
+    }
+}
+
+/// Collects the values an observable gauge's callback reports.
+#[derive(Debug, Default)]
+pub struct Observer {
+    /// (value, encoded attributes)
+    points: Vec<(f64, Vec<u8>)>,
+}
+
+impl Observer {
+    /// Reports one value with its attributes.
+    pub fn observe(&mut self, value: f64, attrs: &[KeyValue<'_>]) {
+        let max = 16 * 1024;
+        let size = 2 + attrs
+            .iter()
+            .take(128)
+            .map(|kv| record::kv_size(kv, max))
+            .sum::<usize>();
+        let mut enc = vec![0u8; size];
+        Enc::new(&mut enc, max).kvs(&attrs[..attrs.len().min(128)]);
+        self.points.push((value, enc));
+    }
+}
+
+fn decode_attrs<'a>(bytes: &'a [u8], into: &mut Vec<Attr<'a>>) -> Result<(), record::Corrupt> {
+    let mut d = Dec::new(bytes);
+    let n = d.u16()?;
+    for _ in 0..n {
+        into.push(d.kv()?);
+    }
+    Ok(())
+}
+
+/// Calls `emit` with every metric point (cumulative since `start`), running observable
+/// callbacks. Writer thread only.
+pub(crate) fn export(
+    start: u64,
+    now: u64,
+    acc: &mut HistAcc,
+    emit: &mut dyn FnMut(&PointView<'_>),
+) {
+    let instruments: Vec<&'static Instrument> = INSTRUMENTS.read().clone();
+    let mut attrs: Vec<Attr<'_>> = Vec::new();
+    let mut hp = HistPoint {
+        bounds: &DEFAULT_BOUNDS,
+        ..HistPoint::default()
+    };
+    for inst in instruments {
+        let point =
+            |attrs: &[Attr<'_>], data: PointData<'_>, emit: &mut dyn FnMut(&PointView<'_>)| {
+                emit(&PointView {
+                    scope: inst.scope,
+                    name: &inst.name,
+                    description: &inst.description,
+                    unit: &inst.unit,
+                    start,
+                    time: now,
+                    attrs,
+                    data,
+                })
+            };
+        if let Some(cb) = &inst.callback {
+            let mut obs = Observer::default();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
+            if r.is_err() {
+                eprintln!(
+                    "mini-telemetry: the callback of observable gauge {:?} panicked",
+                    inst.name
+                );
+            }
+            for (v, enc) in &obs.points {
+                let mut attrs = Vec::new();
+                if decode_attrs(enc, &mut attrs).is_ok() {
+                    point(&attrs, PointData::Gauge(Num::F(*v)), emit);
+                }
+            }
+            continue;
+        }
+        let series: Vec<&'static Series> = inst.list.lock().clone();
+        for s in series {
+            attrs.clear();
+            if decode_attrs(&s.encoded, &mut attrs).is_err() {
+                continue;
+            }
+            match (&s.cells, inst.kind) {
+                (Cells::Sum(_), Kind::Counter) => point(
+                    &attrs,
+                    PointData::Sum {
+                        monotonic: true,
+                        value: Num::U(s.sum()),
+                    },
+                    emit,
+                ),
+                (Cells::Sum(_), _) => point(
+                    &attrs,
+                    PointData::Sum {
+                        monotonic: false,
+                        value: Num::I(s.sum() as i64),
+                    },
+                    emit,
+                ),
+                (Cells::Gauge { bits, set }, _) => {
+                    if set.load(Ordering::Acquire) {
+                        point(
+                            &attrs,
+                            PointData::Gauge(Num::F(f64::from_bits(bits.load(Ordering::Relaxed)))),
+                            emit,
+                        );
+                    }
+                }
+                (Cells::Histogram(shards), _) => {
+                    acc.reset();
+                    for sh in shards.iter() {
+                        sh.add_into(acc);
+                    }
+                    hp.count = acc.count;
+                    hp.sum = acc.sum;
+                    hp.min = acc.min;
+                    hp.max = acc.max;
+                    hp.percentiles = [
+                        acc.quantile(0.5),
+                        acc.quantile(0.9),
+                        acc.quantile(0.99),
+                        acc.quantile(0.999),
+                    ];
+                    hp.bucket_counts.clear();
+                    hp.bucket_counts.extend_from_slice(&acc.explicit);
+                    point(&attrs, PointData::Histogram(&hp), emit);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_hash_ignores_order() {
+        let a = [KeyValue::new("a", 1), KeyValue::new("b", "x")];
+        let b = [KeyValue::new("b", "x"), KeyValue::new("a", 1)];
+        assert_eq!(hash_attrs(&a), hash_attrs(&b));
+        assert_ne!(
+            hash_attrs(&a),
+            hash_attrs(&[KeyValue::new("a", 2), KeyValue::new("b", "x")])
+        );
+    }
+
+    #[test]
+    fn series_lookup_normalises_and_limits() {
+        let m = meter("test.metrics");
+        let c = m.counter("unit.counter").build();
+        let s1 = c
+            .inst
+            .series(&[KeyValue::new("a", 1), KeyValue::new("b", 2)]);
+        let s2 = c
+            .inst
+            .series(&[KeyValue::new("b", 2), KeyValue::new("a", 1)]);
+        assert!(std::ptr::eq(s1, s2));
+        // A repeated key: last wins, same series as the normalised set.
+        let s3 = c.inst.series(&[
+            KeyValue::new("a", 9),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 1),
+        ]);
+        assert!(std::ptr::eq(s1, s3));
+        // NaN attributes still find their series.
+        let n1 = c.inst.series(&[KeyValue::new("f", f64::NAN)]);
+        let n2 = c.inst.series(&[KeyValue::new("f", f64::NAN)]);
+        assert!(std::ptr::eq(n1, n2));
+        // Cardinality: default 2000 including the overflow series.
+        for i in 0..3000 {
+            c.inst.series(&[KeyValue::new("i", i)]);
+        }
+        assert_eq!(c.inst.count.load(Ordering::Relaxed), 2000);
+        let over = c.inst.series(&[KeyValue::new("i", 99_999)]);
+        assert_eq!(over.attrs, &[KeyValue::new("otel.metric.overflow", true)]);
+    }
+
+    #[test]
+    fn conformance() {
+        assert!(conformant_name("http.server.duration_ms"));
+        assert!(!conformant_name("requêtes"));
+        assert!(!conformant_name(""));
+        assert!(!conformant_name("1abc"));
+    }
+}

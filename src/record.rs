@@ -1,0 +1,462 @@
+//! The binary records that travel through the rings, and their encoding and decoding.
+//!
+//! Every record starts with a one-byte kind. Integers are little endian; strings are a `u32`
+//! length (a `u16` for keys) and UTF-8 bytes, already truncated to the configured limit at a char
+//! boundary. A value is a one-byte tag and its payload. The calling thread sizes a record with the
+//! `*_size` functions, reserves exactly that many bytes in its ring and fills them with [`Enc`];
+//! the writer reads them back with [`Dec`], which never trusts the bytes (every read is checked, so
+//! a corrupt record is reported, not a crash).
+
+use crate::value::{KeyValue, Value};
+
+/// Record kinds.
+pub mod kind {
+    /// A log record.
+    pub const LOG: u8 = 1;
+    /// The end of a span, with everything known at that point.
+    pub const SPAN_END: u8 = 2;
+    /// Attributes set on a live span.
+    pub const SPAN_ATTRS: u8 = 3;
+    /// An event added to a live span.
+    pub const SPAN_EVENT: u8 = 4;
+    /// A link added to a live span.
+    pub const SPAN_LINK: u8 = 5;
+    /// A status message set on a live span.
+    pub const SPAN_STATUS: u8 = 6;
+}
+
+/// Value tags.
+pub mod tag {
+    /// UTF-8 string.
+    pub const STR: u8 = 0;
+    /// Boolean.
+    pub const BOOL: u8 = 1;
+    /// i64.
+    pub const I64: u8 = 2;
+    /// f64.
+    pub const F64: u8 = 3;
+    /// Array of strings.
+    pub const STR_ARRAY: u8 = 4;
+    /// Array of booleans.
+    pub const BOOL_ARRAY: u8 = 5;
+    /// Array of i64.
+    pub const I64_ARRAY: u8 = 6;
+    /// Array of f64.
+    pub const F64_ARRAY: u8 = 7;
+}
+
+/// Log record flag: trace context present.
+pub const LOG_HAS_CONTEXT: u8 = 1;
+/// Log record flag: body and field names come from a static callsite.
+pub const LOG_CALLSITE: u8 = 2;
+/// Span end flag: a parent span id is present.
+pub const SPAN_HAS_PARENT: u8 = 1;
+/// Span end flag: attributes, events, links or a status message were sent before the end.
+pub const SPAN_HAS_PENDING: u8 = 2;
+/// Span end flag: the parent came from another thread or process (explicit context).
+pub const SPAN_PARENT_REMOTE: u8 = 4;
+
+/// Length of `s` truncated to at most `max` bytes at a char boundary.
+#[inline]
+pub fn trunc_len(s: &str, max: usize) -> usize {
+    if s.len() <= max {
+        return s.len();
+    }
+    let mut n = max;
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
+/// Encoded size of a string field (u32 length + bytes).
+#[inline]
+pub fn str_size(s: &str, max: usize) -> usize {
+    4 + trunc_len(s, max)
+}
+
+/// Encoded size of a value.
+#[inline]
+pub fn value_size(v: &Value<'_>, max_str: usize) -> usize {
+    1 + match v {
+        Value::Str(s) => str_size(s, max_str),
+        Value::Bool(_) => 1,
+        Value::I64(_) | Value::F64(_) => 8,
+        Value::StrArray(a) => 4 + a.iter().map(|s| str_size(s, max_str)).sum::<usize>(),
+        Value::BoolArray(a) => 4 + a.len(),
+        Value::I64Array(a) => 4 + 8 * a.len(),
+        Value::F64Array(a) => 4 + 8 * a.len(),
+    }
+}
+
+/// Longest key kept, in bytes.
+pub const MAX_KEY: usize = 1024;
+
+/// Encoded size of a key-value pair.
+#[inline]
+pub fn kv_size(kv: &KeyValue<'_>, max_str: usize) -> usize {
+    2 + trunc_len(kv.key, MAX_KEY.min(max_str)) + value_size(&kv.value, max_str)
+}
+
+/// How many of `kvs` (at most `max_count`) fit in `budget` bytes, and their encoded size.
+#[inline]
+pub fn fit_kvs(
+    kvs: &[KeyValue<'_>],
+    max_count: usize,
+    budget: usize,
+    max_str: usize,
+) -> (usize, usize) {
+    let mut size = 0;
+    for (i, kv) in kvs.iter().take(max_count).enumerate() {
+        let s = kv_size(kv, max_str);
+        if size + s > budget {
+            return (i, size);
+        }
+        size += s;
+    }
+    (kvs.len().min(max_count), size)
+}
+
+/// A cursor that fills a reserved record. Writing past the end panics (a sizing bug), which the
+/// sizing functions above rule out.
+#[derive(Debug)]
+pub struct Enc<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    max_str: usize,
+}
+
+impl<'a> Enc<'a> {
+    /// A cursor over `buf`, truncating strings to `max_str` bytes.
+    #[inline]
+    pub fn new(buf: &'a mut [u8], max_str: usize) -> Self {
+        Enc {
+            buf,
+            pos: 0,
+            max_str,
+        }
+    }
+    /// Bytes written so far.
+    #[inline]
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+    #[inline]
+    fn put(&mut self, b: &[u8]) {
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+    /// One byte.
+    #[inline]
+    pub fn u8(&mut self, v: u8) {
+        self.buf[self.pos] = v;
+        self.pos += 1;
+    }
+    /// A u16.
+    #[inline]
+    pub fn u16(&mut self, v: u16) {
+        self.put(&v.to_le_bytes())
+    }
+    /// A u32.
+    #[inline]
+    pub fn u32(&mut self, v: u32) {
+        self.put(&v.to_le_bytes())
+    }
+    /// A u64.
+    #[inline]
+    pub fn u64(&mut self, v: u64) {
+        self.put(&v.to_le_bytes())
+    }
+    /// A u128.
+    #[inline]
+    pub fn u128(&mut self, v: u128) {
+        self.put(&v.to_le_bytes())
+    }
+    /// A string (u32 length), truncated to the limit.
+    #[inline]
+    pub fn str(&mut self, s: &str) {
+        let n = trunc_len(s, self.max_str);
+        self.u32(n as u32);
+        self.put(&s.as_bytes()[..n]);
+    }
+    /// A value.
+    #[inline]
+    pub fn value(&mut self, v: &Value<'_>) {
+        match *v {
+            Value::Str(s) => {
+                self.u8(tag::STR);
+                self.str(s)
+            }
+            Value::Bool(b) => {
+                self.u8(tag::BOOL);
+                self.u8(b as u8)
+            }
+            Value::I64(i) => {
+                self.u8(tag::I64);
+                self.u64(i as u64)
+            }
+            Value::F64(f) => {
+                self.u8(tag::F64);
+                self.u64(f.to_bits())
+            }
+            Value::StrArray(a) => {
+                self.u8(tag::STR_ARRAY);
+                self.u32(a.len() as u32);
+                for s in a {
+                    self.str(s);
+                }
+            }
+            Value::BoolArray(a) => {
+                self.u8(tag::BOOL_ARRAY);
+                self.u32(a.len() as u32);
+                for &b in a {
+                    self.u8(b as u8);
+                }
+            }
+            Value::I64Array(a) => {
+                self.u8(tag::I64_ARRAY);
+                self.u32(a.len() as u32);
+                for &i in a {
+                    self.u64(i as u64);
+                }
+            }
+            Value::F64Array(a) => {
+                self.u8(tag::F64_ARRAY);
+                self.u32(a.len() as u32);
+                for &f in a {
+                    self.u64(f.to_bits());
+                }
+            }
+        }
+    }
+    /// A key-value pair.
+    #[inline]
+    pub fn kv(&mut self, kv: &KeyValue<'_>) {
+        let n = trunc_len(kv.key, MAX_KEY.min(self.max_str));
+        self.u16(n as u16);
+        self.put(&kv.key.as_bytes()[..n]);
+        self.value(&kv.value);
+    }
+    /// A count (u16) followed by the pairs.
+    #[inline]
+    pub fn kvs(&mut self, kvs: &[KeyValue<'_>]) {
+        self.u16(kvs.len() as u16);
+        for kv in kvs {
+            self.kv(kv);
+        }
+    }
+}
+
+/// A decoded value borrowing the record's bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DValue<'a> {
+    /// String bytes (UTF-8 unless the record is corrupt).
+    Str(&'a [u8]),
+    /// Boolean.
+    Bool(bool),
+    /// Integer.
+    I64(i64),
+    /// Float.
+    F64(f64),
+    /// An array: element tag, count and the encoded elements.
+    Array(u8, u32, &'a [u8]),
+}
+
+/// The record was shorter than its contents claimed, or held an unknown tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt;
+
+/// A checked cursor over an encoded record.
+#[derive(Debug, Clone)]
+pub struct Dec<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+type R<T> = Result<T, Corrupt>;
+
+impl<'a> Dec<'a> {
+    /// A cursor at the start of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Dec { buf, pos: 0 }
+    }
+    /// True when every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+    /// The next `n` bytes.
+    #[inline]
+    pub fn bytes(&mut self, n: usize) -> R<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or(Corrupt)?;
+        let b = self.buf.get(self.pos..end).ok_or(Corrupt)?;
+        self.pos = end;
+        Ok(b)
+    }
+    /// One byte.
+    #[inline]
+    pub fn u8(&mut self) -> R<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+    /// A u16.
+    #[inline]
+    pub fn u16(&mut self) -> R<u16> {
+        Ok(u16::from_le_bytes(self.bytes(2)?.try_into().unwrap()))
+    }
+    /// A u32.
+    #[inline]
+    pub fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().unwrap()))
+    }
+    /// A u64.
+    #[inline]
+    pub fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
+    }
+    /// A u128.
+    #[inline]
+    pub fn u128(&mut self) -> R<u128> {
+        Ok(u128::from_le_bytes(self.bytes(16)?.try_into().unwrap()))
+    }
+    /// A string (u32 length).
+    #[inline]
+    pub fn str(&mut self) -> R<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.bytes(n)
+    }
+    /// A key (u16 length).
+    #[inline]
+    pub fn key(&mut self) -> R<&'a [u8]> {
+        let n = self.u16()? as usize;
+        self.bytes(n)
+    }
+    /// A tagged value.
+    pub fn value(&mut self) -> R<DValue<'a>> {
+        let t = self.u8()?;
+        Ok(match t {
+            tag::STR => DValue::Str(self.str()?),
+            tag::BOOL => DValue::Bool(self.u8()? != 0),
+            tag::I64 => DValue::I64(self.u64()? as i64),
+            tag::F64 => DValue::F64(f64::from_bits(self.u64()?)),
+            tag::STR_ARRAY => {
+                let n = self.u32()?;
+                let start = self.pos;
+                for _ in 0..n {
+                    self.str()?;
+                }
+                DValue::Array(t, n, &self.buf[start..self.pos])
+            }
+            tag::BOOL_ARRAY | tag::I64_ARRAY | tag::F64_ARRAY => {
+                let n = self.u32()?;
+                let w = if t == tag::BOOL_ARRAY { 1 } else { 8 };
+                let body = self.bytes((n as usize).checked_mul(w).ok_or(Corrupt)?)?;
+                DValue::Array(t, n, body)
+            }
+            _ => return Err(Corrupt),
+        })
+    }
+    /// A key-value pair.
+    pub fn kv(&mut self) -> R<(&'a [u8], DValue<'a>)> {
+        Ok((self.key()?, self.value()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(kvs: &[KeyValue<'_>], max_str: usize) -> Vec<u8> {
+        let size = 2 + kvs.iter().map(|kv| kv_size(kv, max_str)).sum::<usize>();
+        let mut buf = vec![0xAA; size];
+        let mut e = Enc::new(&mut buf, max_str);
+        e.kvs(kvs);
+        assert_eq!(e.pos(), size, "sizing matches encoding");
+        buf
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let strs = ["a", "é"];
+        let kvs = [
+            KeyValue::new("s", "hello"),
+            KeyValue::new("b", true),
+            KeyValue::new("i", -7i64),
+            KeyValue::new("f", f64::NAN),
+            KeyValue::new("sa", &strs[..]),
+            KeyValue::new("ba", &[true, false][..]),
+            KeyValue::new("ia", &[1i64, i64::MAX][..]),
+            KeyValue::new("fa", &[0.5f64, f64::INFINITY][..]),
+        ];
+        let buf = encode(&kvs, 1000);
+        let mut d = Dec::new(&buf);
+        assert_eq!(d.u16().unwrap(), 8);
+        assert_eq!(d.kv().unwrap(), (&b"s"[..], DValue::Str(b"hello")));
+        assert_eq!(d.kv().unwrap(), (&b"b"[..], DValue::Bool(true)));
+        assert_eq!(d.kv().unwrap(), (&b"i"[..], DValue::I64(-7)));
+        match d.kv().unwrap() {
+            (b"f", DValue::F64(f)) => assert!(f.is_nan()),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            d.kv().unwrap(),
+            (b"sa", DValue::Array(tag::STR_ARRAY, 2, _))
+        ));
+        assert!(matches!(
+            d.kv().unwrap(),
+            (b"ba", DValue::Array(tag::BOOL_ARRAY, 2, [1, 0]))
+        ));
+        assert!(matches!(
+            d.kv().unwrap(),
+            (b"ia", DValue::Array(tag::I64_ARRAY, 2, _))
+        ));
+        assert!(matches!(
+            d.kv().unwrap(),
+            (b"fa", DValue::Array(tag::F64_ARRAY, 2, _))
+        ));
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn strings_truncate_at_char_boundaries() {
+        assert_eq!(trunc_len("héllo", 2), 1);
+        assert_eq!(trunc_len("héllo", 3), 3);
+        let buf = encode(&[KeyValue::new("k", "ééé")], 3);
+        let mut d = Dec::new(&buf);
+        d.u16().unwrap();
+        assert_eq!(d.kv().unwrap().1, DValue::Str("é".as_bytes()));
+    }
+
+    #[test]
+    fn fit_respects_budget_and_count() {
+        let kvs = [
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("c", 3),
+        ];
+        let one = kv_size(&kvs[0], 100);
+        assert_eq!(fit_kvs(&kvs, 10, 2 * one, 100), (2, 2 * one));
+        assert_eq!(fit_kvs(&kvs, 1, 1000, 100), (1, one));
+        assert_eq!(fit_kvs(&kvs, 10, 1000, 100), (3, 3 * one));
+    }
+
+    #[test]
+    fn truncated_input_is_corrupt_not_a_panic() {
+        let buf = encode(
+            &[
+                KeyValue::new("key", "value"),
+                KeyValue::new("n", &[1i64, 2][..]),
+            ],
+            100,
+        );
+        for cut in 0..buf.len() {
+            let mut d = Dec::new(&buf[..cut]);
+            let r = (|| {
+                let n = d.u16()?;
+                for _ in 0..n {
+                    d.kv()?;
+                }
+                Ok::<_, Corrupt>(())
+            })();
+            assert_eq!(r, Err(Corrupt), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! A single-producer single-consumer ring of variable-length byte records.
+//!
+//! Every thread that emits telemetry owns one [`Producer`]; the writer thread owns the matching
+//! [`Consumer`]. A record is framed as an 8-byte header (payload length, little endian `u32`, then
+//! four unused bytes) followed by the payload, padded to a multiple of 8 bytes. A record never wraps:
+//! when it does not fit before the end of the buffer, the producer writes a *pad* header covering
+//! the rest of the buffer and starts the record at offset 0.
+//!
+//! `head` and `tail` are byte positions that only grow (modulo 2^usize), so `tail - head` is the
+//! number of bytes in use. The producer is the only writer of `tail` and keeps a cached copy of
+//! `head`, reloaded (Acquire) only when the ring looks full; the consumer does the same for `tail`.
+//! Publishing is one Release store per record on the producer side and one per batch on the consumer
+//! side.
+//!
+//! This module holds most of the crate's `unsafe` code: the two halves hand out disjoint byte slices
+//! of one shared allocation.
+
+use crate::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
+use std::cell::UnsafeCell;
+
+/// Header value that marks "skip to the start of the buffer".
+const PAD: u32 = u32::MAX;
+/// Size of the frame header in bytes.
+const HEADER: usize = 8;
+
+/// The smallest capacity a ring may have.
+pub const MIN_CAPACITY: usize = 256;
+
+/// The allocation shared by the two halves.
+struct Shared {
+    /// The bytes, as `u64` words so the buffer is 8-byte aligned. Accessed only through the raw
+    /// pointer `buf`, under the protocol described in the module docs.
+    _storage: Box<[UnsafeCell<u64>]>,
+    buf: *mut u8,
+    cap: usize,
+    head: CachePadded<AtomicUsize>,
+    tail: CachePadded<AtomicUsize>,
+    /// Set by the producer when it is dropped (its thread exited).
+    closed: AtomicBool,
+    /// Records the producer could not write (drop policy), counted by the producer.
+    dropped: AtomicU64,
+    /// Records the producer wrote, counted by the producer.
+    pushed: AtomicU64,
+}
+
+// SAFETY: the raw pointer `buf` points into `_storage`, which `Shared` owns. The producer writes only
+// to bytes in `[tail, head + cap)` and the consumer reads only bytes in `[head, tail)`; ownership of a
+// byte range moves from one side to the other through the Release/Acquire pairs on `tail` and `head`.
+// So sharing `Shared` between the two threads never creates a data race.
+unsafe impl Send for Shared {}
+// SAFETY: see the `Send` impl above; all shared mutable state is atomic or protocol-partitioned.
+unsafe impl Sync for Shared {}
+
+/// Creates a ring of `capacity` bytes (rounded up to a power of two, at least [`MIN_CAPACITY`]).
+pub fn ring(capacity: usize) -> (Producer, Consumer) {
+    let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
+    let storage: Box<[UnsafeCell<u64>]> = (0..cap / 8).map(|_| UnsafeCell::new(0)).collect();
+    let buf = storage.as_ptr() as *mut u8;
+    let shared = Arc::new(Shared {
+        _storage: storage,
+        buf,
+        cap,
+        head: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(0)),
+        closed: AtomicBool::new(false),
+        dropped: AtomicU64::new(0),
+        pushed: AtomicU64::new(0),
+    });
+    (
+        Producer {
+            shared: shared.clone(),
+            tail: 0,
+            cached_head: 0,
+            pushed: 0,
+            dropped: 0,
+        },
+        Consumer { shared, head: 0 },
+    )
+}
+
+#[inline]
+fn frame_len(payload: usize) -> usize {
+    HEADER + ((payload + 7) & !7)
+}
+
+/// The writing half of a ring. `Send` but not `Sync`: exactly one thread pushes.
+pub struct Producer {
+    shared: Arc<Shared>,
+    tail: usize,
+    cached_head: usize,
+    pushed: u64,
+    dropped: u64,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.shared.cap)
+            .field("tail", &self.tail)
+            .finish()
+    }
+}
+
+impl Producer {
+    /// The largest payload a single record may have: half the capacity minus the header, so a
+    /// record always fits once the consumer has caught up, even after a pad to the end.
+    #[inline]
+    pub fn max_record_len(&self) -> usize {
+        self.shared.cap / 2 - HEADER
+    }
+
+    /// The ring's capacity in bytes.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.shared.cap
+    }
+
+    /// Bytes in use as far as the producer knows (an overestimate: `head` may have moved since).
+    #[inline]
+    pub fn used_estimate(&self) -> usize {
+        self.tail.wrapping_sub(self.cached_head)
+    }
+
+    /// Writes one record of `len` payload bytes, filled in by `fill`, and publishes it.
+    ///
+    /// `fill` receives a slice of exactly `len` bytes (initially holding stale data) and must write
+    /// all of it. When there is no room, `fill` is not called and is handed back in `Err`, so the
+    /// caller can retry with it.
+    ///
+    /// # Panics
+    /// If `len > self.max_record_len()`.
+    #[inline]
+    pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
+        assert!(
+            len <= self.max_record_len(),
+            "record larger than the ring allows"
+        );
+        let cap = self.shared.cap;
+        let total = frame_len(len);
+        let pos = self.tail & (cap - 1);
+        let to_end = cap - pos;
+        let need = if total <= to_end {
+            total
+        } else {
+            to_end + total
+        };
+        if cap - self.tail.wrapping_sub(self.cached_head) < need {
+            self.cached_head = self.shared.head.load(Ordering::Acquire);
+            if cap - self.tail.wrapping_sub(self.cached_head) < need {
+                return Err(fill);
+            }
+        }
+        let mut start = pos;
+        if total > to_end {
+            // SAFETY: `[pos, cap)` is free space owned by the producer (checked above: `need`
+            // bytes from `tail` are free), `pos` is 8-aligned and `to_end >= 8`.
+            unsafe { self.write_header(pos, PAD) };
+            self.tail = self.tail.wrapping_add(to_end);
+            start = 0;
+        }
+        // SAFETY: `[start, start + total)` is free space owned by the producer, inside the buffer
+        // (`start + total <= cap` by construction), and `start` is 8-aligned.
+        unsafe { self.write_header(start, len as u32) };
+        // SAFETY: as above; the payload range `[start + 8, start + 8 + len)` lies within the frame,
+        // and no other reference to these bytes exists until `tail` is published below.
+        let payload =
+            unsafe { std::slice::from_raw_parts_mut(self.shared.buf.add(start + HEADER), len) };
+        fill(payload);
+        self.tail = self.tail.wrapping_add(total);
+        self.shared.tail.store(self.tail, Ordering::Release);
+        self.pushed += 1;
+        self.shared.pushed.store(self.pushed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Counts one record that could not be written (drop policy).
+    #[inline]
+    pub fn count_dropped(&mut self) {
+        self.dropped += 1;
+        self.shared.dropped.store(self.dropped, Ordering::Relaxed);
+    }
+
+    /// # Safety
+    /// `pos` must be 8-aligned, `pos + 8 <= cap`, and the bytes must be owned by the producer.
+    #[inline]
+    unsafe fn write_header(&mut self, pos: usize, value: u32) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { (self.shared.buf.add(pos) as *mut u32).write(value.to_le()) };
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The reading half of a ring. Owned by the writer thread.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    head: usize,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.shared.cap)
+            .field("head", &self.head)
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// Calls `each` on every record published so far, in order, then releases their space to the
+    /// producer in one store. Returns the number of records read.
+    pub fn drain(&mut self, mut each: impl FnMut(&[u8])) -> usize {
+        let cap = self.shared.cap;
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        let mut n = 0;
+        while self.head != tail {
+            let pos = self.head & (cap - 1);
+            // SAFETY: `pos` is 8-aligned and `[head, tail)` holds complete frames published by the
+            // producer's Release store of `tail`, which the Acquire load above synchronises with.
+            let len = u32::from_le(unsafe { (self.shared.buf.add(pos) as *const u32).read() });
+            if len == PAD {
+                self.head = self.head.wrapping_add(cap - pos);
+                continue;
+            }
+            let len = len as usize;
+            debug_assert!(pos + frame_len(len) <= cap);
+            // SAFETY: the frame lies within the buffer and within the published range, and the
+            // producer does not touch it until `head` moves past it (stored below).
+            let payload =
+                unsafe { std::slice::from_raw_parts(self.shared.buf.add(pos + HEADER), len) };
+            each(payload);
+            n += 1;
+            self.head = self.head.wrapping_add(frame_len(len));
+        }
+        self.shared.head.store(self.head, Ordering::Release);
+        n
+    }
+
+    /// True once the producer has been dropped. Check it *before* a final [`drain`](Self::drain):
+    /// after that drain the ring is empty for good.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Records the producer counted as dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records the producer pushed so far.
+    pub fn pushed(&self) -> u64 {
+        self.shared.pushed.load(Ordering::Relaxed)
+    }
+
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn push_bytes(p: &mut Producer, data: &[u8]) -> Result<(), ()> {
+        p.try_push_with(data.len(), |b| b.copy_from_slice(data))
+            .map_err(|_| ())
+    }
+
+    fn drain_all(c: &mut Consumer) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        c.drain(|r| v.push(r.to_vec()));
+        v
+    }
+
+    #[test]
+    fn capacity_rounds_up() {
+        let (p, c) = ring(1000);
+        assert_eq!(p.capacity(), 1024);
+        assert_eq!(c.capacity(), 1024);
+        let (p, _c) = ring(1);
+        assert_eq!(p.capacity(), MIN_CAPACITY);
+        assert_eq!(p.max_record_len(), MIN_CAPACITY / 2 - 8);
+    }
+
+    #[test]
+    fn push_and_drain_in_order() {
+        let (mut p, mut c) = ring(1024);
+        for i in 0u8..10 {
+            push_bytes(&mut p, &vec![i; i as usize]).unwrap();
+        }
+        let got = drain_all(&mut c);
+        assert_eq!(got.len(), 10);
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r, &vec![i as u8; i]);
+        }
+        assert!(drain_all(&mut c).is_empty());
+    }
+
+    #[test]
+    fn full_then_space_after_drain() {
+        let (mut p, mut c) = ring(256);
+        // Each frame is 8 + 24 = 32 bytes: 8 fit.
+        for i in 0..8 {
+            push_bytes(&mut p, &[i; 24]).unwrap();
+        }
+        assert_eq!(push_bytes(&mut p, &[9; 24]), Err(()));
+        assert_eq!(push_bytes(&mut p, &[]), Err(()));
+        assert_eq!(drain_all(&mut c).len(), 8);
+        push_bytes(&mut p, &[9; 24]).unwrap();
+        assert_eq!(drain_all(&mut c), vec![vec![9; 24]]);
+    }
+
+    #[test]
+    fn wrap_around_with_pad() {
+        let (mut p, mut c) = ring(256);
+        // 100-byte payload -> 112-byte frame; after two, 32 bytes remain before the end.
+        push_bytes(&mut p, &[1; 100]).unwrap();
+        push_bytes(&mut p, &[2; 100]).unwrap();
+        assert_eq!(drain_all(&mut c).len(), 2);
+        // Needs a pad of 32 then 112 at offset 0.
+        push_bytes(&mut p, &[3; 100]).unwrap();
+        push_bytes(&mut p, &[4; 100]).unwrap();
+        assert_eq!(drain_all(&mut c), vec![vec![3; 100], vec![4; 100]]);
+    }
+
+    #[test]
+    fn every_size_up_to_the_maximum_round_trips() {
+        let (mut p, mut c) = ring(512);
+        let max = p.max_record_len();
+        for round in 0..3 {
+            for len in 0..=max {
+                let byte = (len + round) as u8;
+                push_bytes(&mut p, &vec![byte; len]).unwrap();
+                let got = drain_all(&mut c);
+                assert_eq!(got, vec![vec![byte; len]], "len {len}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "record larger")]
+    fn oversize_record_panics() {
+        let (mut p, _c) = ring(256);
+        let n = p.max_record_len() + 1;
+        let _ = p.try_push_with(n, |_| {});
+    }
+
+    #[test]
+    fn max_record_fits_whatever_the_position() {
+        // After any offset, a drained ring accepts a max-size record (pad + record <= cap).
+        for offset in (0..256).step_by(8) {
+            let (mut p, mut c) = ring(256);
+            // Zero-length records take one 8-byte header each.
+            for _ in 0..offset / 8 {
+                push_bytes(&mut p, &[]).unwrap();
+                drain_all(&mut c);
+            }
+            let max = p.max_record_len();
+            push_bytes(&mut p, &vec![7; max]).unwrap();
+            assert_eq!(drain_all(&mut c), vec![vec![7; max]]);
+        }
+    }
+
+    #[test]
+    fn closed_and_counters() {
+        let (mut p, c) = ring(256);
+        push_bytes(&mut p, b"x").unwrap();
+        p.count_dropped();
+        p.count_dropped();
+        assert_eq!(c.pushed(), 1);
+        assert_eq!(c.dropped(), 2);
+        assert!(!c.is_closed());
+        drop(p);
+        assert!(c.is_closed());
+    }
+
+    #[test]
+    fn two_threads_many_records() {
+        const N: u32 = if cfg!(miri) { 2_000 } else { 200_000 };
+        let (mut p, mut c) = ring(1024);
+        let t = std::thread::spawn(move || {
+            for i in 0..N {
+                let len = (i % 37) as usize;
+                loop {
+                    let r = p.try_push_with(4 + len, |b| {
+                        b[..4].copy_from_slice(&i.to_le_bytes());
+                        b[4..].fill(i as u8);
+                    });
+                    if r.is_ok() {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let mut next = 0u32;
+        while next < N {
+            c.drain(|r| {
+                let i = u32::from_le_bytes(r[..4].try_into().unwrap());
+                assert_eq!(i, next);
+                assert_eq!(r.len(), 4 + (i % 37) as usize);
+                assert!(r[4..].iter().all(|&b| b == i as u8));
+                next += 1;
+            });
+            std::thread::yield_now();
+        }
+        t.join().unwrap();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    #[test]
+    fn loom_push_drain_wrap() {
+        loom::model(|| {
+            let (mut p, mut c) = ring(MIN_CAPACITY);
+            let t = loom::thread::spawn(move || {
+                // Three records of 100 bytes in a 256-byte ring: the third must wait for the
+                // consumer and wraps with a pad.
+                for i in 0..3u8 {
+                    while p.try_push_with(100, |b| b.fill(i)).is_err() {
+                        loom::thread::yield_now();
+                    }
+                }
+            });
+            let mut seen = 0u8;
+            while seen < 3 {
+                c.drain(|r| {
+                    assert_eq!(r.len(), 100);
+                    assert!(r.iter().all(|&b| b == seen));
+                    seen += 1;
+                });
+                loom::thread::yield_now();
+            }
+            t.join().unwrap();
+        });
+    }
+}

@@ -1,0 +1,608 @@
+//! Traces: [`Tracer`], [`Span`] guards, [`SpanContext`] for crossing threads.
+//!
+//! A span costs nothing on the calling thread until it ends, except for what is added to it: its
+//! ids, start tick and name live in the [`Span`] guard; attributes, events, links and a status
+//! message are copied into the thread's ring as they are added; the end writes one record with the
+//! rest. The writer thread assembles the pieces into one output line.
+
+use crate::clock;
+use crate::global::{self, LOCAL, emit, is_enabled};
+use crate::record::{self, Enc, kind};
+use crate::value::KeyValue;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+/// The identity of a span: its trace id and span id. `Copy` and `Send`, so it can be handed to
+/// another thread and used there as an explicit parent.
+///
+/// ```
+/// use mini_telemetry::SpanContext;
+/// let ctx = SpanContext::new(0x5b8efff798038103d269b633813fc60c, 0xeee19b7ec3c1b174);
+/// assert!(ctx.is_valid());
+/// assert_eq!(ctx.trace_id_hex(), "5b8efff798038103d269b633813fc60c");
+/// assert!(!SpanContext::NONE.is_valid());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    trace_id: u128,
+    span_id: u64,
+}
+
+impl SpanContext {
+    /// No span.
+    pub const NONE: SpanContext = SpanContext {
+        trace_id: 0,
+        span_id: 0,
+    };
+
+    /// A context from known ids (e.g. read from a request header).
+    pub const fn new(trace_id: u128, span_id: u64) -> Self {
+        SpanContext { trace_id, span_id }
+    }
+
+    /// The current span on this thread, or [`SpanContext::NONE`].
+    #[inline]
+    pub fn current() -> Self {
+        LOCAL.try_with(|l| l.current.get()).unwrap_or(Self::NONE)
+    }
+
+    /// The 128-bit trace id.
+    pub const fn trace_id(&self) -> u128 {
+        self.trace_id
+    }
+
+    /// The 64-bit span id.
+    pub const fn span_id(&self) -> u64 {
+        self.span_id
+    }
+
+    /// True when both ids are non-zero.
+    pub const fn is_valid(&self) -> bool {
+        self.trace_id != 0 && self.span_id != 0
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    /// The span id as 16 lowercase hex digits.
+    pub fn span_id_hex(&self) -> String {
+        format!("{:016x}", self.span_id)
+    }
+}
+
+/// The role of a span, as in OpenTelemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum SpanKind {
+    /// An internal operation (the default).
+    #[default]
+    Internal = 0,
+    /// Handling a request from a remote client.
+    Server = 1,
+    /// A request to a remote service.
+    Client = 2,
+    /// Sending a message.
+    Producer = 3,
+    /// Receiving a message.
+    Consumer = 4,
+}
+
+/// A span's status.
+///
+/// ```
+/// use mini_telemetry::Status;
+/// let s = Status::error("timeout");
+/// assert_eq!(s, Status::Error("timeout"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Status<'a> {
+    /// Not set (the default).
+    #[default]
+    Unset,
+    /// The operation succeeded. Final: later status changes are ignored.
+    Ok,
+    /// The operation failed, with a message.
+    Error(&'a str),
+}
+
+impl<'a> Status<'a> {
+    /// An error status with a message.
+    pub fn error(message: &'a str) -> Self {
+        Status::Error(message)
+    }
+}
+
+/// Creates spans for one instrumentation scope. Cheap to clone and to create (the scope name is
+/// interned once).
+///
+/// ```
+/// let tracer = mini_telemetry::tracer("mon.module");
+/// let answer = tracer.in_span("calcul", |span| {
+///     span.set_attribute("entrée", 6);
+///     6 * 7
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Tracer {
+    scope: u32,
+}
+
+/// A tracer for `scope` (the instrumentation scope reported on every span).
+pub fn tracer(scope: &str) -> Tracer {
+    Tracer {
+        scope: global::scope_id(scope),
+    }
+}
+
+impl Tracer {
+    /// Starts a span that becomes the current span of this thread until dropped; it is a child of
+    /// the span that was current.
+    #[inline]
+    pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        self.span(name).start()
+    }
+
+    /// A builder for a span with a kind, an explicit parent or attributes at start.
+    #[inline]
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'static> {
+        SpanBuilder {
+            scope: self.scope,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            parent: None,
+            attributes: &[],
+        }
+    }
+
+    /// Runs `f` inside a new current span, which ends when `f` returns (or unwinds).
+    #[inline]
+    pub fn in_span<R>(&self, name: impl Into<Cow<'static, str>>, f: impl FnOnce(&Span) -> R) -> R {
+        let span = self.start(name);
+        f(&span)
+    }
+}
+
+/// Options for a span, finished by [`start`](SpanBuilder::start).
+///
+/// ```
+/// use mini_telemetry::{KeyValue, SpanContext, SpanKind};
+/// let tracer = mini_telemetry::tracer("http");
+/// let attrs = [KeyValue::new("http.request.method", "GET")];
+/// let span = tracer
+///     .span("GET /api")
+///     .kind(SpanKind::Server)
+///     .parent(SpanContext::NONE) // a root span
+///     .attributes(&attrs)
+///     .start();
+/// drop(span);
+/// ```
+#[must_use]
+#[derive(Debug)]
+pub struct SpanBuilder<'a> {
+    scope: u32,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: Option<SpanContext>,
+    attributes: &'a [KeyValue<'a>],
+}
+
+impl<'a> SpanBuilder<'a> {
+    /// The span's kind.
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// An explicit parent (e.g. a context sent from another thread); [`SpanContext::NONE`] makes a
+    /// root span.
+    pub fn parent(mut self, parent: SpanContext) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Attributes known at start.
+    pub fn attributes<'b>(self, attributes: &'b [KeyValue<'b>]) -> SpanBuilder<'b> {
+        SpanBuilder {
+            scope: self.scope,
+            name: self.name,
+            kind: self.kind,
+            parent: self.parent,
+            attributes,
+        }
+    }
+
+    /// Starts the span and makes it current on this thread.
+    #[inline]
+    pub fn start(self) -> Span {
+        if !is_enabled() {
+            return Span::noop(self.name);
+        }
+        let start = clock::now();
+        let r = LOCAL.try_with(|l| {
+            let explicit = self.parent.is_some();
+            let parent = self.parent.unwrap_or_else(|| l.current.get());
+            let trace_id = if parent.is_valid() {
+                parent.trace_id
+            } else {
+                random_trace_id(l)
+            };
+            let span_id = random_span_id(l);
+            let prev = l.current.replace(SpanContext { trace_id, span_id });
+            (trace_id, span_id, parent, prev, explicit)
+        });
+        let Ok((trace_id, span_id, parent, prev, explicit)) = r else {
+            return Span::noop(self.name);
+        };
+        let span = Span {
+            trace_id,
+            span_id,
+            parent_id: if parent.is_valid() { parent.span_id } else { 0 },
+            parent_remote: explicit && parent.is_valid(),
+            start,
+            scope: self.scope,
+            kind: self.kind,
+            name: self.name,
+            prev,
+            status: Cell::new(STATUS_UNSET),
+            pending: Cell::new(false),
+            n_attrs: Cell::new(0),
+            n_events: Cell::new(0),
+            n_links: Cell::new(0),
+            dropped_attrs: Cell::new(0),
+            dropped_events: Cell::new(0),
+            dropped_links: Cell::new(0),
+            _not_send: PhantomData,
+        };
+        if !self.attributes.is_empty() {
+            span.set_attributes(self.attributes);
+        }
+        span
+    }
+}
+
+#[inline]
+fn next_random(l: &global::Local) -> u64 {
+    // wyrand: fast, good enough for ids (not for secrets).
+    let mut s = l.rng.get();
+    if s == 0 {
+        s = clock::now()
+            ^ (l as *const _ as u64).rotate_left(32)
+            ^ (l.index() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        s ^= now.rotate_left(17) | 1;
+    }
+    s = s.wrapping_add(0xa076_1d64_78bd_642f);
+    l.rng.set(s);
+    let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
+    ((t >> 64) as u64) ^ (t as u64)
+}
+
+#[inline]
+fn random_span_id(l: &global::Local) -> u64 {
+    loop {
+        let v = next_random(l);
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+#[inline]
+fn random_trace_id(l: &global::Local) -> u128 {
+    loop {
+        let v = ((next_random(l) as u128) << 64) | next_random(l) as u128;
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+const STATUS_UNSET: u8 = 0;
+const STATUS_OK: u8 = 1;
+const STATUS_ERROR: u8 = 2;
+
+/// A live span: current on its thread until dropped, when it ends and is written.
+///
+/// Not `Send`: a span belongs to the thread that started it. Send its [`context`](Span::context)
+/// to another thread to continue the trace there.
+///
+/// ```
+/// use mini_telemetry::{KeyValue, Status};
+/// let tracer = mini_telemetry::tracer("mon.module");
+/// let span = tracer.start("opération-principale");
+/// span.set_attribute("utilisateur.id", "123");
+/// span.add_event("événement-important", &[KeyValue::new("détail", "valeur")]);
+/// span.set_status(Status::Ok);
+/// drop(span); // ends the span
+/// ```
+#[derive(Debug)]
+pub struct Span {
+    trace_id: u128,
+    span_id: u64,
+    parent_id: u64,
+    parent_remote: bool,
+    start: u64,
+    scope: u32,
+    kind: SpanKind,
+    name: Cow<'static, str>,
+    prev: SpanContext,
+    status: Cell<u8>,
+    pending: Cell<bool>,
+    n_attrs: Cell<u32>,
+    n_events: Cell<u32>,
+    n_links: Cell<u32>,
+    dropped_attrs: Cell<u32>,
+    dropped_events: Cell<u32>,
+    dropped_links: Cell<u32>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Size of the fixed part of a span-end record.
+const END_FIXED: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
+/// Size of the fixed part of an attribute record (kind + span id).
+const ATTRS_FIXED: usize = 1 + 8;
+
+impl Span {
+    fn noop(name: Cow<'static, str>) -> Span {
+        Span {
+            trace_id: 0,
+            span_id: 0,
+            parent_id: 0,
+            parent_remote: false,
+            start: 0,
+            scope: 0,
+            kind: SpanKind::Internal,
+            name,
+            prev: SpanContext::NONE,
+            status: Cell::new(STATUS_UNSET),
+            pending: Cell::new(false),
+            n_attrs: Cell::new(0),
+            n_events: Cell::new(0),
+            n_links: Cell::new(0),
+            dropped_attrs: Cell::new(0),
+            dropped_events: Cell::new(0),
+            dropped_links: Cell::new(0),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// This span's ids.
+    pub fn context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+        }
+    }
+
+    /// False for the no-op spans made before init, when disabled or after shutdown.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.span_id != 0
+    }
+
+    /// Sets one attribute (a later value for the same key replaces the earlier one).
+    #[inline]
+    pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<crate::Value<'a>>) {
+        if self.span_id == 0 {
+            return;
+        }
+        self.set_attributes(&[KeyValue::new(key, value)]);
+    }
+
+    /// Sets several attributes in one record.
+    pub fn set_attributes(&self, attrs: &[KeyValue<'_>]) {
+        if self.span_id == 0 || attrs.is_empty() {
+            return;
+        }
+        let Some(g) = global::global() else { return };
+        let max_str = g.settings.max_str;
+        let room = g
+            .settings
+            .span_limits
+            .attributes
+            .saturating_sub(self.n_attrs.get()) as usize;
+        let budget = g.settings.ring_capacity / 2 - 8 - ATTRS_FIXED - 2;
+        let (n, size) = record::fit_kvs(attrs, room, budget, max_str);
+        if n < attrs.len() {
+            self.dropped_attrs
+                .set(self.dropped_attrs.get() + (attrs.len() - n) as u32);
+        }
+        if n == 0 {
+            return;
+        }
+        self.n_attrs.set(self.n_attrs.get() + n as u32);
+        self.pending.set(true);
+        let id = self.span_id;
+        emit(ATTRS_FIXED + 2 + size, |b| {
+            let mut e = Enc::new(b, max_str);
+            e.u8(kind::SPAN_ATTRS);
+            e.u64(id);
+            e.kvs(&attrs[..n]);
+        });
+    }
+
+    /// Adds a timestamped event with attributes.
+    pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
+        if self.span_id == 0 {
+            return;
+        }
+        let Some(g) = global::global() else { return };
+        if self.n_events.get() >= g.settings.span_limits.events {
+            self.dropped_events.set(self.dropped_events.get() + 1);
+            return;
+        }
+        let time = clock::now();
+        let max_str = g.settings.max_str;
+        let fixed = ATTRS_FIXED + 8 + 4 + record::str_size(name, max_str) + 2;
+        let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(fixed);
+        let (n, size) = record::fit_kvs(
+            attrs,
+            g.settings.span_limits.attributes_per_event as usize,
+            budget,
+            max_str,
+        );
+        let dropped = (attrs.len() - n) as u32;
+        self.n_events.set(self.n_events.get() + 1);
+        self.pending.set(true);
+        let id = self.span_id;
+        emit(fixed + size, |b| {
+            let mut e = Enc::new(b, max_str);
+            e.u8(kind::SPAN_EVENT);
+            e.u64(id);
+            e.u64(time);
+            e.u32(dropped);
+            e.str(name);
+            e.kvs(&attrs[..n]);
+        });
+    }
+
+    /// Adds a link to another span (of this trace or another).
+    pub fn add_link(&self, to: SpanContext, attrs: &[KeyValue<'_>]) {
+        if self.span_id == 0 || !to.is_valid() {
+            return;
+        }
+        let Some(g) = global::global() else { return };
+        if self.n_links.get() >= g.settings.span_limits.links {
+            self.dropped_links.set(self.dropped_links.get() + 1);
+            return;
+        }
+        let max_str = g.settings.max_str;
+        let fixed = ATTRS_FIXED + 16 + 8 + 4 + 2;
+        let budget = g.settings.ring_capacity / 2 - 8 - fixed;
+        let (n, size) = record::fit_kvs(
+            attrs,
+            g.settings.span_limits.attributes_per_event as usize,
+            budget,
+            max_str,
+        );
+        let dropped = (attrs.len() - n) as u32;
+        self.n_links.set(self.n_links.get() + 1);
+        self.pending.set(true);
+        let id = self.span_id;
+        emit(fixed + size, |b| {
+            let mut e = Enc::new(b, max_str);
+            e.u8(kind::SPAN_LINK);
+            e.u64(id);
+            e.u128(to.trace_id);
+            e.u64(to.span_id);
+            e.u32(dropped);
+            e.kvs(&attrs[..n]);
+        });
+    }
+
+    /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
+    pub fn set_status(&self, status: Status<'_>) {
+        if self.span_id == 0 || self.status.get() == STATUS_OK {
+            return;
+        }
+        match status {
+            Status::Unset => {}
+            Status::Ok => self.status.set(STATUS_OK),
+            Status::Error(msg) => {
+                self.status.set(STATUS_ERROR);
+                if msg.is_empty() {
+                    return;
+                }
+                let Some(g) = global::global() else { return };
+                let max_str = g.settings.max_str;
+                self.pending.set(true);
+                let id = self.span_id;
+                emit(ATTRS_FIXED + record::str_size(msg, max_str), |b| {
+                    let mut e = Enc::new(b, max_str);
+                    e.u8(kind::SPAN_STATUS);
+                    e.u64(id);
+                    e.str(msg);
+                });
+            }
+        }
+    }
+
+    /// Records an error as OpenTelemetry's `exception` event: `exception.type` (the Rust type
+    /// name), `exception.message` (its `Display`), and `exception.stacktrace` when a backtrace is
+    /// captured (`RUST_BACKTRACE=1`). The status is not changed; set it too if the span failed.
+    pub fn record_exception<E: std::error::Error + ?Sized>(&self, err: &E) {
+        if self.span_id == 0 {
+            return;
+        }
+        let (ty, msg, bt) = exception_parts(err);
+        let mut attrs = vec![
+            KeyValue::new("exception.type", ty),
+            KeyValue::new("exception.message", msg.as_str()),
+        ];
+        if let Some(bt) = &bt {
+            attrs.push(KeyValue::new("exception.stacktrace", bt.as_str()));
+        }
+        self.add_event("exception", &attrs);
+    }
+}
+
+/// `exception.type`, `exception.message` and, when captured, `exception.stacktrace` for an error.
+pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
+    err: &E,
+) -> (&'static str, String, Option<String>) {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    let bt = std::backtrace::Backtrace::capture();
+    let bt = (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
+    (std::any::type_name::<E>(), msg, bt)
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        if self.span_id == 0 {
+            return;
+        }
+        let end = clock::now();
+        let me = self.context();
+        let prev = self.prev;
+        let _ = LOCAL.try_with(|l| {
+            if l.current.get() == me {
+                l.current.set(prev);
+            }
+        });
+        let Some(g) = global::global() else { return };
+        let max_str = g.settings.max_str;
+        let name: &str = &self.name;
+        let mut flags = 0;
+        if self.parent_id != 0 {
+            flags |= record::SPAN_HAS_PARENT;
+        }
+        if self.parent_remote {
+            flags |= record::SPAN_PARENT_REMOTE;
+        }
+        if self.pending.get() {
+            flags |= record::SPAN_HAS_PENDING;
+        }
+        let s = &*self;
+        emit(END_FIXED + record::str_size(name, max_str), |b| {
+            let mut e = Enc::new(b, max_str);
+            e.u8(kind::SPAN_END);
+            e.u8(s.kind as u8);
+            e.u8(s.status.get());
+            e.u8(flags);
+            e.u32(s.scope);
+            e.u128(s.trace_id);
+            e.u64(s.span_id);
+            e.u64(s.parent_id);
+            e.u64(s.start);
+            e.u64(end);
+            e.u32(s.dropped_attrs.get());
+            e.u32(s.dropped_events.get());
+            e.u32(s.dropped_links.get());
+            e.str(name);
+        });
+    }
+}

@@ -1,0 +1,543 @@
+//! The writer thread: drains every ring, assembles spans, exports metrics, writes the sink.
+//!
+//! It sleeps (`park_timeout`) when idle and is woken by producers only when a ring passes half
+//! full, by `flush()` and by `shutdown()`. Output accumulates in one reusable buffer that is
+//! written with a few large `write` calls per pass. A failing sink (closed pipe, full disk) is
+//! reported once on stderr and counted; the writer keeps draining so producers never block on it.
+
+use crate::clock::Calibration;
+use crate::config::{Config, Sink};
+use crate::global::{Global, scope_id};
+use crate::histogram::HistAcc;
+use crate::output::{
+    Attr, EventView, LinkView, LogView, Num, Output, PointData, PointView, SpanView,
+};
+use crate::record::{self, Corrupt, DValue, Dec, kind};
+use crate::ring::Consumer;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Output is written to the sink once the buffer holds this much.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+/// A ring as the writer knows it.
+pub(crate) struct RingEntry {
+    pub consumer: Consumer,
+    thread_name: String,
+    thread_index: u32,
+    reported_dropped: u64,
+}
+
+impl RingEntry {
+    pub fn new(consumer: Consumer, thread_name: &str, thread_index: u32) -> Self {
+        RingEntry {
+            consumer,
+            thread_name: thread_name.to_string(),
+            thread_index,
+            reported_dropped: 0,
+        }
+    }
+}
+
+pub(crate) fn open_sink(sink: Sink) -> std::io::Result<Box<dyn Write + Send>> {
+    Ok(match sink {
+        Sink::Stdout => Box::new(std::io::stdout()),
+        Sink::Stderr => Box::new(std::io::stderr()),
+        Sink::File(p) => Box::new(std::fs::File::create(p)?),
+        Sink::Writer(w) => w,
+    })
+}
+
+/// What arrived for a span before its end record.
+#[derive(Default)]
+struct Pending {
+    attrs: Vec<u8>,
+    n_attrs: u32,
+    events: Vec<u8>,
+    links: Vec<u8>,
+    status_msg: Vec<u8>,
+}
+
+impl Pending {
+    fn clear(&mut self) {
+        self.attrs.clear();
+        self.n_attrs = 0;
+        self.events.clear();
+        self.links.clear();
+        self.status_msg.clear();
+    }
+}
+
+/// Reuses a vector's allocation for a different lifetime (it is emptied first).
+fn recycle<'a, 'b>(mut v: Vec<Attr<'a>>) -> Vec<Attr<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+pub(crate) struct Writer {
+    g: &'static Global,
+    rings: Vec<RingEntry>,
+    sink: Box<dyn Write + Send>,
+    sink_failed: bool,
+    out: Vec<u8>,
+    cal: Calibration,
+    last_calibration: Instant,
+    output: Output,
+    pending: HashMap<u64, Pending>,
+    spare: Vec<Pending>,
+    attrs: Vec<Attr<'static>>,
+    sub_attrs: Vec<Attr<'static>>,
+    callsites: Vec<(&'static str, &'static [&'static str])>,
+    metric_interval: Duration,
+    flush_interval: Duration,
+    last_export: Instant,
+    start_unix: u64,
+    dropped_exited: u64,
+    /// Lines rendered into `out` and not yet handed to the sink.
+    lines: u64,
+    written: u64,
+    hist: HistAcc,
+    internal_scope: u32,
+}
+
+impl Writer {
+    pub fn new(cfg: &Config, sink: Box<dyn Write + Send>, g: &'static Global) -> Self {
+        let cal = Calibration::new();
+        let start_unix = cal.to_unix_nanos(crate::clock::now());
+        Writer {
+            g,
+            rings: Vec::new(),
+            sink,
+            sink_failed: false,
+            out: Vec::with_capacity(WRITE_CHUNK * 2),
+            cal,
+            last_calibration: Instant::now(),
+            output: Output::new(cfg.format, crate::resource::attributes(cfg)),
+            pending: HashMap::new(),
+            spare: Vec::new(),
+            attrs: Vec::new(),
+            sub_attrs: Vec::new(),
+            callsites: Vec::new(),
+            metric_interval: cfg.metric_interval,
+            flush_interval: cfg.flush_interval,
+            last_export: Instant::now(),
+            start_unix,
+            dropped_exited: 0,
+            lines: 0,
+            written: 0,
+            hist: HistAcc::default(),
+            internal_scope: scope_id("mini_telemetry"),
+        }
+    }
+
+    pub fn run(mut self) {
+        let now = self.now_unix();
+        self.output.resource_line(&mut self.out, now);
+        self.lines += 1;
+        loop {
+            let (flush_req, shutdown) = {
+                let c = self.g.control.lock();
+                (c.flush_requested, c.shutdown)
+            };
+            self.adopt_rings();
+            self.drain_all();
+            if shutdown {
+                // Let producers that raced with shutdown finish their last push.
+                std::thread::yield_now();
+                self.adopt_rings();
+                self.drain_all();
+                self.export_metrics();
+                self.write_out(true);
+                self.g.writer_running.store(false, Ordering::Release);
+                let mut c = self.g.control.lock();
+                c.writer_exited = true;
+                c.flush_done = c.flush_requested;
+                self.g.control_cv.notify_all();
+                return;
+            }
+            let flushing = flush_req > self.g.control.lock().flush_done;
+            if flushing || self.last_export.elapsed() >= self.metric_interval {
+                self.export_metrics();
+            }
+            self.write_out(true);
+            if flushing {
+                let mut c = self.g.control.lock();
+                c.flush_done = flush_req;
+                self.g.control_cv.notify_all();
+                continue;
+            }
+            if self.last_calibration.elapsed() > Duration::from_secs(1) {
+                self.cal.refresh();
+                self.last_calibration = Instant::now();
+            }
+            self.g.idle.store(true, Ordering::Release);
+            if !self.any_work() {
+                std::thread::park_timeout(self.flush_interval);
+            }
+            self.g.idle.store(false, Ordering::Release);
+        }
+    }
+
+    fn now_unix(&self) -> u64 {
+        self.cal.to_unix_nanos(crate::clock::now())
+    }
+
+    fn any_work(&self) -> bool {
+        let c = self.g.control.lock();
+        c.shutdown || c.flush_requested > c.flush_done
+    }
+
+    fn adopt_rings(&mut self) {
+        let mut new = self.g.new_rings.lock();
+        self.rings.append(&mut new);
+    }
+
+    fn drain_all(&mut self) {
+        let mut rings = std::mem::take(&mut self.rings);
+        let mut dropped_total = self.dropped_exited;
+        rings.retain_mut(|r| {
+            let closed = r.consumer.is_closed();
+            r.consumer.drain(|rec| self.handle(rec));
+            if self.out.len() >= WRITE_CHUNK {
+                self.write_out(false);
+            }
+            let d = r.consumer.dropped();
+            if closed {
+                // Final: the thread exited and its ring is empty. Report its drops, reclaim it.
+                self.report_dropped(r);
+                self.dropped_exited += d;
+                dropped_total += d;
+                false
+            } else {
+                dropped_total += d;
+                true
+            }
+        });
+        self.rings = rings;
+        self.g
+            .counters
+            .dropped
+            .store(dropped_total, Ordering::Relaxed);
+    }
+
+    fn handle(&mut self, rec: &[u8]) {
+        let mark = self.out.len();
+        let lines = self.lines;
+        if self.handle_inner(rec).is_err() {
+            self.out.truncate(mark);
+            self.lines = lines;
+            self.g.counters.corrupt.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn handle_inner(&mut self, rec: &[u8]) -> Result<(), Corrupt> {
+        let mut d = Dec::new(rec);
+        match d.u8()? {
+            kind::LOG => self.log(d),
+            kind::SPAN_END => self.span_end(d),
+            k @ (kind::SPAN_ATTRS | kind::SPAN_EVENT | kind::SPAN_LINK | kind::SPAN_STATUS) => {
+                let id = d.u64()?;
+                let spare = &mut self.spare;
+                let p = self
+                    .pending
+                    .entry(id)
+                    .or_insert_with(|| spare.pop().unwrap_or_default());
+                let rest = d.bytes(rec.len() - 9)?;
+                match k {
+                    kind::SPAN_ATTRS => {
+                        let mut d = Dec::new(rest);
+                        p.n_attrs += d.u16()? as u32;
+                        p.attrs.extend_from_slice(&rest[2..]);
+                    }
+                    kind::SPAN_EVENT => {
+                        p.events
+                            .extend_from_slice(&(rest.len() as u32).to_le_bytes());
+                        p.events.extend_from_slice(rest);
+                    }
+                    kind::SPAN_LINK => {
+                        p.links
+                            .extend_from_slice(&(rest.len() as u32).to_le_bytes());
+                        p.links.extend_from_slice(rest);
+                    }
+                    _ => {
+                        let mut d = Dec::new(rest);
+                        p.status_msg.clear();
+                        p.status_msg.extend_from_slice(d.str()?);
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(Corrupt),
+        }
+    }
+
+    fn log(&mut self, mut d: Dec<'_>) -> Result<(), Corrupt> {
+        let severity = d.u8()?;
+        let flags = d.u8()?;
+        d.u8()?;
+        let scope = d.u32()?;
+        let time = self.cal.to_unix_nanos(d.u64()?);
+        let dropped = d.u32()?;
+        let ctx = if flags & record::LOG_HAS_CONTEXT != 0 {
+            Some((d.u128()?, d.u64()?))
+        } else {
+            None
+        };
+        let mut attrs = recycle(std::mem::take(&mut self.attrs));
+        let body: &[u8];
+        if flags & record::LOG_CALLSITE != 0 {
+            let id = d.u32()?;
+            let (msg, fields) = self.callsite(id).ok_or(Corrupt)?;
+            body = msg.as_bytes();
+            let n = d.u16()? as usize;
+            if n > fields.len() {
+                return Err(Corrupt);
+            }
+            for f in &fields[..n] {
+                attrs.push((f.as_bytes(), d.value()?));
+            }
+        } else {
+            body = d.str()?;
+            let n = d.u16()?;
+            for _ in 0..n {
+                attrs.push(d.kv()?);
+            }
+        }
+        if dropped > 0 {
+            // Not an attribute of the caller's: reported the OpenTelemetry way.
+            attrs.push((
+                b"otel.dropped_attributes_count",
+                DValue::I64(dropped as i64),
+            ));
+        }
+        let r = self.output.log(
+            &mut self.out,
+            &LogView {
+                scope,
+                time,
+                severity,
+                body,
+                ctx,
+                attrs: &attrs,
+            },
+        );
+        self.attrs = recycle(attrs);
+        self.lines += 1;
+        r
+    }
+
+    fn callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str])> {
+        if let Some(c) = self.callsites.get(id as usize) {
+            return Some(*c);
+        }
+        while self.callsites.len() <= id as usize {
+            let c = crate::log::callsite(self.callsites.len() as u32)?;
+            self.callsites.push(c);
+        }
+        self.callsites.get(id as usize).copied()
+    }
+
+    fn span_end(&mut self, mut d: Dec<'_>) -> Result<(), Corrupt> {
+        let span_kind = d.u8()?;
+        let status = d.u8()?;
+        let flags = d.u8()?;
+        let scope = d.u32()?;
+        let trace = d.u128()?;
+        let span = d.u64()?;
+        let parent = d.u64()?;
+        let start_t = d.u64()?;
+        let end_t = d.u64()?;
+        let dropped_attrs = d.u32()?;
+        let dropped_events = d.u32()?;
+        let dropped_links = d.u32()?;
+        let name = d.str()?;
+        let pending = if flags & record::SPAN_HAS_PENDING != 0 {
+            self.pending.remove(&span)
+        } else {
+            None
+        };
+        let empty = Pending::default();
+        let p = pending.as_ref().unwrap_or(&empty);
+        let mut attrs = recycle(std::mem::take(&mut self.attrs));
+        let mut sub_attrs = recycle(std::mem::take(&mut self.sub_attrs));
+        let mut events: Vec<EventView<'_>> = Vec::new();
+        let mut links: Vec<LinkView> = Vec::new();
+        let r = (|| {
+            // Attributes: a later value for a key replaces an earlier one, in place.
+            let mut ad = Dec::new(&p.attrs);
+            for _ in 0..p.n_attrs {
+                let (k, v) = ad.kv()?;
+                match attrs.iter_mut().find(|(ek, _)| *ek == k) {
+                    Some(e) => e.1 = v,
+                    None => attrs.push((k, v)),
+                }
+            }
+            let mut ed = Dec::new(&p.events);
+            while !ed.is_empty() {
+                let len = ed.u32()? as usize;
+                let mut e = Dec::new(ed.bytes(len)?);
+                let time = self.cal.to_unix_nanos(e.u64()?);
+                let dropped = e.u32()?;
+                let name = e.str()?;
+                let start = sub_attrs.len();
+                let n = e.u16()?;
+                for _ in 0..n {
+                    sub_attrs.push(e.kv()?);
+                }
+                if dropped > 0 {
+                    sub_attrs.push((
+                        &b"otel.dropped_attributes_count"[..],
+                        DValue::I64(dropped as i64),
+                    ));
+                }
+                events.push(EventView {
+                    time,
+                    name,
+                    attrs: start..sub_attrs.len(),
+                });
+            }
+            let mut ld = Dec::new(&p.links);
+            while !ld.is_empty() {
+                let len = ld.u32()? as usize;
+                let mut l = Dec::new(ld.bytes(len)?);
+                let trace = l.u128()?;
+                let span = l.u64()?;
+                let dropped = l.u32()?;
+                let start = sub_attrs.len();
+                let n = l.u16()?;
+                for _ in 0..n {
+                    sub_attrs.push(l.kv()?);
+                }
+                if dropped > 0 {
+                    sub_attrs.push((
+                        &b"otel.dropped_attributes_count"[..],
+                        DValue::I64(dropped as i64),
+                    ));
+                }
+                links.push(LinkView {
+                    trace,
+                    span,
+                    attrs: start..sub_attrs.len(),
+                });
+            }
+            self.output.span(
+                &mut self.out,
+                &SpanView {
+                    scope,
+                    name,
+                    kind: span_kind,
+                    trace,
+                    span,
+                    parent: (flags & record::SPAN_HAS_PARENT != 0).then_some(parent),
+                    start: self.cal.to_unix_nanos(start_t),
+                    end: self.cal.to_unix_nanos(end_t),
+                    duration: self.cal.duration_nanos(start_t, end_t),
+                    attrs: &attrs,
+                    events: &events,
+                    links: &links,
+                    sub_attrs: &sub_attrs,
+                    status,
+                    status_msg: &p.status_msg,
+                    dropped_attrs,
+                    dropped_events,
+                    dropped_links,
+                },
+            )
+        })();
+        self.attrs = recycle(attrs);
+        self.sub_attrs = recycle(sub_attrs);
+        drop(events);
+        if let Some(mut p) = pending {
+            p.clear();
+            if self.spare.len() < 1024 {
+                self.spare.push(p);
+            }
+        }
+        self.lines += 1;
+        r
+    }
+
+    fn report_dropped(&mut self, r: &mut RingEntry) {
+        let d = r.consumer.dropped();
+        if d == r.reported_dropped {
+            return;
+        }
+        r.reported_dropped = d;
+        let now = self.now_unix();
+        let name = r.thread_name.clone();
+        let attrs: [Attr<'_>; 2] = [
+            (b"thread.id", DValue::I64(r.thread_index as i64)),
+            (b"thread.name", DValue::Str(name.as_bytes())),
+        ];
+        let _ = self.output.point(
+            &mut self.out,
+            &PointView {
+                scope: self.internal_scope,
+                name: "mini_telemetry.records.dropped",
+                description: "Records dropped because the thread's ring was full",
+                unit: "{record}",
+                start: self.start_unix,
+                time: now,
+                attrs: &attrs,
+                data: PointData::Sum {
+                    monotonic: true,
+                    value: Num::U(d),
+                },
+            },
+        );
+        self.lines += 1;
+    }
+
+    fn export_metrics(&mut self) {
+        self.last_export = Instant::now();
+        let now = self.now_unix();
+        let mut rings = std::mem::take(&mut self.rings);
+        for r in &mut rings {
+            self.report_dropped(r);
+        }
+        self.rings = rings;
+        let out = &mut self.out;
+        let output = &mut self.output;
+        let mut lines = 0u64;
+        crate::metrics::export(self.start_unix, now, &mut self.hist, &mut |p| {
+            if output.point(out, p).is_ok() {
+                lines += 1;
+            }
+        });
+        self.lines += lines;
+    }
+
+    fn write_out(&mut self, flush: bool) {
+        if !self.out.is_empty() {
+            if !self.sink_failed {
+                match self.sink.write_all(&self.out) {
+                    Ok(()) => self.written += self.lines,
+                    Err(e) => self.sink_error(e),
+                }
+            }
+            self.out.clear();
+            self.lines = 0;
+        }
+        self.g
+            .counters
+            .written
+            .store(self.written, Ordering::Relaxed);
+        if flush && !self.sink_failed {
+            if let Err(e) = self.sink.flush() {
+                self.sink_error(e);
+            }
+        }
+    }
+
+    fn sink_error(&mut self, e: std::io::Error) {
+        self.g.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        if !self.sink_failed {
+            eprintln!(
+                "mini-telemetry: cannot write telemetry output ({e}); further output is discarded and counted"
+            );
+        }
+        self.sink_failed = true;
+    }
+}
