@@ -353,6 +353,10 @@ impl Writer {
         let dropped_events = d.u32()?;
         let dropped_links = d.u32()?;
         let name = d.str()?;
+        let (start_unix, end_unix) = (
+            self.cal.to_unix_nanos(start_t),
+            self.cal.to_unix_nanos(end_t.max(start_t)),
+        );
         let pending = if flags & record::SPAN_HAS_PENDING != 0 {
             self.pending.remove(&span)
         } else {
@@ -431,9 +435,9 @@ impl Writer {
                     trace,
                     span,
                     parent: (flags & record::SPAN_HAS_PARENT != 0).then_some(parent),
-                    start: self.cal.to_unix_nanos(start_t),
-                    end: self.cal.to_unix_nanos(end_t),
-                    duration: self.cal.duration_nanos(start_t, end_t),
+                    start: start_unix,
+                    end: end_unix,
+                    duration: end_unix.saturating_sub(start_unix),
                     attrs: &attrs,
                     events: &events,
                     links: &links,

@@ -1,0 +1,96 @@
+//! Helpers for running the examples as child processes and parsing their output.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The path of an example binary built by `cargo test` (same profile as the test itself).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps -> target/<profile>
+    let path = dir.join("examples").join(name);
+    if !path.exists() {
+        // `cargo test --test x` may not have built examples: build it now.
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--example", name]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building example {name}");
+    }
+    path
+}
+
+/// Runs an example with arguments and environment, clearing inherited telemetry settings.
+pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(example(name));
+    cmd.args(args);
+    for k in [
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_SDK_DISABLED",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "MINI_TELEMETRY_FORMAT",
+        "MINI_TELEMETRY_LOG_LEVEL",
+        "RUST_BACKTRACE",
+    ] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Parses every stdout line as JSON; panics with the line if one is not valid.
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    let text = std::str::from_utf8(&out.stdout).expect("stdout is UTF-8");
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .unwrap_or_else(|e| panic!("invalid JSON line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// Lines of one signal.
+pub fn signal<'a>(lines: &'a [Value], s: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["signal"] == s).collect()
+}
+
+/// The span named `name` (exactly one).
+pub fn span<'a>(lines: &'a [Value], name: &str) -> &'a Value {
+    let v: Vec<_> = signal(lines, "span")
+        .into_iter()
+        .filter(|l| l["name"] == name)
+        .collect();
+    assert_eq!(v.len(), 1, "exactly one span {name}");
+    v[0]
+}
+
+/// The log whose body is `body` (exactly one).
+pub fn log<'a>(lines: &'a [Value], body: &str) -> &'a Value {
+    let v: Vec<_> = signal(lines, "log")
+        .into_iter()
+        .filter(|l| l["body"] == body)
+        .collect();
+    assert_eq!(v.len(), 1, "exactly one log {body}");
+    v[0]
+}
+
+/// The last exported point of metric `name` whose attributes equal `attrs`.
+pub fn point<'a>(lines: &'a [Value], name: &str, attrs: Value) -> &'a Value {
+    signal(lines, "metric")
+        .into_iter()
+        .rev()
+        .find(|l| l["name"] == name && l["attributes"] == attrs)
+        .unwrap_or_else(|| panic!("no point {name} {attrs}"))
+}

@@ -1,0 +1,277 @@
+//! Engine guarantees checked through child processes: correlation, exact metrics, lossless and
+//! drop accounting, hostile input, calls before init, closed stdout.
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+#[test]
+fn spans_nest_and_logs_carry_their_span() {
+    let lines = json_lines(&run("scenario", &["nesting"], &[]));
+    let root = span(&lines, "root");
+    let child = span(&lines, "child");
+    let grand = span(&lines, "grandchild");
+    let remote = span(&lines, "remote-child");
+    assert_eq!(root["kind"], "server");
+    assert_eq!(root["parent_span_id"], "");
+    for s in [child, grand, remote] {
+        assert_eq!(s["trace_id"], root["trace_id"]);
+    }
+    assert_eq!(child["parent_span_id"], root["span_id"]);
+    assert_eq!(grand["parent_span_id"], child["span_id"]);
+    assert_eq!(
+        remote["parent_span_id"], root["span_id"],
+        "explicit parent from another thread"
+    );
+    assert_eq!(remote["kind"], "consumer");
+    assert_eq!(remote["links"][0]["span_id"], child["span_id"]);
+    assert_eq!(remote["links"][0]["attributes"]["why"], "follows");
+    for (body, s) in [
+        ("in root", root),
+        ("in child", child),
+        ("in grandchild", grand),
+        ("back in child", child),
+        ("on other thread", remote),
+    ] {
+        let l = log(&lines, body);
+        assert_eq!(l["trace_id"], s["trace_id"], "{body}");
+        assert_eq!(l["span_id"], s["span_id"], "{body}");
+    }
+    assert_eq!(log(&lines, "in grandchild")["severity_text"], "WARN");
+    assert_eq!(log(&lines, "in child")["attributes"]["depth"], 2);
+    let outside = log(&lines, "outside");
+    assert!(outside.get("trace_id").is_none() && outside.get("span_id").is_none());
+    let ids: std::collections::HashSet<_> = signal(&lines, "span")
+        .iter()
+        .map(|s| s["span_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "span ids are unique");
+}
+
+#[test]
+fn counters_and_histograms_are_exact_across_threads() {
+    let lines = json_lines(&run("scenario", &["counters", "8", "100000"], &[]));
+    assert_eq!(
+        point(&lines, "hits", json!({"kind": "call", "shared": true}))["value"],
+        800_000
+    );
+    assert_eq!(
+        point(&lines, "hits", json!({"kind": "bound"}))["value"],
+        1_600_000
+    );
+    let inflight = point(&lines, "inflight", json!({}));
+    assert_eq!(inflight["value"], 0);
+    assert_eq!(inflight["monotonic"], false);
+    let h = point(&lines, "values", json!({"kind": "h"}));
+    assert_eq!(h["count"], 800_000);
+    assert_eq!(h["min"], 1.0);
+    assert_eq!(h["max"], 100_000.0);
+    assert_eq!(h["sum"], 8.0 * 100_000.0 * 100_001.0 / 2.0);
+    let p50 = h["percentiles"]["p50"].as_f64().unwrap();
+    assert!((p50 - 50_000.0).abs() / 50_000.0 < 0.01, "p50 {p50}");
+    let p999 = h["percentiles"]["p99.9"].as_f64().unwrap();
+    assert!((p999 - 99_900.0).abs() / 99_900.0 < 0.01, "p99.9 {p999}");
+    let buckets: u64 = h["bucket_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(buckets, 800_000);
+    assert_eq!(h["bucket_counts"][1], 8 * 5, "(0,5] holds 1..=5 per thread");
+}
+
+fn flood_counts(lines: &[Value]) -> HashMap<u64, Vec<u64>> {
+    let mut seen: HashMap<u64, Vec<u64>> = HashMap::new();
+    for l in signal(lines, "log") {
+        assert_eq!(l["body"], "flood");
+        let t = l["attributes"]["thread"].as_u64().unwrap();
+        seen.entry(t)
+            .or_default()
+            .push(l["attributes"]["seq"].as_u64().unwrap());
+    }
+    seen
+}
+
+#[test]
+fn lossless_mode_delivers_every_record_once_in_order() {
+    let (threads, n) = (8u64, 20_000u64);
+    let lines = json_lines(&run(
+        "scenario",
+        &[
+            "flood",
+            &threads.to_string(),
+            &n.to_string(),
+            "4096",
+            "block",
+        ],
+        &[],
+    ));
+    let seen = flood_counts(&lines);
+    assert_eq!(seen.len() as u64, threads);
+    for (t, seqs) in seen {
+        assert_eq!(seqs.len() as u64, n, "thread {t}");
+        assert!(
+            seqs.iter().copied().eq(0..n),
+            "thread {t}: records in order, none missing or duplicated"
+        );
+    }
+    assert!(
+        signal(&lines, "metric")
+            .iter()
+            .all(|m| m["name"] != "mini_telemetry.records.dropped")
+    );
+}
+
+#[test]
+fn drop_mode_accounts_for_every_record() {
+    let (threads, n) = (4u64, 50_000u64);
+    let lines = json_lines(&run(
+        "scenario",
+        &[
+            "flood",
+            &threads.to_string(),
+            &n.to_string(),
+            "4096",
+            "drop",
+        ],
+        &[],
+    ));
+    let seen = flood_counts(&lines);
+    // Last reported drop count per thread name.
+    let mut dropped: HashMap<String, u64> = HashMap::new();
+    for m in signal(&lines, "metric") {
+        if m["name"] == "mini_telemetry.records.dropped" {
+            assert_eq!(m["scope"]["name"], "mini_telemetry");
+            dropped.insert(
+                m["attributes"]["thread.name"].as_str().unwrap().to_string(),
+                m["value"].as_u64().unwrap(),
+            );
+        }
+    }
+    let mut total_dropped = 0;
+    for t in 0..threads {
+        let delivered = seen.get(&t).map_or(0, |v| v.len() as u64);
+        let d = dropped.get(&format!("w{t}")).copied().unwrap_or(0);
+        assert_eq!(
+            delivered + d,
+            n,
+            "thread {t}: delivered {delivered} + dropped {d}"
+        );
+        if let Some(v) = seen.get(&t) {
+            assert!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "thread {t}: in order, no duplicates"
+            );
+        }
+        total_dropped += d;
+    }
+    eprintln!("dropped {total_dropped} of {}", threads * n);
+}
+
+#[test]
+fn hostile_input_stays_valid_json_and_bounded() {
+    let out = run("scenario", &["hostile"], &[]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        !text.contains('\u{2028}') && !text.contains('\r'),
+        "no raw line breaks of any kind"
+    );
+    let lines = json_lines(&out);
+    let controls: String = (0u8..0x20)
+        .map(|b| b as char)
+        .chain(['\u{7f}', '\u{2028}', '\u{2029}'])
+        .collect();
+    let nasty = format!("q\"b\\s/ {controls} é 🚀 \u{FFFD}");
+    let s = span(&lines, &nasty);
+    assert_eq!(s["resource"]["service.name"], "svc \"quoted\"\n");
+    assert_eq!(s["scope"]["name"], "hostile\u{0}scope");
+    let a = &s["attributes"];
+    assert_eq!(a[&nasty], nasty.as_str());
+    assert_eq!(a["nan"], "NaN");
+    assert_eq!(a["inf"], "Infinity");
+    assert_eq!(a["ninf"], "-Infinity");
+    assert_eq!(a["floats"], json!(["NaN", 1.5, "-Infinity"]));
+    assert_eq!(a["strs"], json!(["a\nb", "\"", ""]));
+    assert_eq!(a["max"], i64::MAX);
+    assert_eq!(a["min"], i64::MIN);
+    assert_eq!(a["u64max"], u64::MAX as f64);
+    // 1 MiB value: cut to the per-value limit (a quarter of the 64 KiB ring), at a char boundary.
+    assert_eq!(a["big"].as_str().unwrap().len(), 16 * 1024);
+    // 128 attributes kept in all (10 named + the first 118 of "k"), the rest counted.
+    assert_eq!(s["dropped_attributes_count"], 300 - 118);
+    assert_eq!(a["k"], 117, "last value kept for a repeated key");
+    assert_eq!(s["events"].as_array().unwrap().len(), 128);
+    assert_eq!(s["dropped_events_count"], 200 - 128);
+    assert_eq!(s["status"]["message"], nasty.as_str());
+    let l = log(&lines, &nasty);
+    assert_eq!(l["attributes"][&nasty], nasty.as_str());
+    assert_eq!(l["attributes"]["nan"], "NaN");
+    assert_eq!(
+        log(&lines, "fields")["attributes"],
+        json!({"s": nasty, "f": "Infinity"})
+    );
+    // Metrics: NaN/inf histogram values rejected and counted; empty name accepted.
+    let h = point(&lines, "", json!({nasty.clone(): "NaN"}));
+    assert_eq!(
+        (h["count"].as_u64(), h["min"].as_f64()),
+        (Some(1), Some(-1.0))
+    );
+    assert_eq!(point(&lines, "g", json!({}))["value"], "NaN");
+    assert_eq!(
+        point(&lines, "h", json!({}))["value"],
+        -5,
+        "up-down counter sharing a counter's name"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("registered as a counter and as a up-down counter")
+            || stderr.contains("registered as a"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn calls_before_init_and_after_shutdown_are_noops() {
+    let lines = json_lines(&run("scenario", &["uninit"], &[]));
+    assert!(lines.iter().all(|l| l["name"] != "before-init"
+        && l["body"] != "before init"
+        && l["body"] != "after shutdown"));
+    log(&lines, "after init");
+    assert_eq!(
+        point(&lines, "before", json!({}))["value"],
+        5,
+        "only the add after init counts"
+    );
+    assert_eq!(
+        lines.last().unwrap()["done"],
+        true,
+        "guard drop flushed before the program went on"
+    );
+}
+
+#[test]
+fn closed_stdout_does_not_crash_the_app() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(example("scenario"))
+        .args(["spam", "300000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap(); // then closed, like `| head -n 1`
+    serde_json::from_str::<Value>(&first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "app survived: {stderr}");
+    assert!(stderr.contains("cannot write telemetry output"), "{stderr}");
+    assert!(
+        stderr.contains("write_errors: 1"),
+        "failure counted: {stderr}"
+    );
+    assert_eq!(stderr.matches("cannot write").count(), 1, "reported once");
+}
