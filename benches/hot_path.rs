@@ -1,1 +1,178 @@
-fn main() {}
+//! Cost of one call on the calling thread, with the writer thread running and output going to
+//! /dev/null. Each group has a baseline measured in the same run.
+//!
+//! Record-producing calls are timed in bursts that fit in the thread's ring, with a `flush()`
+//! between bursts outside the timed region: in lossless mode a producer that outruns the writer
+//! for long enough waits for it, and then the number would be the writer's throughput, not the
+//! call's cost. Writer throughput is measured on its own (see BENCHMARKS.md).
+//!
+//! ```text
+//! cargo bench --bench hot_path
+//! ```
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use mini_telemetry::{Config, KeyValue, Sink, info};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Calls per timed burst; the ring (16 MiB here) holds a burst of the largest record measured.
+const BURST: u64 = 20_000;
+
+fn bursts(b: &mut criterion::Bencher<'_>, mut f: impl FnMut()) {
+    b.iter_custom(|iters| {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let n = left.min(BURST);
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            total += t.elapsed();
+            left -= n;
+            mini_telemetry::flush();
+        }
+        total
+    })
+}
+
+fn disabled(c: &mut Criterion) {
+    // Runs before init: every call is a no-op.
+    let tracer = mini_telemetry::tracer("bench");
+    let logger = mini_telemetry::logger("bench");
+    let counter = mini_telemetry::meter("bench").counter("disabled").build();
+    let mut g = c.benchmark_group("disabled");
+    // Returning the span itself would make criterion copy the whole guard into memory, which a
+    // caller never does; `is_recording` keeps start and drop alive without that copy.
+    g.bench_function("span", |b| {
+        b.iter(|| tracer.start(black_box("noop")).is_recording())
+    });
+    g.bench_function("log_macro", |b| {
+        b.iter(|| info!(logger, "noop", a = black_box(1)))
+    });
+    g.bench_function("counter_add_2_attrs", |b| {
+        b.iter(|| {
+            counter.add(
+                1,
+                &[KeyValue::new("a", "x"), KeyValue::new("b", black_box(2))],
+            )
+        })
+    });
+    g.finish();
+}
+
+fn init() {
+    let guard = Config::new("bench", "0", "bench")
+        .sink(Sink::File("/dev/null".into()))
+        .ring_capacity(16 << 20)
+        .install()
+        .expect("init");
+    // Keep telemetry running for the rest of the process.
+    std::mem::forget(guard);
+}
+
+fn baseline(c: &mut Criterion) {
+    init();
+    let mut g = c.benchmark_group("baseline");
+    g.bench_function("instant_now", |b| b.iter(Instant::now));
+    let a = AtomicU64::new(0);
+    g.bench_function("atomic_add_relaxed", |b| {
+        b.iter(|| a.fetch_add(black_box(1), Ordering::Relaxed))
+    });
+    g.finish();
+}
+
+fn spans(c: &mut Criterion) {
+    let tracer = mini_telemetry::tracer("bench");
+    let mut g = c.benchmark_group("span");
+    g.bench_function("start_end", |b| bursts(b, || drop(tracer.start("span"))));
+    g.bench_function("start_end_3_attrs_1_event", |b| {
+        bursts(b, || {
+            let s = tracer.start("span");
+            s.set_attributes(&[
+                KeyValue::new("http.method", "GET"),
+                KeyValue::new("http.status", 200),
+                KeyValue::new("cache.hit", true),
+            ]);
+            s.add_event("event", &[]);
+        })
+    });
+    g.finish();
+}
+
+fn logs(c: &mut Criterion) {
+    let tracer = mini_telemetry::tracer("bench");
+    let logger = mini_telemetry::logger("bench");
+    let mut g = c.benchmark_group("log");
+    let span = tracer.start("parent");
+    g.bench_function("macro_2_fields_in_span", |b| {
+        bursts(b, || {
+            info!(
+                logger,
+                "request done",
+                status = black_box(200),
+                path = "/api"
+            )
+        })
+    });
+    g.bench_function("dynamic_2_attrs_in_span", |b| {
+        bursts(b, || {
+            logger.log(
+                mini_telemetry::Level::Info,
+                "request done",
+                &[
+                    KeyValue::new("status", black_box(200)),
+                    KeyValue::new("path", "/api"),
+                ],
+            )
+        })
+    });
+    drop(span);
+    g.finish();
+}
+
+fn counters(c: &mut Criterion) {
+    let meter = mini_telemetry::meter("bench");
+    let counter = meter.counter("requests").build();
+    let bound = counter.bind(&[KeyValue::new("endpoint", "/api")]);
+    let mut g = c.benchmark_group("counter");
+    g.bench_function("bound_add", |b| b.iter(|| bound.add(black_box(1))));
+    g.bench_function("add_2_attrs", |b| {
+        b.iter(|| {
+            counter.add(
+                black_box(1),
+                &[
+                    KeyValue::new("endpoint", "/api"),
+                    KeyValue::new("method", "GET"),
+                ],
+            )
+        })
+    });
+    g.finish();
+}
+
+fn histograms(c: &mut Criterion) {
+    let meter = mini_telemetry::meter("bench");
+    let hist = meter.histogram("latency").with_unit("ms").build();
+    let bound = hist.bind(&[KeyValue::new("endpoint", "/api")]);
+    let mut g = c.benchmark_group("histogram");
+    let mut v = 0.0;
+    g.bench_function("bound_record", |b| {
+        b.iter(|| {
+            v += 0.37;
+            bound.record(black_box(v % 1000.0))
+        })
+    });
+    g.bench_function("record_1_attr", |b| {
+        b.iter(|| {
+            v += 0.37;
+            hist.record(black_box(v % 1000.0), &[KeyValue::new("endpoint", "/api")])
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches, disabled, baseline, spans, logs, counters, histograms
+);
+criterion_main!(benches);

@@ -178,7 +178,17 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
     let w = writer::Writer::new(&cfg, sink, g);
     let handle = std::thread::Builder::new()
         .name("mini-telemetry-writer".into())
-        .spawn(move || w.run())
+        .spawn(move || {
+            // A bug in the writer must not hang producers waiting for room or for a flush.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run())).is_err() {
+                eprintln!("mini-telemetry: the writer thread panicked; telemetry stops here");
+                g.writer_running.store(false, Ordering::Release);
+                ENABLED.store(false, Ordering::Release);
+                let mut c = g.control.lock();
+                c.writer_exited = true;
+                g.control_cv.notify_all();
+            }
+        })
         .map_err(|e| {
             STATE.store(SHUT_DOWN, Ordering::Release);
             InitError::Spawn(e.to_string())
@@ -202,6 +212,12 @@ pub fn flush() {
     let Some(g) = global() else { return };
     if STATE.load(Ordering::Acquire) != RUNNING {
         return;
+    }
+    if g.writer
+        .get()
+        .is_some_and(|t| t.id() == std::thread::current().id())
+    {
+        return; // called from an observable callback: the writer is busy exporting already
     }
     let mut c = g.control.lock();
     if c.writer_exited {

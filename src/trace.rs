@@ -216,11 +216,16 @@ impl<'a> SpanBuilder<'a> {
     }
 
     /// Starts the span and makes it current on this thread.
-    #[inline]
+    #[inline(always)]
     pub fn start(self) -> Span {
         if !is_enabled() {
-            return Span::noop(self.name);
+            return Span::NOOP;
         }
+        self.start_enabled()
+    }
+
+    #[inline(never)]
+    fn start_enabled(self) -> Span {
         let start = clock::now();
         let r = LOCAL.try_with(|l| {
             let explicit = self.parent.is_some();
@@ -235,9 +240,9 @@ impl<'a> SpanBuilder<'a> {
             (trace_id, span_id, parent, prev, explicit)
         });
         let Ok((trace_id, span_id, parent, prev, explicit)) = r else {
-            return Span::noop(self.name);
+            return Span::NOOP;
         };
-        let span = Span {
+        let inner = SpanInner {
             trace_id,
             span_id,
             parent_id: if parent.is_valid() { parent.span_id } else { 0 },
@@ -255,12 +260,14 @@ impl<'a> SpanBuilder<'a> {
             dropped_attrs: Cell::new(0),
             dropped_events: Cell::new(0),
             dropped_links: Cell::new(0),
-            _not_send: PhantomData,
         };
         if !self.attributes.is_empty() {
-            span.set_attributes(self.attributes);
+            inner.set_attributes(self.attributes);
         }
-        span
+        Span {
+            inner: Some(inner),
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -308,22 +315,8 @@ const STATUS_UNSET: u8 = 0;
 const STATUS_OK: u8 = 1;
 const STATUS_ERROR: u8 = 2;
 
-/// A live span: current on its thread until dropped, when it ends and is written.
-///
-/// Not `Send`: a span belongs to the thread that started it. Send its [`context`](Span::context)
-/// to another thread to continue the trace there.
-///
-/// ```
-/// use mini_telemetry::{KeyValue, Status};
-/// let tracer = mini_telemetry::tracer("mon.module");
-/// let span = tracer.start("opération-principale");
-/// span.set_attribute("utilisateur.id", "123");
-/// span.add_event("événement-important", &[KeyValue::new("détail", "valeur")]);
-/// span.set_status(Status::Ok);
-/// drop(span); // ends the span
-/// ```
 #[derive(Debug)]
-pub struct Span {
+struct SpanInner {
     trace_id: u128,
     span_id: u64,
     parent_id: u64,
@@ -341,7 +334,6 @@ pub struct Span {
     dropped_attrs: Cell<u32>,
     dropped_events: Cell<u32>,
     dropped_links: Cell<u32>,
-    _not_send: PhantomData<*const ()>,
 }
 
 /// Size of the fixed part of a span-end record.
@@ -349,30 +341,7 @@ const END_FIXED: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
 /// Size of the fixed part of an attribute record (kind + span id).
 const ATTRS_FIXED: usize = 1 + 8;
 
-impl Span {
-    fn noop(name: Cow<'static, str>) -> Span {
-        Span {
-            trace_id: 0,
-            span_id: 0,
-            parent_id: 0,
-            parent_remote: false,
-            start: 0,
-            scope: 0,
-            kind: SpanKind::Internal,
-            name,
-            prev: SpanContext::NONE,
-            status: Cell::new(STATUS_UNSET),
-            pending: Cell::new(false),
-            n_attrs: Cell::new(0),
-            n_events: Cell::new(0),
-            n_links: Cell::new(0),
-            dropped_attrs: Cell::new(0),
-            dropped_events: Cell::new(0),
-            dropped_links: Cell::new(0),
-            _not_send: PhantomData,
-        }
-    }
-
+impl SpanInner {
     /// This span's ids.
     pub fn context(&self) -> SpanContext {
         SpanContext {
@@ -381,24 +350,9 @@ impl Span {
         }
     }
 
-    /// False for the no-op spans made before init, when disabled or after shutdown.
-    #[inline]
-    pub fn is_recording(&self) -> bool {
-        self.span_id != 0
-    }
-
-    /// Sets one attribute (a later value for the same key replaces the earlier one).
-    #[inline]
-    pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<crate::Value<'a>>) {
-        if self.span_id == 0 {
-            return;
-        }
-        self.set_attributes(&[KeyValue::new(key, value)]);
-    }
-
     /// Sets several attributes in one record.
     pub fn set_attributes(&self, attrs: &[KeyValue<'_>]) {
-        if self.span_id == 0 || attrs.is_empty() {
+        if attrs.is_empty() {
             return;
         }
         let Some(g) = global::global() else { return };
@@ -430,9 +384,6 @@ impl Span {
 
     /// Adds a timestamped event with attributes.
     pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
-        if self.span_id == 0 {
-            return;
-        }
         let Some(g) = global::global() else { return };
         if self.n_events.get() >= g.settings.span_limits.events {
             self.dropped_events.set(self.dropped_events.get() + 1);
@@ -465,7 +416,7 @@ impl Span {
 
     /// Adds a link to another span (of this trace or another).
     pub fn add_link(&self, to: SpanContext, attrs: &[KeyValue<'_>]) {
-        if self.span_id == 0 || !to.is_valid() {
+        if !to.is_valid() {
             return;
         }
         let Some(g) = global::global() else { return };
@@ -499,7 +450,7 @@ impl Span {
 
     /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
     pub fn set_status(&self, status: Status<'_>) {
-        if self.span_id == 0 || self.status.get() == STATUS_OK {
+        if self.status.get() == STATUS_OK {
             return;
         }
         match status {
@@ -523,23 +474,116 @@ impl Span {
             }
         }
     }
+}
+
+/// A live span: current on its thread until dropped, when it ends and is written.
+///
+/// Not `Send`: a span belongs to the thread that started it. Send its [`context`](Span::context)
+/// to another thread to continue the trace there.
+///
+/// ```
+/// use mini_telemetry::{KeyValue, Status};
+/// let tracer = mini_telemetry::tracer("mon.module");
+/// let span = tracer.start("opération-principale");
+/// span.set_attribute("utilisateur.id", "123");
+/// span.add_event("événement-important", &[KeyValue::new("détail", "valeur")]);
+/// span.set_status(Status::Ok);
+/// drop(span); // ends the span
+/// ```
+#[derive(Debug)]
+pub struct Span {
+    inner: Option<SpanInner>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Span {
+    /// The span made before init, when disabled or after shutdown: every method does nothing.
+    const NOOP: Span = Span {
+        inner: None,
+        _not_send: PhantomData,
+    };
+
+    /// This span's ids ([`SpanContext::NONE`] for a no-op span).
+    #[inline]
+    pub fn context(&self) -> SpanContext {
+        self.inner
+            .as_ref()
+            .map_or(SpanContext::NONE, |i| i.context())
+    }
+
+    /// False for the no-op spans made before init, when disabled or after shutdown.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Sets one attribute (a later value for the same key replaces the earlier one).
+    #[inline]
+    pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<crate::Value<'a>>) {
+        if let Some(i) = &self.inner {
+            i.set_attributes(&[KeyValue::new(key, value)]);
+        }
+    }
+
+    /// Sets several attributes in one record. At most `SpanLimits::attributes` (128) are kept
+    /// per span; the rest are counted in `dropped_attributes_count`.
+    #[inline]
+    pub fn set_attributes(&self, attrs: &[KeyValue<'_>]) {
+        if let Some(i) = &self.inner {
+            i.set_attributes(attrs);
+        }
+    }
+
+    /// Adds a timestamped event with attributes (at most 128 events per span; the rest are
+    /// counted in `dropped_events_count`).
+    #[inline]
+    pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
+        if let Some(i) = &self.inner {
+            i.add_event(name, attrs);
+        }
+    }
+
+    /// Adds a link to another span, of this trace or another (at most 128 per span).
+    #[inline]
+    pub fn add_link(&self, to: SpanContext, attrs: &[KeyValue<'_>]) {
+        if let Some(i) = &self.inner {
+            i.add_link(to, attrs);
+        }
+    }
+
+    /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
+    #[inline]
+    pub fn set_status(&self, status: Status<'_>) {
+        if let Some(i) = &self.inner {
+            i.set_status(status);
+        }
+    }
 
     /// Records an error as OpenTelemetry's `exception` event: `exception.type` (the Rust type
-    /// name), `exception.message` (its `Display`), and `exception.stacktrace` when a backtrace is
-    /// captured (`RUST_BACKTRACE=1`). The status is not changed; set it too if the span failed.
+    /// name), `exception.message` (its `Display`, followed by its sources), and
+    /// `exception.stacktrace` when a backtrace is captured (`RUST_BACKTRACE=1`). The status is
+    /// not changed; set it too if the span failed.
     pub fn record_exception<E: std::error::Error + ?Sized>(&self, err: &E) {
-        if self.span_id == 0 {
-            return;
+        if let Some(i) = &self.inner {
+            let (ty, msg, bt) = exception_parts(err);
+            let mut attrs = vec![
+                KeyValue::new("exception.type", ty),
+                KeyValue::new("exception.message", msg.as_str()),
+            ];
+            if let Some(bt) = &bt {
+                attrs.push(KeyValue::new("exception.stacktrace", bt.as_str()));
+            }
+            i.add_event("exception", &attrs);
         }
-        let (ty, msg, bt) = exception_parts(err);
-        let mut attrs = vec![
-            KeyValue::new("exception.type", ty),
-            KeyValue::new("exception.message", msg.as_str()),
-        ];
-        if let Some(bt) = &bt {
-            attrs.push(KeyValue::new("exception.stacktrace", bt.as_str()));
+    }
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(i) = &mut self.inner {
+            i.end();
         }
-        self.add_event("exception", &attrs);
     }
 }
 
@@ -559,12 +603,9 @@ pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
     (std::any::type_name::<E>(), msg, bt)
 }
 
-impl Drop for Span {
-    #[inline]
-    fn drop(&mut self) {
-        if self.span_id == 0 {
-            return;
-        }
+impl SpanInner {
+    #[inline(never)]
+    fn end(&mut self) {
         let end = clock::now();
         let me = self.context();
         let prev = self.prev;
