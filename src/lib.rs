@@ -78,6 +78,11 @@ pub fn init(
     Config::new(service_name, service_version, environment).install()
 }
 
+/// README.md's examples, compiled as doc tests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// JSON string and number writing, exposed for benchmarks and fuzzing.
 #[doc(hidden)]
 pub mod __private {

@@ -1,0 +1,88 @@
+//! One process, one init: a custom `Write` sink, `flush()`, `stats()` and shutdown, checked from
+//! inside the application.
+use mini_telemetry::{Config, KeyValue, Sink, info};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let b = self.0.lock().unwrap();
+        std::str::from_utf8(&b)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn writer_sink_flush_stats_and_shutdown() {
+    let sink = Shared::default();
+    let guard = Config::new("in-process", "9", "ci")
+        .sink(Sink::Writer(Box::new(sink.clone())))
+        .use_env(false)
+        .install()
+        .unwrap();
+    assert!(mini_telemetry::is_enabled());
+    let logger = mini_telemetry::logger("t");
+    let tracer = mini_telemetry::tracer("t");
+    let counter = mini_telemetry::meter("t").counter("n").build();
+
+    // Records from a thread that has already exited are delivered.
+    std::thread::spawn(move || {
+        let _s = tracer.start("on-exited-thread");
+        info!(logger, "from exited thread", n = 1);
+    })
+    .join()
+    .unwrap();
+    let _s = tracer.start("here");
+    logger.info("before flush");
+    counter.add(3, &[KeyValue::new("k", "v")]);
+    mini_telemetry::flush();
+
+    // flush() returned: everything above is in the sink, metrics included.
+    let lines = sink.lines();
+    assert!(lines.iter().any(|l| l["name"] == "on-exited-thread"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["body"] == "from exited thread" && l["trace_id"].is_string())
+    );
+    assert!(lines.iter().any(|l| l["body"] == "before flush"));
+    assert!(lines.iter().any(|l| l["name"] == "n" && l["value"] == 3));
+    assert!(
+        !lines.iter().any(|l| l["name"] == "here"),
+        "span still open"
+    );
+    let st = mini_telemetry::stats();
+    assert_eq!(st.written as usize, lines.len());
+    assert_eq!(
+        (st.dropped, st.lost, st.write_errors, st.corrupt),
+        (0, 0, 0, 0)
+    );
+
+    drop(_s);
+    guard.shutdown();
+    assert!(!mini_telemetry::is_enabled());
+    let lines = sink.lines();
+    assert!(
+        lines.iter().any(|l| l["name"] == "here"),
+        "shutdown flushed the last span"
+    );
+    logger.info("after shutdown");
+    mini_telemetry::flush(); // harmless
+    assert_eq!(sink.lines().len(), lines.len());
+}
