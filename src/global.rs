@@ -389,9 +389,16 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(len: usize, fill: F) {
 
 #[inline]
 fn push<F: FnOnce(&mut [u8])>(g: &Global, p: &mut Producer, len: usize, fill: F) -> bool {
+    if len > p.max_record_len() {
+        // The encoders size records to fit; never panic the host if one does not.
+        debug_assert!(false, "record of {len} bytes does not fit the ring");
+        return false;
+    }
     match p.try_push_with(len, fill) {
         Ok(()) => {
-            if p.used_estimate() > p.capacity() / 2 {
+            // The estimate uses a stale view of the consumer; confirm before waking it, so a
+            // writer that keeps up is never woken (a system call) by a stale estimate.
+            if p.used_estimate() > p.capacity() / 2 && p.used() > p.capacity() / 2 {
                 g.wake();
             }
             true

@@ -106,6 +106,8 @@ pub fn fit_kvs(
     budget: usize,
     max_str: usize,
 ) -> (usize, usize) {
+    // Counts are encoded as u16.
+    let max_count = max_count.min(u16::MAX as usize);
     let mut size = 0;
     for (i, kv) in kvs.iter().take(max_count).enumerate() {
         let s = kv_size(kv, max_str);

@@ -29,9 +29,8 @@ pub const MIN_CAPACITY: usize = 256;
 
 /// The allocation shared by the two halves.
 struct Shared {
-    /// The bytes, as `u64` words so the buffer is 8-byte aligned. Accessed only through the raw
-    /// pointer `buf`, under the protocol described in the module docs.
-    _storage: Box<[UnsafeCell<u64>]>,
+    /// The bytes: a leaked `Box<[UnsafeCell<u64>]>` (so the buffer is 8-byte aligned), freed in
+    /// `Drop`. Accessed only through this raw pointer, under the protocol in the module docs.
     buf: *mut u8,
     cap: usize,
     head: CachePadded<AtomicUsize>,
@@ -44,7 +43,7 @@ struct Shared {
     pushed: AtomicU64,
 }
 
-// SAFETY: the raw pointer `buf` points into `_storage`, which `Shared` owns. The producer writes only
+// SAFETY: `buf` is an allocation that `Shared` owns. The producer writes only
 // to bytes in `[tail, head + cap)` and the consumer reads only bytes in `[head, tail)`; ownership of a
 // byte range moves from one side to the other through the Release/Acquire pairs on `tail` and `head`.
 // So sharing `Shared` between the two threads never creates a data race.
@@ -56,9 +55,8 @@ unsafe impl Sync for Shared {}
 pub fn ring(capacity: usize) -> (Producer, Consumer) {
     let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
     let storage: Box<[UnsafeCell<u64>]> = (0..cap / 8).map(|_| UnsafeCell::new(0)).collect();
-    let buf = storage.as_ptr() as *mut u8;
+    let buf = Box::into_raw(storage) as *mut UnsafeCell<u64> as *mut u8;
     let shared = Arc::new(Shared {
-        _storage: storage,
         buf,
         cap,
         head: CachePadded::new(AtomicUsize::new(0)),
@@ -77,6 +75,16 @@ pub fn ring(capacity: usize) -> (Producer, Consumer) {
         },
         Consumer { shared, head: 0 },
     )
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let words =
+            std::ptr::slice_from_raw_parts_mut(self.buf as *mut UnsafeCell<u64>, self.cap / 8);
+        // SAFETY: `buf` came from `Box::into_raw` of a boxed slice of `cap / 8` words in `ring`,
+        // and both halves are gone (this is the last `Arc`), so nothing else uses it.
+        drop(unsafe { Box::from_raw(words) });
+    }
 }
 
 #[inline]
@@ -119,6 +127,13 @@ impl Producer {
     /// Bytes in use as far as the producer knows (an overestimate: `head` may have moved since).
     #[inline]
     pub fn used_estimate(&self) -> usize {
+        self.tail.wrapping_sub(self.cached_head)
+    }
+
+    /// Bytes in use, reloading the consumer's position (one Acquire load of a shared line).
+    #[inline]
+    pub fn used(&mut self) -> usize {
+        self.cached_head = self.shared.head.load(Ordering::Acquire);
         self.tail.wrapping_sub(self.cached_head)
     }
 
@@ -440,6 +455,31 @@ mod loom_tests {
                 });
                 loom::thread::yield_now();
             }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_closed_means_drained() {
+        // The writer's reclaim rule: if `is_closed()` was seen before a drain, that drain saw
+        // every record the producer published.
+        loom::model(|| {
+            let (mut p, mut c) = ring(MIN_CAPACITY);
+            let t = loom::thread::spawn(move || {
+                assert!(p.try_push_with(8, |b| b.fill(7)).is_ok());
+                assert!(p.try_push_with(16, |b| b.fill(8)).is_ok());
+                drop(p);
+            });
+            let mut n = 0;
+            loop {
+                let closed = c.is_closed();
+                n += c.drain(|_| {});
+                if closed {
+                    break;
+                }
+                loom::thread::yield_now();
+            }
+            assert_eq!(n, 2);
             t.join().unwrap();
         });
     }
