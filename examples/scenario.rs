@@ -5,7 +5,7 @@
 //! cargo run --release --example scenario -- <name> [args...]
 //! ```
 //! Names: `nesting`, `counters THREADS ADDS`, `flood THREADS RECORDS RING_BYTES block|drop`,
-//! `hostile`, `uninit`, `spam RECORDS`.
+//! `hostile`, `uninit`, `spam RECORDS`, `periodic MILLIS`.
 
 use mini_telemetry::{Config, FullPolicy, KeyValue, SpanContext, SpanKind, Status, Value, info};
 use std::time::Duration;
@@ -26,6 +26,7 @@ fn main() {
         "hostile" => hostile(),
         "uninit" => uninit(),
         "spam" => spam(arg(2, 1_000_000)),
+        "periodic" => periodic(arg(2, 300)),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
@@ -224,4 +225,23 @@ fn spam(n: u64) {
     }
     mini_telemetry::flush();
     eprintln!("spam done: {:?}", mini_telemetry::stats());
+}
+
+/// Runs for MILLIS with the environment's settings: metrics are exported periodically, logs of
+/// every level are emitted once.
+fn periodic(millis: u64) {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let counter = mini_telemetry::meter("periodic").counter("ticks").build();
+    let logger = mini_telemetry::logger("periodic");
+    mini_telemetry::trace!(logger, "at trace");
+    mini_telemetry::debug!(logger, "at debug");
+    mini_telemetry::info!(logger, "at info");
+    mini_telemetry::warn!(logger, "at warn");
+    logger.error("at error");
+    logger.fatal("at fatal");
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(millis) {
+        counter.add(1, &[]);
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

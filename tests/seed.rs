@@ -209,3 +209,58 @@ fn sdk_disabled_prints_nothing() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn metrics_are_exported_periodically_and_levels_filter() {
+    let out = run(
+        "scenario",
+        &["periodic", "400"],
+        &[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "50"),
+            ("MINI_TELEMETRY_LOG_LEVEL", "warn"),
+        ],
+    );
+    let lines = json_lines(&out);
+    let ticks: Vec<u64> = signal(&lines, "metric")
+        .iter()
+        .filter(|m| m["name"] == "ticks")
+        .map(|m| m["value"].as_u64().unwrap())
+        .collect();
+    assert!(
+        ticks.len() >= 3,
+        "several exports in 400 ms at a 50 ms interval: {ticks:?}"
+    );
+    assert!(
+        ticks.windows(2).all(|w| w[0] <= w[1]),
+        "cumulative: {ticks:?}"
+    );
+    let levels: Vec<(String, u64)> = signal(&lines, "log")
+        .iter()
+        .map(|l| {
+            (
+                l["severity_text"].as_str().unwrap().to_string(),
+                l["severity_number"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        levels,
+        vec![
+            ("WARN".into(), 13),
+            ("ERROR".into(), 17),
+            ("FATAL".into(), 21)
+        ]
+    );
+
+    let out = run(
+        "scenario",
+        &["periodic", "10"],
+        &[("MINI_TELEMETRY_LOG_LEVEL", "trace")],
+    );
+    let lines = json_lines(&out);
+    let numbers: Vec<u64> = signal(&lines, "log")
+        .iter()
+        .map(|l| l["severity_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![1, 5, 9, 13, 17, 21]);
+}

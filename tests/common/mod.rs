@@ -10,14 +10,18 @@ pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps -> target/<profile>
     let path = dir.join("examples").join(name);
-    if !path.exists() {
-        // `cargo test --test x` may not have built examples: build it now.
+    // `cargo test` builds the examples, but `cargo test --test x` does not: make sure the binary
+    // is current (a no-op when it is), once per example per test process.
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == name) {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", name]);
+        cmd.args(["build", "--quiet", "--example", name]);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }
         assert!(cmd.status().unwrap().success(), "building example {name}");
+        built.push(name.to_string());
     }
     path
 }
