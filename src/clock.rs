@@ -7,6 +7,7 @@
 //! error), so no conversion or system call happens on the calling thread.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Which source [`now`] reads.
@@ -26,6 +27,8 @@ struct Epoch {
 }
 
 static EPOCH: OnceLock<Epoch> = OnceLock::new();
+/// Set once the epoch exists and the source is the TSC: lets [`now`] skip the `OnceLock`.
+static TSC_READY: AtomicBool = AtomicBool::new(false);
 
 fn detect() -> Source {
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
@@ -83,12 +86,24 @@ fn rdtsc() -> u64 {
 
 /// Initialises the clock (detection and epoch). Called by `init`; calling [`now`] first works too.
 pub fn init() -> Source {
-    epoch().source
+    let source = epoch().source;
+    if source == Source::Tsc {
+        TSC_READY.store(true, Ordering::Relaxed);
+    }
+    source
 }
 
 /// The current time in raw ticks. Cheap: one `rdtsc` on x86-64 with an invariant TSC.
 #[inline]
 pub fn now() -> u64 {
+    if TSC_READY.load(Ordering::Relaxed) {
+        return rdtsc();
+    }
+    now_slow()
+}
+
+#[cold]
+fn now_slow() -> u64 {
     let e = epoch();
     match e.source {
         Source::Tsc => rdtsc(),

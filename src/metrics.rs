@@ -122,22 +122,61 @@ fn cardinality_limit() -> usize {
         .unwrap_or(2000)
 }
 
+#[inline(always)]
+fn read8(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[inline(always)]
+fn read4(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as u64
+}
+
+/// The last (up to) 8 bytes of a short tail without a `memcpy` call: overlapping reads, as
+/// wyhash does.
+#[inline(always)]
+fn tail_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 8 {
+        read8(b, n - 8)
+    } else if n >= 4 {
+        (read4(b, 0) << 32) | read4(b, n - 4)
+    } else if n > 0 {
+        ((b[0] as u64) << 16) | ((b[n / 2] as u64) << 8) | b[n - 1] as u64
+    } else {
+        0
+    }
+}
+
 /// A fast 64-bit hash of bytes (FxHash-style word mixing with a final avalanche).
 #[inline]
 fn hash_bytes(b: &[u8], seed: u64) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h = seed ^ (b.len() as u64).wrapping_mul(K);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(K);
+    let mut i = 0;
+    while i + 8 < b.len() {
+        h = (h.rotate_left(5) ^ read8(b, i)).wrapping_mul(K);
+        i += 8;
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
+    h = (h.rotate_left(5) ^ tail_word(&b[i..])).wrapping_mul(K);
     fmix(h)
+}
+
+/// Byte equality that avoids a `memcmp` call for the short strings attribute keys and values
+/// usually are.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n <= 8 {
+        tail_word(a) == tail_word(b)
+    } else if n <= 16 {
+        read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
+    } else {
+        a == b
+    }
 }
 
 #[inline]
@@ -164,7 +203,27 @@ fn hash_value(v: &Value<'_>) -> u64 {
     }
 }
 
-/// Order-independent hash of an attribute set.
+/// Hash of an attribute list in the order given: the per-thread cache key. Cheaper than the
+/// order-independent [`hash_attrs`] (one mixing chain, no per-pair avalanche); a set passed in
+/// another order just takes another cache slot.
+#[inline]
+fn hash_attrs_ordered(attrs: &[KeyValue<'_>]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = attrs.len() as u64;
+    for kv in attrs {
+        h = (h.rotate_left(23) ^ hash_bytes(kv.key.as_bytes(), h)).wrapping_mul(K);
+        let v = match kv.value {
+            Value::Str(s) => hash_bytes(s.as_bytes(), h),
+            Value::I64(i) => i as u64 ^ 0x5555,
+            Value::Bool(b) => b as u64 + 0xaaaa,
+            _ => hash_value(&kv.value),
+        };
+        h = (h.rotate_left(23) ^ v).wrapping_mul(K);
+    }
+    fmix(h)
+}
+
+/// Order-independent hash of an attribute set: the key of the instrument's series map.
 #[inline]
 fn hash_attrs(attrs: &[KeyValue<'_>]) -> u64 {
     let mut h = attrs.len() as u64;
@@ -177,8 +236,12 @@ fn hash_attrs(attrs: &[KeyValue<'_>]) -> u64 {
 }
 
 /// Value equality where floats compare by bits (so NaN equals NaN and series stay unique).
+#[inline(always)]
 fn same(a: &Value<'_>, b: &Value<'_>) -> bool {
     match (a, b) {
+        (Value::Str(x), Value::Str(y)) => bytes_eq(x.as_bytes(), y.as_bytes()),
+        (Value::I64(x), Value::I64(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
         (Value::F64Array(x), Value::F64Array(y)) => {
             x.len() == y.len() && x.iter().zip(*y).all(|(p, q)| p.to_bits() == q.to_bits())
@@ -251,12 +314,19 @@ impl Series {
 
     #[inline]
     fn matches(&self, attrs: &[KeyValue<'_>]) -> bool {
-        attrs.len() == self.attrs.len()
-            && attrs.iter().all(|kv| {
-                self.attrs
-                    .iter()
-                    .any(|s| s.key == kv.key && same(&s.value, &kv.value))
-            })
+        if attrs.len() != self.attrs.len() {
+            return false;
+        }
+        attrs.iter().enumerate().all(|(i, kv)| {
+            // Callers usually pass keys in the same (sorted) order: try that position first.
+            let at = &self.attrs[i];
+            if bytes_eq(at.key.as_bytes(), kv.key.as_bytes()) {
+                return same(&at.value, &kv.value);
+            }
+            self.attrs
+                .iter()
+                .any(|s| bytes_eq(s.key.as_bytes(), kv.key.as_bytes()) && same(&s.value, &kv.value))
+        })
     }
 
     #[inline]
@@ -295,7 +365,7 @@ impl Series {
 
 impl Instrument {
     fn no_attrs(&'static self) -> &'static Series {
-        self.no_attrs.get_or_init(|| self.lookup_global(0, &[]))
+        self.no_attrs.get_or_init(|| self.lookup_global(&[]))
     }
 
     #[inline]
@@ -306,7 +376,7 @@ impl Instrument {
             }
             return self.no_attrs();
         }
-        let h = hash_attrs(attrs);
+        let h = hash_attrs_ordered(attrs);
         let slot = ((h ^ (self.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 58) as usize
             & (SERIES_CACHE - 1);
         LOCAL
@@ -320,7 +390,7 @@ impl Instrument {
                         }
                     }
                 }
-                let s = self.lookup_global(h, attrs);
+                let s = self.lookup_global(attrs);
                 cell.set(global::CacheEntry {
                     instrument: self.id,
                     hash: h,
@@ -328,7 +398,7 @@ impl Instrument {
                 });
                 s
             })
-            .unwrap_or_else(|_| self.lookup_global(h, attrs))
+            .unwrap_or_else(|_| self.lookup_global(attrs))
     }
 
     fn find(&self, h: u64, attrs: &[KeyValue<'_>]) -> Option<&'static Series> {
@@ -339,10 +409,7 @@ impl Instrument {
     }
 
     #[cold]
-    fn lookup_global(&'static self, h: u64, attrs: &[KeyValue<'_>]) -> &'static Series {
-        if let Some(s) = self.find(h, attrs) {
-            return s;
-        }
+    fn lookup_global(&'static self, attrs: &[KeyValue<'_>]) -> &'static Series {
         // Normalise: the last value of a repeated key wins; keys sorted.
         let mut norm: Vec<KeyValue<'_>> = Vec::with_capacity(attrs.len());
         for kv in attrs {
@@ -853,6 +920,24 @@ pub(crate) fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_reads_hash_and_compare_every_length() {
+        let data: Vec<u8> = (0u8..40).collect();
+        for n in 0..40 {
+            let a = &data[..n];
+            let mut b = a.to_vec();
+            assert!(bytes_eq(a, &b));
+            assert_eq!(hash_bytes(a, 0), hash_bytes(&b, 0));
+            for i in 0..n {
+                b[i] ^= 1;
+                assert!(!bytes_eq(a, &b), "len {n} byte {i}");
+                assert_ne!(hash_bytes(a, 0), hash_bytes(&b, 0), "len {n} byte {i}");
+                b[i] ^= 1;
+            }
+        }
+        assert!(!bytes_eq(b"ab", b"abc"));
+    }
 
     #[test]
     fn attribute_hash_ignores_order() {

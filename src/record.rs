@@ -143,6 +143,11 @@ impl<'a> Enc<'a> {
     pub fn pos(&self) -> usize {
         self.pos
     }
+    /// Raw bytes.
+    #[inline]
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.put(b)
+    }
     #[inline]
     fn put(&mut self, b: &[u8]) {
         self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);

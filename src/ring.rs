@@ -39,8 +39,6 @@ struct Shared {
     closed: AtomicBool,
     /// Records the producer could not write (drop policy), counted by the producer.
     dropped: AtomicU64,
-    /// Records the producer wrote, counted by the producer.
-    pushed: AtomicU64,
 }
 
 // SAFETY: `buf` is an allocation that `Shared` owns. The producer writes only
@@ -63,14 +61,14 @@ pub fn ring(capacity: usize) -> (Producer, Consumer) {
         tail: CachePadded::new(AtomicUsize::new(0)),
         closed: AtomicBool::new(false),
         dropped: AtomicU64::new(0),
-        pushed: AtomicU64::new(0),
     });
     (
         Producer {
+            buf,
+            cap,
             shared: shared.clone(),
             tail: 0,
             cached_head: 0,
-            pushed: 0,
             dropped: 0,
         },
         Consumer { shared, head: 0 },
@@ -94,12 +92,18 @@ fn frame_len(payload: usize) -> usize {
 
 /// The writing half of a ring. `Send` but not `Sync`: exactly one thread pushes.
 pub struct Producer {
+    /// Copies of `shared.buf` and `shared.cap`, so a push does not go through the `Arc`.
+    buf: *mut u8,
+    cap: usize,
     shared: Arc<Shared>,
     tail: usize,
     cached_head: usize,
-    pushed: u64,
     dropped: u64,
 }
+
+// SAFETY: `buf` points into the allocation kept alive by `shared`; moving the producer to another
+// thread moves the (unique) right to write the free part of the ring with it.
+unsafe impl Send for Producer {}
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,13 +119,13 @@ impl Producer {
     /// record always fits once the consumer has caught up, even after a pad to the end.
     #[inline]
     pub fn max_record_len(&self) -> usize {
-        self.shared.cap / 2 - HEADER
+        self.cap / 2 - HEADER
     }
 
     /// The ring's capacity in bytes.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.shared.cap
+        self.cap
     }
 
     /// Bytes in use as far as the producer knows (an overestimate: `head` may have moved since).
@@ -151,7 +155,7 @@ impl Producer {
             len <= self.max_record_len(),
             "record larger than the ring allows"
         );
-        let cap = self.shared.cap;
+        let cap = self.cap;
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
         let to_end = cap - pos;
@@ -179,13 +183,10 @@ impl Producer {
         unsafe { self.write_header(start, len as u32) };
         // SAFETY: as above; the payload range `[start + 8, start + 8 + len)` lies within the frame,
         // and no other reference to these bytes exists until `tail` is published below.
-        let payload =
-            unsafe { std::slice::from_raw_parts_mut(self.shared.buf.add(start + HEADER), len) };
+        let payload = unsafe { std::slice::from_raw_parts_mut(self.buf.add(start + HEADER), len) };
         fill(payload);
         self.tail = self.tail.wrapping_add(total);
         self.shared.tail.store(self.tail, Ordering::Release);
-        self.pushed += 1;
-        self.shared.pushed.store(self.pushed, Ordering::Relaxed);
         Ok(())
     }
 
@@ -201,7 +202,7 @@ impl Producer {
     #[inline]
     unsafe fn write_header(&mut self, pos: usize, value: u32) {
         // SAFETY: guaranteed by the caller.
-        unsafe { (self.shared.buf.add(pos) as *mut u32).write(value.to_le()) };
+        unsafe { (self.buf.add(pos) as *mut u32).write(value.to_le()) };
     }
 }
 
@@ -265,11 +266,6 @@ impl Consumer {
     /// Records the producer counted as dropped so far.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Records the producer pushed so far.
-    pub fn pushed(&self) -> u64 {
-        self.shared.pushed.load(Ordering::Relaxed)
     }
 
     /// The ring's capacity in bytes.
@@ -388,7 +384,6 @@ mod tests {
         push_bytes(&mut p, b"x").unwrap();
         p.count_dropped();
         p.count_dropped();
-        assert_eq!(c.pushed(), 1);
         assert_eq!(c.dropped(), 2);
         assert!(!c.is_closed());
         drop(p);

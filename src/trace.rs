@@ -627,22 +627,24 @@ impl SpanInner {
         if self.pending.get() {
             flags |= record::SPAN_HAS_PENDING;
         }
-        let s = &*self;
+        // The fixed part is assembled at constant offsets (no bounds checks), then copied once.
+        let mut h = [0u8; END_FIXED];
+        h[0] = kind::SPAN_END;
+        h[1] = self.kind as u8;
+        h[2] = self.status.get();
+        h[3] = flags;
+        h[4..8].copy_from_slice(&self.scope.to_le_bytes());
+        h[8..24].copy_from_slice(&self.trace_id.to_le_bytes());
+        h[24..32].copy_from_slice(&self.span_id.to_le_bytes());
+        h[32..40].copy_from_slice(&self.parent_id.to_le_bytes());
+        h[40..48].copy_from_slice(&self.start.to_le_bytes());
+        h[48..56].copy_from_slice(&end.to_le_bytes());
+        h[56..60].copy_from_slice(&self.dropped_attrs.get().to_le_bytes());
+        h[60..64].copy_from_slice(&self.dropped_events.get().to_le_bytes());
+        h[64..68].copy_from_slice(&self.dropped_links.get().to_le_bytes());
         emit(END_FIXED + record::str_size(name, max_str), |b| {
             let mut e = Enc::new(b, max_str);
-            e.u8(kind::SPAN_END);
-            e.u8(s.kind as u8);
-            e.u8(s.status.get());
-            e.u8(flags);
-            e.u32(s.scope);
-            e.u128(s.trace_id);
-            e.u64(s.span_id);
-            e.u64(s.parent_id);
-            e.u64(s.start);
-            e.u64(end);
-            e.u32(s.dropped_attrs.get());
-            e.u32(s.dropped_events.get());
-            e.u32(s.dropped_links.get());
+            e.bytes(&h);
             e.str(name);
         });
     }
