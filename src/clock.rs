@@ -163,8 +163,11 @@ impl Calibration {
         match self.source {
             Source::Monotonic => self.base_unix.wrapping_add(ticks),
             Source::Tsc => {
+                // Signed: a tick read just before the epoch maps to just before it.
                 let d = ticks.wrapping_sub(self.base_ticks) as i64;
-                (self.base_unix as i128 + (d as f64 * self.scale) as i128).max(0) as u64
+                (self.base_unix as i64)
+                    .saturating_add((d as f64 * self.scale) as i64)
+                    .max(0) as u64
             }
         }
     }

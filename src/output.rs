@@ -12,14 +12,14 @@ use crate::resource::ResValue;
 use std::ops::Range;
 
 /// Attributes as decoded: key bytes and value, in order.
-pub(crate) type Attr<'a> = (&'a [u8], DValue<'a>);
+pub(crate) type Attr<'a> = (&'a str, DValue<'a>);
 
 /// A log record ready to render.
 pub(crate) struct LogView<'a> {
     pub scope: u32,
     pub time: u64,
     pub severity: u8,
-    pub body: &'a [u8],
+    pub body: &'a str,
     pub ctx: Option<(u128, u64)>,
     pub attrs: &'a [Attr<'a>],
 }
@@ -27,7 +27,7 @@ pub(crate) struct LogView<'a> {
 /// A span event: its attributes are `attrs[range]` of the span's event attributes.
 pub(crate) struct EventView<'a> {
     pub time: u64,
-    pub name: &'a [u8],
+    pub name: &'a str,
     pub attrs: Range<usize>,
 }
 
@@ -41,7 +41,7 @@ pub(crate) struct LinkView {
 /// A finished span ready to render.
 pub(crate) struct SpanView<'a> {
     pub scope: u32,
-    pub name: &'a [u8],
+    pub name: &'a str,
     pub kind: u8,
     pub trace: u128,
     pub span: u64,
@@ -55,7 +55,7 @@ pub(crate) struct SpanView<'a> {
     /// Attributes of events and links, indexed by their ranges.
     pub sub_attrs: &'a [Attr<'a>],
     pub status: u8,
-    pub status_msg: &'a [u8],
+    pub status_msg: &'a str,
     pub dropped_attrs: u32,
     pub dropped_events: u32,
     pub dropped_links: u32,
@@ -178,7 +178,7 @@ impl Output {
                     json::escaped(out, k.as_bytes());
                     out.push(b'=');
                     match v {
-                        ResValue::Str(s) => text_str(out, s.as_bytes()),
+                        ResValue::Str(s) => text_str(out, s),
                         ResValue::Int(i) => json::i64(out, *i),
                     }
                 }
@@ -219,7 +219,7 @@ impl Output {
                 out.extend_from_slice(b",\"severity_text\":\"");
                 out.extend_from_slice(level.as_str().as_bytes());
                 out.extend_from_slice(b"\",\"body\":");
-                json::string_bytes(out, v.body);
+                json::string(out, v.body);
                 out.extend_from_slice(b",\"attributes\":");
                 attrs_json(out, v.attrs)?;
                 if let Some((t, s)) = v.ctx {
@@ -254,7 +254,7 @@ impl Output {
             Format::Json => {
                 self.json_head(out, "span", v.scope);
                 out.extend_from_slice(b",\"name\":");
-                json::string_bytes(out, v.name);
+                json::string(out, v.name);
                 out.extend_from_slice(b",\"kind\":\"");
                 out.extend_from_slice(kind.as_bytes());
                 out.extend_from_slice(b"\",\"trace_id\":");
@@ -282,7 +282,7 @@ impl Output {
                     out.extend_from_slice(b"{\"time_unix_nano\":");
                     json::u64(out, e.time);
                     out.extend_from_slice(b",\"name\":");
-                    json::string_bytes(out, e.name);
+                    json::string(out, e.name);
                     out.extend_from_slice(b",\"attributes\":");
                     attrs_json(out, sub(v.sub_attrs, &e.attrs)?)?;
                     out.push(b'}');
@@ -305,7 +305,7 @@ impl Output {
                 out.push(b'"');
                 if !v.status_msg.is_empty() {
                     out.extend_from_slice(b",\"message\":");
-                    json::string_bytes(out, v.status_msg);
+                    json::string(out, v.status_msg);
                 }
                 out.push(b'}');
                 for (name, n) in [
@@ -456,7 +456,7 @@ impl Output {
             }
             Format::Text => {
                 self.text_head(out, p.time, "METRIC", p.scope);
-                text_body(out, p.name.as_bytes());
+                text_body(out, p.name);
                 out.push(b'{');
                 attrs_text_inner(out, p.attrs)?;
                 out.push(b'}');
@@ -485,7 +485,7 @@ impl Output {
                 }
                 if !p.unit.is_empty() {
                     out.extend_from_slice(b" unit=");
-                    text_str(out, p.unit.as_bytes());
+                    text_str(out, p.unit);
                 }
                 out.push(b'\n');
             }
@@ -520,7 +520,7 @@ pub(crate) fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Co
         if i > 0 {
             out.push(b',');
         }
-        json::string_bytes(out, k);
+        json::string(out, k);
         out.push(b':');
         value_json(out, v)?;
     }
@@ -531,7 +531,7 @@ pub(crate) fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Co
 /// Writes one value as JSON.
 pub(crate) fn value_json(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrupt> {
     match *v {
-        DValue::Str(s) => json::string_bytes(out, s),
+        DValue::Str(s) => json::string(out, s),
         DValue::Bool(b) => json::bool(out, b),
         DValue::I64(i) => json::i64(out, i),
         DValue::F64(f) => json::f64(out, f),
@@ -543,7 +543,7 @@ pub(crate) fn value_json(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrup
                     out.push(b',');
                 }
                 match t {
-                    tag::STR_ARRAY => json::string_bytes(out, d.str()?),
+                    tag::STR_ARRAY => json::string(out, d.str()?),
                     tag::BOOL_ARRAY => json::bool(out, d.u8()? != 0),
                     tag::I64_ARRAY => json::i64(out, d.u64()? as i64),
                     tag::F64_ARRAY => json::f64(out, f64::from_bits(d.u64()?)),
@@ -574,7 +574,7 @@ fn attrs_text_inner(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt
     Ok(())
 }
 
-fn text_kv(out: &mut Vec<u8>, k: &[u8], v: &DValue<'_>) -> Result<(), Corrupt> {
+fn text_kv(out: &mut Vec<u8>, k: &str, v: &DValue<'_>) -> Result<(), Corrupt> {
     text_body(out, k);
     out.push(b'=');
     match v {
@@ -586,23 +586,19 @@ fn text_kv(out: &mut Vec<u8>, k: &[u8], v: &DValue<'_>) -> Result<(), Corrupt> {
 
 /// Free text (a message, a name) in a text line: escaped so that no control character, and so no
 /// line break, reaches the output.
-fn text_body(out: &mut Vec<u8>, b: &[u8]) {
-    match std::str::from_utf8(b) {
-        Ok(s) => json::escaped(out, s.as_bytes()),
-        Err(_) => json::escaped(out, String::from_utf8_lossy(b).as_bytes()),
-    }
+fn text_body(out: &mut Vec<u8>, s: &str) {
+    json::escaped(out, s.as_bytes());
 }
 
 /// A string value in a text line: bare when it is a simple word, else JSON-quoted.
-fn text_str(out: &mut Vec<u8>, b: &[u8]) {
-    let simple = !b.is_empty()
-        && b.iter().all(|&c| {
-            c > b' ' && c != b'"' && c != b'=' && c != b'\\' && c != 0x7f && c != b'{' && c != b'}'
-        });
+fn text_str(out: &mut Vec<u8>, s: &str) {
+    let simple = !s.is_empty()
+        && s.bytes()
+            .all(|c| c > b' ' && !matches!(c, b'"' | b'=' | b'\\' | 0x7f | b'{' | b'}'));
     if simple {
-        text_body(out, b);
+        text_body(out, s);
     } else {
-        json::string_bytes(out, b);
+        json::string(out, s);
     }
 }
 
@@ -663,8 +659,8 @@ mod tests {
     #[test]
     fn text_values_cannot_forge_lines() {
         let mut v = Vec::new();
-        text_kv(&mut v, b"k\n", &DValue::Str(b"a\nb \"c\"")).unwrap();
-        text_body(&mut v, b"x\r\ny");
+        text_kv(&mut v, "k\n", &DValue::Str("a\nb \"c\"")).unwrap();
+        text_body(&mut v, "x\r\ny");
         let s = String::from_utf8(v).unwrap();
         assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
         assert_eq!(s, "k\\n=\"a\\nb \\\"c\\\"\"x\\r\\ny");

@@ -257,8 +257,8 @@ impl<'a> Enc<'a> {
 /// A decoded value borrowing the record's bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DValue<'a> {
-    /// String bytes (UTF-8 unless the record is corrupt).
-    Str(&'a [u8]),
+    /// A string (validated UTF-8).
+    Str(&'a str),
     /// Boolean.
     Bool(bool),
     /// Integer.
@@ -324,17 +324,17 @@ impl<'a> Dec<'a> {
     pub fn u128(&mut self) -> R<u128> {
         Ok(u128::from_le_bytes(self.bytes(16)?.try_into().unwrap()))
     }
-    /// A string (u32 length).
+    /// A string (u32 length), checked to be UTF-8.
     #[inline]
-    pub fn str(&mut self) -> R<&'a [u8]> {
+    pub fn str(&mut self) -> R<&'a str> {
         let n = self.u32()? as usize;
-        self.bytes(n)
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| Corrupt)
     }
-    /// A key (u16 length).
+    /// A key (u16 length), checked to be UTF-8.
     #[inline]
-    pub fn key(&mut self) -> R<&'a [u8]> {
+    pub fn key(&mut self) -> R<&'a str> {
         let n = self.u16()? as usize;
-        self.bytes(n)
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| Corrupt)
     }
     /// A tagged value.
     pub fn value(&mut self) -> R<DValue<'a>> {
@@ -362,7 +362,7 @@ impl<'a> Dec<'a> {
         })
     }
     /// A key-value pair.
-    pub fn kv(&mut self) -> R<(&'a [u8], DValue<'a>)> {
+    pub fn kv(&mut self) -> R<(&'a str, DValue<'a>)> {
         Ok((self.key()?, self.value()?))
     }
 }
@@ -396,28 +396,28 @@ mod tests {
         let buf = encode(&kvs, 1000);
         let mut d = Dec::new(&buf);
         assert_eq!(d.u16().unwrap(), 8);
-        assert_eq!(d.kv().unwrap(), (&b"s"[..], DValue::Str(b"hello")));
-        assert_eq!(d.kv().unwrap(), (&b"b"[..], DValue::Bool(true)));
-        assert_eq!(d.kv().unwrap(), (&b"i"[..], DValue::I64(-7)));
+        assert_eq!(d.kv().unwrap(), ("s", DValue::Str("hello")));
+        assert_eq!(d.kv().unwrap(), ("b", DValue::Bool(true)));
+        assert_eq!(d.kv().unwrap(), ("i", DValue::I64(-7)));
         match d.kv().unwrap() {
-            (b"f", DValue::F64(f)) => assert!(f.is_nan()),
+            ("f", DValue::F64(f)) => assert!(f.is_nan()),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             d.kv().unwrap(),
-            (b"sa", DValue::Array(tag::STR_ARRAY, 2, _))
+            ("sa", DValue::Array(tag::STR_ARRAY, 2, _))
         ));
         assert!(matches!(
             d.kv().unwrap(),
-            (b"ba", DValue::Array(tag::BOOL_ARRAY, 2, [1, 0]))
+            ("ba", DValue::Array(tag::BOOL_ARRAY, 2, [1, 0]))
         ));
         assert!(matches!(
             d.kv().unwrap(),
-            (b"ia", DValue::Array(tag::I64_ARRAY, 2, _))
+            ("ia", DValue::Array(tag::I64_ARRAY, 2, _))
         ));
         assert!(matches!(
             d.kv().unwrap(),
-            (b"fa", DValue::Array(tag::F64_ARRAY, 2, _))
+            ("fa", DValue::Array(tag::F64_ARRAY, 2, _))
         ));
         assert!(d.is_empty());
     }
@@ -429,7 +429,7 @@ mod tests {
         let buf = encode(&[KeyValue::new("k", "ééé")], 3);
         let mut d = Dec::new(&buf);
         d.u16().unwrap();
-        assert_eq!(d.kv().unwrap().1, DValue::Str("é".as_bytes()));
+        assert_eq!(d.kv().unwrap().1, DValue::Str("é"));
     }
 
     #[test]
@@ -443,6 +443,16 @@ mod tests {
         assert_eq!(fit_kvs(&kvs, 10, 2 * one, 100), (2, 2 * one));
         assert_eq!(fit_kvs(&kvs, 1, 1000, 100), (1, one));
         assert_eq!(fit_kvs(&kvs, 10, 1000, 100), (3, 3 * one));
+    }
+
+    #[test]
+    fn invalid_utf8_is_corrupt() {
+        let mut buf = encode(&[KeyValue::new("k", "abc")], 100);
+        let n = buf.len();
+        buf[n - 1] = 0xff;
+        let mut d = Dec::new(&buf);
+        d.u16().unwrap();
+        assert_eq!(d.kv(), Err(Corrupt));
     }
 
     #[test]

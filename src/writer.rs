@@ -57,7 +57,7 @@ struct Pending {
     n_attrs: u32,
     events: Vec<u8>,
     links: Vec<u8>,
-    status_msg: Vec<u8>,
+    status_msg: String,
 }
 
 impl Pending {
@@ -264,7 +264,7 @@ impl Writer {
                     _ => {
                         let mut d = Dec::new(rest);
                         p.status_msg.clear();
-                        p.status_msg.extend_from_slice(d.str()?);
+                        p.status_msg.push_str(d.str()?);
                     }
                 }
                 Ok(())
@@ -286,17 +286,17 @@ impl Writer {
             None
         };
         let mut attrs = recycle(std::mem::take(&mut self.attrs));
-        let body: &[u8];
+        let body: &str;
         if flags & record::LOG_CALLSITE != 0 {
             let id = d.u32()?;
             let (msg, fields) = self.callsite(id).ok_or(Corrupt)?;
-            body = msg.as_bytes();
+            body = msg;
             let n = d.u16()? as usize;
             if n > fields.len() {
                 return Err(Corrupt);
             }
             for f in &fields[..n] {
-                attrs.push((f.as_bytes(), d.value()?));
+                attrs.push((f, d.value()?));
             }
         } else {
             body = d.str()?;
@@ -307,10 +307,7 @@ impl Writer {
         }
         if dropped > 0 {
             // Not an attribute of the caller's: reported the OpenTelemetry way.
-            attrs.push((
-                b"otel.dropped_attributes_count",
-                DValue::I64(dropped as i64),
-            ));
+            attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
         }
         let r = self.output.log(
             &mut self.out,
@@ -392,7 +389,7 @@ impl Writer {
                 }
                 if dropped > 0 {
                     sub_attrs.push((
-                        &b"otel.dropped_attributes_count"[..],
+                        &"otel.dropped_attributes_count"[..],
                         DValue::I64(dropped as i64),
                     ));
                 }
@@ -416,7 +413,7 @@ impl Writer {
                 }
                 if dropped > 0 {
                     sub_attrs.push((
-                        &b"otel.dropped_attributes_count"[..],
+                        &"otel.dropped_attributes_count"[..],
                         DValue::I64(dropped as i64),
                     ));
                 }
@@ -472,8 +469,8 @@ impl Writer {
         let now = self.now_unix();
         let name = r.thread_name.clone();
         let attrs: [Attr<'_>; 2] = [
-            (b"thread.id", DValue::I64(r.thread_index as i64)),
-            (b"thread.name", DValue::Str(name.as_bytes())),
+            ("thread.id", DValue::I64(r.thread_index as i64)),
+            ("thread.name", DValue::Str(&name)),
         ];
         let _ = self.output.point(
             &mut self.out,

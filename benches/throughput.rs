@@ -1,0 +1,295 @@
+//! Throughput, tail latency and scaling: the measurements criterion's per-call medians do not
+//! give. Prints a table and writes `target/throughput.json` for `scripts/bench_report.py`.
+//!
+//! ```text
+//! cargo bench --bench throughput
+//! ```
+//!
+//! - `request`: a request = 3 spans + 2 logs + counter + histogram, timed one by one with the
+//!   TSC while the writer thread drains the rings; p50/p99/p99.9/max per request. Run paced (a
+//!   fixed think time between requests, so the writer keeps up) and saturated (back to back, so
+//!   lossless back-pressure shows in the tail).
+//! - `writer`: records/s and MB/s the writer thread serialises, with one producer far faster than
+//!   it, lossless; every line is counted at the sink, nothing may be lost.
+//! - `scaling`: counter adds on one shared series and logs from 1, 2, 4, 8 threads.
+
+use mini_telemetry::{Config, KeyValue, Level, Sink, info};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// A sink that counts bytes and lines and throws them away.
+#[derive(Clone, Default)]
+struct Counting(Arc<(AtomicU64, AtomicU64)>);
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.0.1.fetch_add(lines, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[inline(always)]
+fn ticks() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc only reads the time-stamp counter.
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+/// Nanoseconds per tick, measured over 100 ms.
+fn tick_ns() -> f64 {
+    let (t0, i0) = (ticks(), Instant::now());
+    std::thread::sleep(Duration::from_millis(100));
+    let (t1, i1) = (ticks(), Instant::now());
+    (i1 - i0).as_nanos() as f64 / (t1 - t0) as f64
+}
+
+fn pct(sorted: &[u64], q: f64) -> u64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+struct Results(Vec<(String, String, f64, String)>);
+
+impl Results {
+    fn add(&mut self, group: &str, name: &str, value: f64, unit: &str) {
+        println!("{group:<10} {name:<44} {value:>14.1} {unit}");
+        self.0.push((group.into(), name.into(), value, unit.into()));
+    }
+}
+
+fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
+    let tracer = mini_telemetry::tracer("bench.request");
+    let logger = mini_telemetry::logger("bench.request");
+    let meter = mini_telemetry::meter("bench.request");
+    let counter = meter.counter("requests").build();
+    let hist = meter.histogram("request.duration").with_unit("ms").build();
+    let n = 200_000;
+    let mut lat = Vec::with_capacity(n);
+    let think = Duration::from_micros(2);
+    for i in 0..n {
+        let t0 = ticks();
+        {
+            let root = tracer
+                .span("GET /api/users")
+                .kind(mini_telemetry::SpanKind::Server)
+                .start();
+            root.set_attribute("http.route", "/api/users");
+            {
+                let _db = tracer.start("db.query");
+                info!(logger, "query done", rows = 3);
+            }
+            {
+                let _cache = tracer.start("cache.get");
+            }
+            info!(logger, "request done", status = 200);
+            counter.add(1, &[KeyValue::new("http.route", "/api/users")]);
+            hist.record(
+                (i % 100) as f64 * 0.25,
+                &[KeyValue::new("http.route", "/api/users")],
+            );
+        }
+        lat.push(ticks() - t0);
+        if paced {
+            let until = Instant::now() + think;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    mini_telemetry::flush();
+    lat.sort_unstable();
+    let to_ns = |t: u64| t as f64 * ns_per_tick;
+    let mode = if paced { "paced 2us" } else { "saturated" };
+    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+        res.add(
+            "request",
+            &format!("{mode} {name}"),
+            to_ns(pct(&lat, q)),
+            "ns",
+        );
+    }
+    res.add(
+        "request",
+        &format!("{mode} max"),
+        to_ns(*lat.last().unwrap()),
+        "ns",
+    );
+}
+
+fn writer_throughput(res: &mut Results, sink: &Counting) {
+    let tracer = mini_telemetry::tracer("bench.writer");
+    let logger = mini_telemetry::logger("bench.writer");
+    for (what, n) in [("spans", 2_000_000u64), ("logs", 3_000_000u64)] {
+        let (b0, l0) = (
+            sink.0.0.load(Ordering::Relaxed),
+            sink.0.1.load(Ordering::Relaxed),
+        );
+        let before = mini_telemetry::stats();
+        let t = Instant::now();
+        for i in 0..n {
+            if what == "spans" {
+                drop(tracer.start("writer.span"));
+            } else {
+                info!(logger, "writer log", i = i, ok = true);
+            }
+        }
+        mini_telemetry::flush();
+        let dt = t.elapsed().as_secs_f64();
+        let (b1, l1) = (
+            sink.0.0.load(Ordering::Relaxed),
+            sink.0.1.load(Ordering::Relaxed),
+        );
+        let after = mini_telemetry::stats();
+        // flush() also exports metrics: count only this signal's lines.
+        let metric_lines = (l1 - l0).saturating_sub(n);
+        assert!(l1 - l0 >= n, "lines written {} < produced {n}", l1 - l0);
+        assert_eq!(
+            after.dropped + after.lost,
+            before.dropped + before.lost,
+            "nothing lost"
+        );
+        res.add(
+            "writer",
+            &format!("{what}: records/s"),
+            n as f64 / dt,
+            "rec/s",
+        );
+        res.add(
+            "writer",
+            &format!("{what}: MB/s"),
+            (b1 - b0) as f64 / dt / 1e6,
+            "MB/s",
+        );
+        res.add(
+            "writer",
+            &format!("{what}: bytes/record"),
+            (b1 - b0) as f64 / (n + metric_lines) as f64,
+            "B",
+        );
+    }
+}
+
+fn scaling(res: &mut Results) {
+    let meter = mini_telemetry::meter("bench.scaling");
+    let counter = meter.counter("shared").build();
+    let bound = counter.bind(&[KeyValue::new("series", "one")]);
+    let logger = mini_telemetry::logger("bench.scaling");
+    let mut base = 0.0;
+    for threads in [1usize, 2, 4, 8] {
+        let per = 20_000_000 / threads as u64;
+        let barrier = Arc::new(Barrier::new(threads + 1));
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                let b = barrier.clone();
+                std::thread::spawn(move || {
+                    b.wait();
+                    for _ in 0..per {
+                        bound.add(1);
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        let t = Instant::now();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let rate = (per * threads as u64) as f64 / t.elapsed().as_secs_f64();
+        if threads == 1 {
+            base = rate;
+        }
+        res.add(
+            "scaling",
+            &format!("bound counter, 1 series, {threads} threads: adds/s"),
+            rate,
+            "op/s",
+        );
+        res.add(
+            "scaling",
+            &format!("bound counter, {threads} threads: vs 1 thread"),
+            rate / base,
+            "x",
+        );
+    }
+    for threads in [1usize, 2, 4, 8] {
+        let per = 400_000 / threads as u64;
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for i in 0..per {
+                        logger.log(Level::Info, "scaling", &[KeyValue::new("i", i as i64)]);
+                    }
+                });
+            }
+        });
+        mini_telemetry::flush();
+        let rate = (per * threads as u64) as f64 / t.elapsed().as_secs_f64();
+        res.add(
+            "scaling",
+            &format!("logs end to end, {threads} threads: records/s"),
+            rate,
+            "rec/s",
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument filters groups by name.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let want = |g: &str| filter.is_empty() || filter.iter().any(|f| g.contains(f.as_str()));
+    let sink = Counting::default();
+    let _guard = Config::new("bench", "0", "bench")
+        .sink(Sink::Writer(Box::new(sink.clone())))
+        .ring_capacity(1 << 20)
+        .use_env(false)
+        .install()
+        .expect("init");
+    let ns_per_tick = tick_ns();
+    let mut res = Results(Vec::new());
+    if want("request") {
+        request_latency(&mut res, ns_per_tick, true);
+        request_latency(&mut res, ns_per_tick, false);
+    }
+    if want("writer") {
+        writer_throughput(&mut res, &sink);
+    }
+    if want("scaling") {
+        scaling(&mut res);
+    }
+    let st = mini_telemetry::stats();
+    println!("stats: {st:?}");
+    let json: Vec<String> = res
+        .0
+        .iter()
+        .map(|(g, n, v, u)| {
+            format!("{{\"group\":\"{g}\",\"name\":\"{n}\",\"value\":{v},\"unit\":\"{u}\"}}")
+        })
+        .collect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(
+        dir.join("throughput.json"),
+        format!("[{}]\n", json.join(",\n")),
+    )
+    .expect("write results");
+}
