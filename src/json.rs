@@ -90,7 +90,6 @@ pub fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
         if n - i < 8 && n >= 8 && start == i {
             // The tail: check the last 8 bytes (overlapping what was already checked).
             if !word_needs_look(u64::from_le_bytes(bytes[n - 8..].try_into().unwrap())) {
-                i = n;
                 break;
             }
         }

@@ -388,10 +388,7 @@ impl Writer {
                     sub_attrs.push(e.kv()?);
                 }
                 if dropped > 0 {
-                    sub_attrs.push((
-                        &"otel.dropped_attributes_count"[..],
-                        DValue::I64(dropped as i64),
-                    ));
+                    sub_attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
                 }
                 events.push(EventView {
                     time,
@@ -412,10 +409,7 @@ impl Writer {
                     sub_attrs.push(l.kv()?);
                 }
                 if dropped > 0 {
-                    sub_attrs.push((
-                        &"otel.dropped_attributes_count"[..],
-                        DValue::I64(dropped as i64),
-                    ));
+                    sub_attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
                 }
                 links.push(LinkView {
                     trace,
