@@ -5,7 +5,8 @@
 //! cargo run --release --example scenario -- <name> [args...]
 //! ```
 //! Names: `nesting`, `counters THREADS ADDS`, `flood THREADS RECORDS RING_BYTES block|drop`,
-//! `hostile`, `uninit`, `spam RECORDS`, `periodic MILLIS`.
+//! `hostile`, `uninit`, `spam RECORDS`, `periodic MILLIS`, `panic`, `churn TOTAL ALIVE`,
+//! `shutdown-while-producing THREADS`, `async`, `random SEED THREADS RECORDS`.
 
 use mini_telemetry::{Config, FullPolicy, KeyValue, SpanContext, SpanKind, Status, Value, info};
 use std::time::Duration;
@@ -27,6 +28,11 @@ fn main() {
         "uninit" => uninit(),
         "spam" => spam(arg(2, 1_000_000)),
         "periodic" => periodic(arg(2, 300)),
+        "panic" => panic(),
+        "churn" => churn(arg(2, 20_000), arg(3, 5_000)),
+        "shutdown-while-producing" => shutdown_while_producing(arg(2, 8) as usize),
+        "async" => in_current_thread_executor(),
+        "random" => random(arg(2, 1), arg(3, 4) as usize, arg(4, 2_000)),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
@@ -244,4 +250,219 @@ fn periodic(millis: u64) {
         counter.add(1, &[]);
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A panic on an instrumented thread: records made before it are kept, and the panic hook writes
+/// it as an ERROR log carrying the thread's trace context.
+fn panic() {
+    // The application's own hook (quiet here); telemetry's hook is chained in front of it.
+    std::panic::set_hook(Box::new(|_| eprintln!("application panic hook ran")));
+    let _g = Config::new("svc", "1", "test")
+        .panic_hook(true)
+        .install()
+        .unwrap();
+    let r = std::thread::Builder::new()
+        .name("doomed".into())
+        .spawn(|| {
+            let tracer = mini_telemetry::tracer("panic");
+            let span = tracer.start("doomed-work");
+            mini_telemetry::logger("panic").info("before the panic");
+            let ctx = span.context();
+            println!(
+                "{{\"scenario\":\"panic\",\"trace_id\":\"{}\",\"span_id\":\"{}\"}}",
+                ctx.trace_id_hex(),
+                ctx.span_id_hex()
+            );
+            panic!("boom: {}", 42);
+        })
+        .unwrap()
+        .join();
+    assert!(r.is_err());
+}
+
+/// Resident set size in KiB, from /proc (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4)
+}
+
+/// TOTAL short-lived threads in waves of ALIVE alive at once, one log each.
+fn churn(total: u64, alive: u64) {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let logger = mini_telemetry::logger("churn");
+    // Warm up allocator and writer with one wave, then measure.
+    let wave = |start: u64, n: u64| {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(n as usize));
+        let hs: Vec<_> = (start..start + n)
+            .map(|i| {
+                let b = barrier.clone();
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        b.wait(); // all of the wave alive at once
+                        info!(logger, "churn", i = i);
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    };
+    wave(0, alive.min(total));
+    mini_telemetry::flush();
+    let before = rss_kib();
+    let mut done = alive.min(total);
+    while done < total {
+        let n = alive.min(total - done);
+        wave(done, n);
+        done += n;
+    }
+    mini_telemetry::flush();
+    let after = rss_kib();
+    let st = mini_telemetry::stats();
+    drop(_g);
+    println!(
+        "{{\"scenario\":\"churn\",\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"lost\":{},\"dropped\":{}}}",
+        st.lost, st.dropped
+    );
+}
+
+/// One of THREADS producers calls shutdown while the others (and itself) keep producing.
+fn shutdown_while_producing(threads: usize) {
+    let g = std::sync::Mutex::new(Some(
+        Config::new("svc", "1", "test")
+            .ring_capacity(4096)
+            .install()
+            .unwrap(),
+    ));
+    let logger = mini_telemetry::logger("shutdown");
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let g = &g;
+            s.spawn(move || {
+                for i in 0..20_000u64 {
+                    info!(logger, "producing", t = t, i = i);
+                    if t == 0 && i == 5_000 {
+                        drop(g.lock().unwrap().take()); // shutdown from a producing thread
+                    }
+                }
+            });
+        }
+    });
+    println!("{{\"scenario\":\"shutdown-while-producing\",\"done\":true}}");
+}
+
+/// A minimal current-thread executor: the future emits telemetry and shuts down on the same
+/// thread that polls it (what a current-thread async runtime does).
+fn in_current_thread_executor() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    let fut = async {
+        let guard = Config::new("svc", "1", "test")
+            .ring_capacity(4096)
+            .install()
+            .unwrap();
+        let tracer = mini_telemetry::tracer("async");
+        let logger = mini_telemetry::logger("async");
+        for i in 0..10_000u64 {
+            let _s = tracer.start("task");
+            info!(logger, "in task", i = i);
+            if i % 1000 == 0 {
+                YieldOnce(false).await;
+            }
+        }
+        mini_telemetry::flush();
+        drop(guard); // shutdown on the executor thread
+    };
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    while fut.as_mut().poll(&mut cx).is_pending() {}
+    println!("{{\"scenario\":\"async\",\"done\":true}}");
+}
+
+/// A deterministic generator shared with the tests (tests/common/mod.rs has the same one).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Random text drawn from a mix of ASCII, controls, quotes, backslashes and non-ASCII.
+fn random_text(r: &mut Rng) -> String {
+    const POOL: &[char] = &[
+        'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', 'é',
+        '€', '🚀', '\u{2028}', '\u{fffd}', '{', '}', ':', ',',
+    ];
+    let n = (r.next() % 24) as usize;
+    (0..n)
+        .map(|_| POOL[(r.next() % POOL.len() as u64) as usize])
+        .collect()
+}
+
+/// THREADS threads × RECORDS random API calls (spans with attributes, events and logs) whose
+/// values derive from SEED; the test regenerates them and checks every value round-trips.
+fn random(seed: u64, threads: usize, records: u64) {
+    let _g = Config::new("svc", "1", "test")
+        .ring_capacity(8192)
+        .install()
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                let tracer = mini_telemetry::tracer("random");
+                let logger = mini_telemetry::logger("random");
+                let mut r = Rng(seed ^ ((t as u64 + 1) << 32));
+                for i in 0..records {
+                    let text = random_text(&mut r);
+                    let int = r.next() as i64;
+                    let float = f64::from_bits(r.next());
+                    let flag = r.next() % 2 == 0;
+                    let attrs = [
+                        KeyValue::new("t", t),
+                        KeyValue::new("i", i),
+                        KeyValue::new("text", text.as_str()),
+                        KeyValue::new("int", int),
+                        KeyValue::new("float", float),
+                        KeyValue::new("flag", flag),
+                    ];
+                    match r.next() % 3 {
+                        0 => logger.log(mini_telemetry::Level::Info, &text, &attrs),
+                        1 => {
+                            let span = tracer.start(text.clone());
+                            span.set_attributes(&attrs);
+                        }
+                        _ => {
+                            let span = tracer.start("with-event");
+                            span.add_event(&text, &attrs);
+                        }
+                    }
+                }
+            });
+        }
+    });
 }

@@ -103,6 +103,7 @@ pub struct Config {
     pub(crate) cardinality_limit: usize,
     pub(crate) disabled: bool,
     pub(crate) apply_env: bool,
+    pub(crate) panic_hook: bool,
 }
 
 impl Config {
@@ -129,6 +130,7 @@ impl Config {
             span_limits: SpanLimits::default(),
             cardinality_limit: 2000,
             disabled: false,
+            panic_hook: false,
             apply_env: true,
         }
     }
@@ -200,6 +202,16 @@ impl Config {
     /// Adds a resource attribute.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// Installs a panic hook (chained before the existing one) that writes each panic as an
+    /// ERROR log with the panicking thread's current trace context (`exception.type` = `panic`,
+    /// `exception.message`, `code.filepath`, `code.lineno`, `thread.name`, and
+    /// `exception.stacktrace` when a backtrace is captured), then flushes, so the record is out
+    /// even if the panic aborts the process.
+    pub fn panic_hook(mut self, install: bool) -> Self {
+        self.panic_hook = install;
         self
     }
 

@@ -197,10 +197,47 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
     *WRITER_JOIN.lock() = Some(handle);
     STATE.store(RUNNING, Ordering::Release);
     ENABLED.store(true, Ordering::Release);
+    if cfg.panic_hook {
+        install_panic_hook();
+    }
     Ok(Guard { _private: () })
 }
 
 static WRITER_JOIN: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    let logger = crate::log::logger("mini_telemetry.panic");
+    std::panic::set_hook(Box::new(move |info| {
+        if is_enabled() {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("Box<dyn Any>");
+            let thread = std::thread::current();
+            let mut attrs = vec![
+                crate::KeyValue::new("exception.type", "panic"),
+                crate::KeyValue::new("exception.message", msg),
+                crate::KeyValue::new("thread.name", thread.name().unwrap_or("")),
+            ];
+            if let Some(loc) = info.location() {
+                attrs.push(crate::KeyValue::new("code.filepath", loc.file()));
+                attrs.push(crate::KeyValue::new("code.lineno", loc.line()));
+            }
+            let bt = std::backtrace::Backtrace::capture();
+            let bt =
+                (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
+            if let Some(bt) = &bt {
+                attrs.push(crate::KeyValue::new("exception.stacktrace", bt.as_str()));
+            }
+            logger.log(crate::Level::Error, "panic", &attrs);
+            flush();
+        }
+        previous(info);
+    }));
+}
 
 /// Writes out every record produced so far (by any thread) and exports metrics, then returns.
 /// A no-op before init and after shutdown.
@@ -326,6 +363,9 @@ impl CacheEntry {
 
 pub(crate) struct Local {
     producer: RefCell<Option<Producer>>,
+    /// Set on the writer thread: it must never wait for room in its own ring (a record it
+    /// makes, e.g. from a panic hook or an observable callback, is dropped and counted instead).
+    pub is_writer: Cell<bool>,
     pub current: Cell<SpanContext>,
     pub rng: Cell<u64>,
     pub index: Cell<u32>,
@@ -335,7 +375,8 @@ pub(crate) struct Local {
 thread_local! {
     pub(crate) static LOCAL: Local = const {
         Local {
-            producer: RefCell::new(None),
+                        producer: RefCell::new(None),
+            is_writer: Cell::new(false),
             current: Cell::new(SpanContext::NONE),
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
@@ -380,6 +421,16 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(len: usize, fill: F) {
             return false;
         };
         let p = slot.get_or_insert_with(|| register(g));
+        if l.is_writer.get() {
+            // Never block the writer on itself.
+            return match p.try_push_with(len, fill) {
+                Ok(()) => true,
+                Err(_) => {
+                    p.count_dropped();
+                    true
+                }
+            };
+        }
         push(g, p, len, fill)
     });
     if !matches!(r, Ok(true)) {

@@ -133,6 +133,7 @@ impl Writer {
     }
 
     pub fn run(mut self) {
+        let _ = crate::global::LOCAL.try_with(|l| l.is_writer.set(true));
         let now = self.now_unix();
         self.output.resource_line(&mut self.out, now);
         self.lines += 1;

@@ -98,3 +98,83 @@ pub fn point<'a>(lines: &'a [Value], name: &str, attrs: Value) -> &'a Value {
         .find(|l| l["name"] == name && l["attributes"] == attrs)
         .unwrap_or_else(|| panic!("no point {name} {attrs}"))
 }
+
+/// Runs an example with a watchdog: panics if it does not finish within `secs`.
+pub fn run_with_timeout(prefix: &[&str], name: &str, args: &[&str], secs: u64) -> Output {
+    use std::process::Stdio;
+    let exe = example(name);
+    let mut cmd = if prefix.is_empty() {
+        Command::new(&exe)
+    } else {
+        let mut c = Command::new(prefix[0]);
+        c.args(&prefix[1..]).arg(&exe);
+        c
+    };
+    let mut child = cmd
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads so a full pipe cannot stall the child.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let to = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut so, &mut v).unwrap();
+        v
+    });
+    let te = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut se, &mut v).unwrap();
+        v
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{name} {args:?} did not finish within {secs} s (hang)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = Output {
+        status,
+        stdout: to.join().unwrap(),
+        stderr: te.join().unwrap(),
+    };
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The generator `examples/scenario.rs random` uses (splitmix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The random text `examples/scenario.rs random` draws.
+pub fn random_text(r: &mut Rng) -> String {
+    const POOL: &[char] = &[
+        'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', 'é',
+        '€', '🚀', '\u{2028}', '\u{fffd}', '{', '}', ':', ',',
+    ];
+    let n = (r.next() % 24) as usize;
+    (0..n)
+        .map(|_| POOL[(r.next() % POOL.len() as u64) as usize])
+        .collect()
+}

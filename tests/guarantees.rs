@@ -1,0 +1,244 @@
+//! The delivery promises under load and faults (README "Guarantees"), each checked through a
+//! child process.
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+fn flood_seqs(lines: &[Value]) -> HashMap<u64, Vec<u64>> {
+    let mut seen: HashMap<u64, Vec<u64>> = HashMap::new();
+    for l in signal(lines, "log") {
+        seen.entry(l["attributes"]["thread"].as_u64().unwrap())
+            .or_default()
+            .push(l["attributes"]["seq"].as_u64().unwrap());
+    }
+    seen
+}
+
+fn assert_exact(lines: &[Value], threads: u64, n: u64) {
+    let seen = flood_seqs(lines);
+    assert_eq!(seen.len() as u64, threads);
+    for (t, seqs) in seen {
+        assert!(
+            seqs.iter().copied().eq(0..n),
+            "thread {t}: {} records, in order, none duplicated",
+            seqs.len()
+        );
+    }
+}
+
+#[test]
+fn lossless_with_64_threads_filling_small_rings() {
+    let out = run_with_timeout(
+        &[],
+        "scenario",
+        &["flood", "64", "2000", "4096", "block"],
+        120,
+    );
+    assert_exact(&json_lines(&out), 64, 2000);
+}
+
+#[test]
+fn lossless_and_shutdown_on_one_cpu() {
+    let out = run_with_timeout(
+        &["taskset", "-c", "0"],
+        "scenario",
+        &["flood", "16", "5000", "4096", "block"],
+        120,
+    );
+    assert_exact(&json_lines(&out), 16, 5000);
+    let out = run_with_timeout(
+        &["taskset", "-c", "0"],
+        "scenario",
+        &["shutdown-while-producing", "8"],
+        60,
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.last().unwrap()["done"], true);
+}
+
+#[test]
+fn shutdown_from_a_producing_thread_does_not_hang() {
+    let out = run_with_timeout(&[], "scenario", &["shutdown-while-producing", "8"], 60);
+    let lines = json_lines(&out);
+    assert_eq!(lines.last().unwrap()["done"], true);
+    // Everything thread 0 produced before it shut down was written.
+    let t0: HashSet<u64> = signal(&lines, "log")
+        .iter()
+        .filter(|l| l["attributes"]["t"] == 0)
+        .map(|l| l["attributes"]["i"].as_u64().unwrap())
+        .collect();
+    assert!(
+        (0..=5_000).all(|i| t0.contains(&i)),
+        "records before shutdown() all delivered"
+    );
+}
+
+#[test]
+fn shutdown_inside_a_current_thread_executor() {
+    let out = run_with_timeout(&[], "scenario", &["async"], 60);
+    let lines = json_lines(&out);
+    assert_eq!(signal(&lines, "span").len(), 10_000);
+    assert_eq!(signal(&lines, "log").len(), 10_000);
+    assert_eq!(lines.last().unwrap()["done"], true);
+}
+
+#[test]
+fn thread_churn_delivers_everything_and_reclaims_rings() {
+    let out = run_with_timeout(&[], "scenario", &["churn", "20000", "5000"], 300);
+    let lines = json_lines(&out);
+    let got: HashSet<u64> = signal(&lines, "log")
+        .iter()
+        .map(|l| l["attributes"]["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        got.len(),
+        20_000,
+        "one record per thread, none lost or duplicated"
+    );
+    assert_eq!(signal(&lines, "log").len(), 20_000);
+    let summary = lines.last().unwrap();
+    assert_eq!(
+        (summary["lost"].as_u64(), summary["dropped"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let (before, after) = (
+        summary["rss_before_kib"].as_u64().unwrap(),
+        summary["rss_after_kib"].as_u64().unwrap(),
+    );
+    // 15,000 more threads came and went after the first wave of 5,000; each had a 64 KiB ring.
+    // Without reclaiming, that would be ~1 GB of rings; allow 64 MiB of allocator slack.
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[test]
+fn panic_keeps_earlier_records_and_the_hook_logs_it_with_context() {
+    let out = run_with_timeout(&[], "scenario", &["panic"], 60);
+    let lines = json_lines(&out);
+    let ctx = lines.iter().find(|l| l["scenario"] == "panic").unwrap();
+    let before = log(&lines, "before the panic");
+    assert_eq!(before["span_id"], ctx["span_id"]);
+    let p = log(&lines, "panic");
+    assert_eq!(p["severity_text"], "ERROR");
+    assert_eq!(p["scope"]["name"], "mini_telemetry.panic");
+    assert_eq!(p["trace_id"], ctx["trace_id"]);
+    assert_eq!(p["span_id"], ctx["span_id"]);
+    assert_eq!(p["attributes"]["exception.type"], "panic");
+    assert_eq!(p["attributes"]["exception.message"], "boom: 42");
+    assert_eq!(p["attributes"]["thread.name"], "doomed");
+    assert!(
+        p["attributes"]["code.filepath"]
+            .as_str()
+            .unwrap()
+            .ends_with("scenario.rs")
+    );
+    // The span unwound and still ended.
+    assert_eq!(span(&lines, "doomed-work")["span_id"], ctx["span_id"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("application panic hook ran"),
+        "previous hook chained"
+    );
+}
+
+#[test]
+fn slow_reader_bounds_memory_then_gets_everything() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(example("scenario"))
+        .args(["flood", "4", "100000", "4096", "block"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Do not read for a while: the pipe fills, the writer blocks, rings fill, producers wait.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let statm = std::fs::read_to_string(format!("/proc/{}/statm", child.id())).unwrap();
+    let rss_kib = statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 4;
+    assert!(
+        rss_kib < 64 * 1024,
+        "memory bounded while the reader stalls: {rss_kib} KiB"
+    );
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines: Vec<Value> = std::str::from_utf8(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_exact(&lines, 4, 100_000);
+}
+
+#[test]
+fn random_calls_from_several_threads_round_trip_exactly() {
+    let (seed, threads, records) = (0x5eed_u64, 4u64, 3_000u64);
+    let out = run_with_timeout(
+        &[],
+        "scenario",
+        &[
+            "random",
+            &seed.to_string(),
+            &threads.to_string(),
+            &records.to_string(),
+        ],
+        120,
+    );
+    let lines = json_lines(&out);
+    // Index what came out by (t, i).
+    let mut got: HashMap<(u64, u64), (&str, &Value, &Value)> = HashMap::new();
+    for l in &lines {
+        let (kind, attrs, name) = match l["signal"].as_str() {
+            Some("log") => ("log", &l["attributes"], &l["body"]),
+            Some("span") if l["events"].as_array().is_some_and(|e| !e.is_empty()) => (
+                "event",
+                &l["events"][0]["attributes"],
+                &l["events"][0]["name"],
+            ),
+            Some("span") => ("span", &l["attributes"], &l["name"]),
+            _ => continue,
+        };
+        let key = (attrs["t"].as_u64().unwrap(), attrs["i"].as_u64().unwrap());
+        assert!(
+            got.insert(key, (kind, attrs, name)).is_none(),
+            "duplicate {key:?}"
+        );
+    }
+    assert_eq!(got.len() as u64, threads * records);
+    for t in 0..threads {
+        let mut r = Rng(seed ^ ((t + 1) << 32));
+        for i in 0..records {
+            let text = random_text(&mut r);
+            let int = r.next() as i64;
+            let float = f64::from_bits(r.next());
+            let flag = r.next() % 2 == 0;
+            let kind = ["log", "span", "event"][(r.next() % 3) as usize];
+            let (k, attrs, name) = got[&(t, i)];
+            assert_eq!(k, kind, "({t},{i})");
+            assert_eq!(name.as_str().unwrap(), text, "({t},{i}) name/body");
+            assert_eq!(attrs["text"].as_str().unwrap(), text);
+            assert_eq!(attrs["int"].as_i64().unwrap(), int);
+            assert_eq!(attrs["flag"].as_bool().unwrap(), flag);
+            let f = &attrs["float"];
+            if float.is_nan() {
+                assert_eq!(f, "NaN");
+            } else if float.is_infinite() {
+                assert_eq!(f, if float > 0.0 { "Infinity" } else { "-Infinity" });
+            } else {
+                assert_eq!(
+                    f.as_f64().unwrap().to_bits(),
+                    float.to_bits(),
+                    "({t},{i}) float {float:e} came back as {f}"
+                );
+            }
+        }
+    }
+}
