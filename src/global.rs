@@ -70,6 +70,20 @@ pub(crate) struct Global {
 }
 
 impl Global {
+    /// A global that no writer thread serves, for rendering records in isolation (fuzzing).
+    pub(crate) fn detached(settings: Settings) -> Global {
+        Global {
+            settings,
+            new_rings: Mutex::new(Vec::new()),
+            writer: OnceLock::new(),
+            writer_running: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            counters: Counters::default(),
+            control: Mutex::new(Control::default()),
+            control_cv: Condvar::new(),
+        }
+    }
+
     /// Wakes the writer if it is parked (one `unpark` per sleep, whoever gets there first).
     #[inline]
     pub fn wake(&self) {
@@ -165,16 +179,8 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
             return Err(InitError::Sink(e.to_string()));
         }
     };
-    let g = GLOBAL.get_or_init(|| Global {
-        settings,
-        new_rings: Mutex::new(Vec::new()),
-        writer: OnceLock::new(),
-        writer_running: AtomicBool::new(true),
-        idle: AtomicBool::new(false),
-        counters: Counters::default(),
-        control: Mutex::new(Control::default()),
-        control_cv: Condvar::new(),
-    });
+    let g = GLOBAL.get_or_init(|| Global::detached(settings));
+    g.writer_running.store(true, Ordering::Release);
     let w = writer::Writer::new(&cfg, sink, g);
     let handle = std::thread::Builder::new()
         .name("mini-telemetry-writer".into())

@@ -87,4 +87,36 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::json::{escaped, f64 as write_f64, string as write_string};
+
+    /// Decodes one arbitrary byte string as a ring record and renders it the way the writer
+    /// thread does, in JSON (`text = false`) or text. Returns the output, empty when the record
+    /// is rejected as corrupt. Never panics on any input: that is what the fuzz targets check.
+    pub fn render_record(rec: &[u8], text: bool) -> Vec<u8> {
+        use std::cell::RefCell;
+        thread_local! {
+            static WRITERS: RefCell<Option<[crate::writer::Writer; 2]>> = const { RefCell::new(None) };
+        }
+        WRITERS.with(|w| {
+            let mut w = w.borrow_mut();
+            let ws = w.get_or_insert_with(|| {
+                let make = |format| {
+                    let cfg = crate::Config::new("fuzz", "0", "fuzz")
+                        .format(format)
+                        .use_env(false);
+                    let g: &'static crate::global::Global = Box::leak(Box::new(
+                        crate::global::Global::detached(crate::global::Settings {
+                            ring_capacity: 1 << 16,
+                            full_policy: crate::FullPolicy::Drop,
+                            max_str: 1 << 14,
+                            span_limits: crate::SpanLimits::default(),
+                            cardinality_limit: 2000,
+                        }),
+                    ));
+                    crate::writer::Writer::new(&cfg, Box::new(std::io::sink()), g)
+                };
+                [make(crate::Format::Json), make(crate::Format::Text)]
+            });
+            ws[text as usize].render(rec).to_vec()
+        })
+    }
 }

@@ -135,10 +135,11 @@ impl Output {
         }
     }
 
-    fn scope(&mut self, id: u32) -> &[u8] {
+    /// The rendered scope `id`; an id that was never registered means a corrupt record.
+    fn scope(&mut self, id: u32) -> Result<&[u8], Corrupt> {
         while self.scopes.len() <= id as usize {
             let i = self.scopes.len() as u32;
-            let name = crate::global::scope_name(i).unwrap_or("unknown");
+            let name = crate::global::scope_name(i).ok_or(Corrupt)?;
             let mut v = Vec::new();
             match self.format {
                 Format::Json => {
@@ -150,7 +151,7 @@ impl Output {
             }
             self.scopes.push(v);
         }
-        &self.scopes[id as usize]
+        Ok(&self.scopes[id as usize])
     }
 
     /// The first line: the full resource.
@@ -187,31 +188,39 @@ impl Output {
         }
     }
 
-    fn json_head(&mut self, out: &mut Vec<u8>, signal: &str, scope: u32) {
+    fn json_head(&mut self, out: &mut Vec<u8>, signal: &str, scope: u32) -> Result<(), Corrupt> {
         out.extend_from_slice(b"{\"signal\":\"");
         out.extend_from_slice(signal.as_bytes());
         out.extend_from_slice(b"\",");
         out.extend_from_slice(&self.resource_short);
         out.push(b',');
-        let s = self.scope(scope);
+        let s = self.scope(scope)?;
         out.extend_from_slice(s);
+        Ok(())
     }
 
-    fn text_head(&mut self, out: &mut Vec<u8>, time: u64, tag: &str, scope: u32) {
+    fn text_head(
+        &mut self,
+        out: &mut Vec<u8>,
+        time: u64,
+        tag: &str,
+        scope: u32,
+    ) -> Result<(), Corrupt> {
         datetime(out, time);
         out.extend_from_slice(b" [");
         out.extend_from_slice(tag.as_bytes());
         out.extend_from_slice(b"] ");
-        let s = self.scope(scope);
+        let s = self.scope(scope)?;
         out.extend_from_slice(s);
         out.extend_from_slice(b" - ");
+        Ok(())
     }
 
     pub fn log(&mut self, out: &mut Vec<u8>, v: &LogView<'_>) -> Result<(), Corrupt> {
         let level = crate::log::Level::from_severity(v.severity);
         match self.format {
             Format::Json => {
-                self.json_head(out, "log", v.scope);
+                self.json_head(out, "log", v.scope)?;
                 out.extend_from_slice(b",\"time_unix_nano\":");
                 json::u64(out, v.time);
                 out.extend_from_slice(b",\"severity_number\":");
@@ -231,7 +240,7 @@ impl Output {
                 out.extend_from_slice(b"}\n");
             }
             Format::Text => {
-                self.text_head(out, v.time, level.as_str(), v.scope);
+                self.text_head(out, v.time, level.as_str(), v.scope)?;
                 if let Some((t, s)) = v.ctx {
                     out.extend_from_slice(b"trace_id=");
                     json::hex(out, &t.to_be_bytes());
@@ -252,7 +261,7 @@ impl Output {
         let status = STATUS.get(v.status as usize).copied().unwrap_or("unset");
         match self.format {
             Format::Json => {
-                self.json_head(out, "span", v.scope);
+                self.json_head(out, "span", v.scope)?;
                 out.extend_from_slice(b",\"name\":");
                 json::string(out, v.name);
                 out.extend_from_slice(b",\"kind\":\"");
@@ -323,7 +332,7 @@ impl Output {
                 out.extend_from_slice(b"}\n");
             }
             Format::Text => {
-                self.text_head(out, v.end, "SPAN", v.scope);
+                self.text_head(out, v.end, "SPAN", v.scope)?;
                 out.extend_from_slice(b"trace_id=");
                 json::hex(out, &v.trace.to_be_bytes());
                 out.extend_from_slice(b" span_id=");
@@ -382,7 +391,7 @@ impl Output {
     pub fn point(&mut self, out: &mut Vec<u8>, p: &PointView<'_>) -> Result<(), Corrupt> {
         match self.format {
             Format::Json => {
-                self.json_head(out, "metric", p.scope);
+                self.json_head(out, "metric", p.scope)?;
                 out.extend_from_slice(b",\"name\":");
                 json::string(out, p.name);
                 out.extend_from_slice(b",\"description\":");
@@ -455,7 +464,7 @@ impl Output {
                 out.extend_from_slice(b"}\n");
             }
             Format::Text => {
-                self.text_head(out, p.time, "METRIC", p.scope);
+                self.text_head(out, p.time, "METRIC", p.scope)?;
                 text_body(out, p.name);
                 out.push(b'{');
                 attrs_text_inner(out, p.attrs)?;

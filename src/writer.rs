@@ -181,6 +181,14 @@ impl Writer {
         }
     }
 
+    /// Renders one encoded record as the writer would and returns the output (empty when the
+    /// record is rejected as corrupt). For fuzzing and corpus tests.
+    pub fn render(&mut self, rec: &[u8]) -> &[u8] {
+        self.out.clear();
+        self.handle(rec);
+        &self.out
+    }
+
     fn now_unix(&self) -> u64 {
         self.cal.to_unix_nanos(crate::clock::now())
     }
