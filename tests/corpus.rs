@@ -180,7 +180,7 @@ fn json_strings_round_trip_for_random_text() {
         x ^= x << 17;
         let n = (x % 40) as usize;
         let s: String = (0..n)
-            .map(|k| pool[((x >> (k % 50)) as usize ^ k * 31) % pool.len()])
+            .map(|k| pool[((x >> (k % 50)) as usize ^ (k * 31)) % pool.len()])
             .collect();
         let mut out = Vec::new();
         mini_telemetry::__private::write_string(&mut out, &s);
