@@ -189,3 +189,15 @@ fn json_strings_round_trip_for_random_text() {
         assert_eq!(back, s);
     }
 }
+
+/// Writes the hand-made records to `fuzz/seeds/record/` as starting points for `cargo fuzz`
+/// (run by hand: `cargo test --test corpus -- --ignored write_fuzz_seeds`).
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/record");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, s) in seeds().iter().enumerate().take(7) {
+        std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+    }
+}

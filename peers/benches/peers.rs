@@ -1,0 +1,803 @@
+//! mini-telemetry against the libraries a user would otherwise pick, in one process and one run:
+//! `opentelemetry_sdk`, `tracing` (+ `tracing-subscriber` JSON + `tracing-appender`), `fastrace`
+//! and `metrics` (+ `metrics-exporter-prometheus`). Each criterion group times the same operation
+//! in every library; `report.py` turns criterion's estimates into a table of ratios.
+//!
+//! ```text
+//! cd peers && CARGO_BUILD_JOBS=1 nice -n 10 cargo bench --bench peers -- --warm-up-time 1 --measurement-time 2
+//! python3 report.py
+//! ```
+//!
+//! # Timing
+//!
+//! As in `../benches/hot_path.rs`, calls are timed in bursts of [`BURST`] calls, and whatever the
+//! library has buffered is flushed to its exporter between bursts, outside the timed region. So
+//! every library is measured on its calling thread's cost with its buffer not full, and none is
+//! measured on how fast its background thread can serialise. Each library is configured so that a
+//! burst fits its buffer:
+//!
+//! | library | buffer | how it is flushed between bursts |
+//! |---|---|---|
+//! | mini_telemetry | 16 MiB ring per thread (`ring_capacity(16 << 20)`) | `mini_telemetry::flush()`: returns once the writer has written every record |
+//! | opentelemetry traces | `BatchSpanProcessor`, `max_queue_size` raised from 2048 to [`OTEL_QUEUE`] | `SdkTracerProvider::force_flush()`: the processor's thread exports everything queued before answering |
+//! | opentelemetry logs | `BatchLogProcessor`, `max_queue_size` raised from 2048 to [`OTEL_QUEUE`] | `SdkLoggerProvider::force_flush()`, same |
+//! | tracing | `tracing-appender` non-blocking writer, defaults (128 000 lines, lossy) | no flush API: we wait until the sink behind the worker thread has seen every line produced, or the writer counted it dropped |
+//! | fastrace | per-thread command queue of 10 240 (overflow kept in an unbounded queue); 10 240 spans+events under one local parent | `fastrace::flush()`, which runs the collector and the reporter to completion; commands left in the thread's overflow queue only move on the thread's next send, so if the reporter has not seen everything we start and end one sampled root span (counted as produced) and flush again |
+//! | metrics (prometheus) | histogram samples accumulate in an unbounded lock-free bucket until upkeep | `PrometheusHandle::run_upkeep()` in the histogram group; counters need nothing |
+//! | opentelemetry metrics | aggregated in place; `PeriodicReader` every 60 s | nothing to flush |
+//!
+//! # Drops
+//!
+//! After each library's run the benchmark flushes once more and prints to stderr
+//! `DROPS <group> <library> produced=<n> exported=<m>`, in the library's own unit: JSON lines for
+//! mini_telemetry (`stats().written`) and tracing (lines seen by the sink), spans or log records
+//! for opentelemetry (counted by the exporter), spans + events for fastrace (counted by the
+//! reporter), and for metrics the number of measurements against the exported cumulative sum or
+//! histogram count.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, black_box, criterion_group, criterion_main};
+
+use mini_telemetry_peers::{
+    CountingSink, FastraceCounts, FastraceJsonReporter, MetricTotals, OtelLogExporter,
+    OtelMetricExporter, OtelSpanExporter,
+};
+
+use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue as OtelKv};
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+
+use fastrace::collector::SpanContext as FtContext;
+use fastrace::local::LocalSpan;
+use fastrace::{Event as FtEvent, Span as FtSpan};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use mini_telemetry::{Config, KeyValue, Sink, info};
+
+/// Calls per timed burst. The smallest buffer among the libraries is fastrace's 10 240 spans and
+/// events under one local parent, and `span_3_attrs_1_event` puts two there per call.
+const BURST: u64 = 5_000;
+
+/// `max_queue_size` of the opentelemetry batch processors: room for a few bursts.
+const OTEL_QUEUE: usize = 4 * BURST as usize;
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: every library initialised once, for the whole process.
+// ---------------------------------------------------------------------------------------------
+
+struct Otel {
+    tracer_provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    spans_exported: Arc<AtomicU64>,
+    logger_provider: SdkLoggerProvider,
+    logger: SdkLogger,
+    logs_exported: Arc<AtomicU64>,
+    meter_provider: SdkMeterProvider,
+    meter: Meter,
+    metric_totals: MetricTotals,
+}
+
+struct Tracing {
+    /// What the non-blocking writer's worker thread wrote.
+    sink: CountingSink,
+    /// Lines the (lossy) non-blocking writer dropped because its channel was full.
+    errors: tracing_appender::non_blocking::ErrorCounter,
+}
+
+struct Peers {
+    otel: Otel,
+    tracing: Tracing,
+    fastrace: Arc<FastraceCounts>,
+    prometheus: PrometheusHandle,
+}
+
+static PEERS: OnceLock<Peers> = OnceLock::new();
+
+fn peers() -> &'static Peers {
+    PEERS.get_or_init(init)
+}
+
+fn init() -> Peers {
+    // mini_telemetry, exactly as ../benches/hot_path.rs. The guard is leaked: telemetry runs until
+    // the process exits.
+    let guard = Config::new("bench", "0", "bench")
+        .sink(Sink::File("/dev/null".into()))
+        .ring_capacity(16 << 20)
+        .install()
+        .expect("mini_telemetry init");
+    std::mem::forget(guard);
+
+    // tracing: the JSON formatter of tracing-subscriber, writing through tracing-appender's
+    // non-blocking writer (defaults: 128 000 buffered lines, lossy) to the counting sink. Spans
+    // produce a line when they close (`FmtSpan::CLOSE`), as a span record does elsewhere. This is
+    // the process's global default subscriber, set before any `tracing` call site is hit.
+    let sink = CountingSink::new();
+    let (writer, worker) = tracing_appender::non_blocking(sink.clone());
+    let errors = writer.error_counter();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(writer)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("tracing global default");
+    std::mem::forget(worker);
+
+    // opentelemetry: batch span processor, batch log processor and periodic metric reader
+    // (default interval, 60 s), each feeding a JSON exporter of ours (see src/lib.rs).
+    let (span_exporter, spans_exported) = OtelSpanExporter::new();
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_span_processor(
+            BatchSpanProcessor::builder(span_exporter)
+                .with_batch_config(
+                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                        .with_max_queue_size(OTEL_QUEUE)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let tracer = tracer_provider.tracer("bench");
+    let (log_exporter, logs_exported) = OtelLogExporter::new();
+    let logger_provider = SdkLoggerProvider::builder()
+        .with_log_processor(
+            BatchLogProcessor::builder(log_exporter)
+                .with_batch_config(
+                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                        .with_max_queue_size(OTEL_QUEUE)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let logger = logger_provider.logger("bench");
+    let (metric_exporter, metric_totals) = OtelMetricExporter::new();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metric_exporter).build())
+        .build();
+    let meter = meter_provider.meter("bench");
+
+    // fastrace: a JSON reporter of ours, default collector config.
+    let (reporter, fastrace) = FastraceJsonReporter::new();
+    fastrace::set_reporter(reporter, fastrace::collector::Config::default());
+
+    // metrics: the Prometheus recorder installed globally, no HTTP listener; we run upkeep and
+    // render ourselves.
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .expect("metrics recorder");
+
+    Peers {
+        otel: Otel {
+            tracer_provider,
+            tracer,
+            spans_exported,
+            logger_provider,
+            logger,
+            logs_exported,
+            meter_provider,
+            meter,
+            metric_totals,
+        },
+        tracing: Tracing { sink, errors },
+        fastrace,
+        prometheus,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Libraries: how each one is flushed between bursts and how its exported records are counted.
+// ---------------------------------------------------------------------------------------------
+
+trait Lib {
+    /// The benchmark id inside a group.
+    fn name(&self) -> &'static str;
+    /// Pushes everything produced so far to the exporter, outside the timed region. `target` is
+    /// the value [`Lib::exported`] should reach. Returns how many records the flush itself had to
+    /// produce (fastrace only).
+    fn flush(&self, target: u64) -> u64;
+    /// Records exported so far (cumulative), or `None` when there is nothing to check.
+    fn exported(&self) -> Option<u64>;
+}
+
+struct Mini;
+
+impl Lib for Mini {
+    fn name(&self) -> &'static str {
+        "mini_telemetry"
+    }
+    fn flush(&self, _target: u64) -> u64 {
+        mini_telemetry::flush();
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        Some(mini_telemetry::stats().written)
+    }
+}
+
+/// mini_telemetry's metric calls produce no record; nothing to flush or count.
+struct MiniMetric;
+
+impl Lib for MiniMetric {
+    fn name(&self) -> &'static str {
+        "mini_telemetry"
+    }
+    fn flush(&self, _target: u64) -> u64 {
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        None
+    }
+}
+
+struct OtelSpans;
+
+impl Lib for OtelSpans {
+    fn name(&self) -> &'static str {
+        "opentelemetry"
+    }
+    fn flush(&self, _target: u64) -> u64 {
+        peers()
+            .otel
+            .tracer_provider
+            .force_flush()
+            .expect("otel span flush");
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        Some(peers().otel.spans_exported.load(Ordering::Acquire))
+    }
+}
+
+struct OtelLogs;
+
+impl Lib for OtelLogs {
+    fn name(&self) -> &'static str {
+        "opentelemetry"
+    }
+    fn flush(&self, _target: u64) -> u64 {
+        peers()
+            .otel
+            .logger_provider
+            .force_flush()
+            .expect("otel log flush");
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        Some(peers().otel.logs_exported.load(Ordering::Acquire))
+    }
+}
+
+/// An opentelemetry instrument: aggregated in place, nothing to flush between bursts; at the end
+/// the meter provider is force-flushed and the exported total for `metric` is read.
+struct OtelMetric {
+    metric: &'static str,
+}
+
+impl Lib for OtelMetric {
+    fn name(&self) -> &'static str {
+        "opentelemetry"
+    }
+    fn flush(&self, _target: u64) -> u64 {
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        let p = peers();
+        p.otel
+            .meter_provider
+            .force_flush()
+            .expect("otel metric flush");
+        let totals = p.otel.metric_totals.lock().unwrap();
+        Some(totals.get(self.metric).copied().unwrap_or(0.0) as u64)
+    }
+}
+
+struct TracingLib;
+
+impl Lib for TracingLib {
+    fn name(&self) -> &'static str {
+        "tracing"
+    }
+    /// tracing-appender has no flush (only dropping its guard, which stops the worker): wait
+    /// until the worker has written `target` lines, counting the lines it dropped as done.
+    fn flush(&self, target: u64) -> u64 {
+        let t = &peers().tracing;
+        let start = Instant::now();
+        while t.sink.lines() + (t.errors.dropped_lines() as u64) < target {
+            if start.elapsed() > Duration::from_secs(10) {
+                eprintln!(
+                    "WARNING tracing: waited 10 s for {target} lines, sink has {}",
+                    t.sink.lines()
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        Some(peers().tracing.sink.lines())
+    }
+}
+
+struct Fastrace {
+    name: &'static str,
+}
+
+impl Lib for Fastrace {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn flush(&self, target: u64) -> u64 {
+        let mut extra = 0;
+        for _ in 0..10 {
+            fastrace::flush();
+            if self.exported().unwrap() >= target + extra {
+                break;
+            }
+            // Commands that overflowed this thread's queue are parked in it until the thread
+            // sends again: one sampled root span (one more span record) moves them.
+            drop(FtSpan::root("flush", FtContext::random()));
+            extra += 1;
+        }
+        extra
+    }
+    fn exported(&self) -> Option<u64> {
+        let c = &peers().fastrace;
+        Some(c.spans.load(Ordering::Acquire) + c.events.load(Ordering::Acquire))
+    }
+}
+
+/// A `metrics` instrument behind the Prometheus recorder. Histogram samples pile up until upkeep,
+/// so `upkeep` makes the flush between bursts run it. The exported value is read from the
+/// Prometheus text: the counter's value or the summary's `_count`, summed over label sets.
+struct Prometheus {
+    series: &'static str,
+    upkeep: bool,
+}
+
+impl Lib for Prometheus {
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+    fn flush(&self, _target: u64) -> u64 {
+        if self.upkeep {
+            peers().prometheus.run_upkeep();
+        }
+        0
+    }
+    fn exported(&self) -> Option<u64> {
+        let text = peers().prometheus.render();
+        let total: f64 = text
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(self.series)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        Some(total as u64)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing and drop accounting
+// ---------------------------------------------------------------------------------------------
+
+/// What one library produced in one group, to compare with what it exported.
+struct Tally {
+    group: &'static str,
+    base: Option<u64>,
+    produced: u64,
+}
+
+impl Tally {
+    /// Flushes once more and prints the DROPS line; `extra` counts records produced outside the
+    /// timed calls since (e.g. a parent span ended after the benchmark).
+    fn report(self, lib: &dyn Lib, extra: u64) {
+        // Nothing to check, or the benchmark was filtered out on the command line.
+        let Some(base) = self.base.filter(|_| self.produced > 0) else {
+            return;
+        };
+        let mut produced = self.produced + extra;
+        produced += lib.flush(base + produced);
+        let exported = lib.exported().unwrap() - base;
+        eprintln!(
+            "DROPS {} {} produced={produced} exported={exported}",
+            self.group,
+            lib.name()
+        );
+    }
+}
+
+/// Times `f` in bursts of [`BURST`] calls. Before each burst `begin()` runs and after it `end()`
+/// (both untimed; `end` returns records it produced), then the library is flushed. `per_call` is
+/// the number of records, in the library's unit, one call of `f` produces.
+fn bench_bursts<S>(
+    g: &mut Group<'_>,
+    lib: &dyn Lib,
+    per_call: u64,
+    mut begin: impl FnMut() -> S,
+    mut end: impl FnMut(S) -> u64,
+    mut f: impl FnMut(),
+) -> Tally {
+    lib.flush(0);
+    let base = lib.exported();
+    let produced = Cell::new(0u64);
+    g.g.bench_function(lib.name(), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(BURST);
+                let state = begin();
+                let t = Instant::now();
+                for _ in 0..n {
+                    f();
+                }
+                total += t.elapsed();
+                left -= n;
+                produced.set(produced.get() + n * per_call + end(state));
+                if let Some(base) = base {
+                    produced.set(produced.get() + lib.flush(base + produced.get()));
+                }
+            }
+            total
+        })
+    });
+    Tally {
+        group: g.name,
+        base,
+        produced: produced.get(),
+    }
+}
+
+/// [`bench_bursts`] with nothing to do around a burst; reports drops right away.
+fn bench(g: &mut Group<'_>, lib: &dyn Lib, per_call: u64, f: impl FnMut()) {
+    bench_bursts(g, lib, per_call, || (), |()| 0, f).report(lib, 0);
+}
+
+/// A criterion group and its name, which criterion does not give back.
+struct Group<'a> {
+    name: &'static str,
+    g: BenchmarkGroup<'a, WallTime>,
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &'static str) -> Group<'a> {
+    Group {
+        name,
+        g: c.benchmark_group(name),
+    }
+}
+
+/// fastrace's local spans need a local parent: a root span per burst, created and ended outside
+/// the timed region (as a request's root span would be), is the parent of the burst's calls.
+fn fastrace_root_begin(name: &'static str) -> (fastrace::local::LocalParentGuard, FtSpan) {
+    let root = FtSpan::root(name, FtContext::random());
+    let guard = root.set_local_parent();
+    (guard, root)
+}
+
+fn fastrace_root_end((guard, root): (fastrace::local::LocalParentGuard, FtSpan)) -> u64 {
+    drop(guard);
+    drop(root);
+    1 // the root span's own record
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+// ---------------------------------------------------------------------------------------------
+
+/// A span started and ended, no attributes. Each library's cheapest idiomatic way: a new root
+/// span (new trace id) in mini_telemetry, opentelemetry (`tracer.start`, not made current;
+/// mini_telemetry's span *is* made current) and fastrace (`Span::root`); an unentered span in
+/// tracing, which writes its line on close. `fastrace_local` is a `LocalSpan` under a root span
+/// made per burst (outside the timed region).
+fn span_start_end(c: &mut Criterion) {
+    let p = peers();
+    let mini = mini_telemetry::tracer("bench");
+    let mut g = group(c, "span_start_end");
+    // `is_recording` keeps the span alive to its drop without criterion copying it (hot_path.rs).
+    bench(&mut g, &Mini, 1, || {
+        black_box(mini.start(black_box("span")).is_recording());
+    });
+    bench(&mut g, &OtelSpans, 1, || {
+        drop(p.otel.tracer.start(black_box("span")));
+    });
+    bench(&mut g, &TracingLib, 1, || {
+        drop(tracing::info_span!("span"));
+    });
+    bench(&mut g, &Fastrace { name: "fastrace" }, 1, || {
+        drop(FtSpan::root(black_box("span"), FtContext::random()));
+    });
+    let lib = Fastrace {
+        name: "fastrace_local",
+    };
+    bench_bursts(
+        &mut g,
+        &lib,
+        1,
+        || fastrace_root_begin("burst"),
+        fastrace_root_end,
+        || drop(LocalSpan::enter_with_local_parent(black_box("span"))),
+    )
+    .report(&lib, 0);
+    g.g.finish();
+}
+
+/// A span with three attributes (string, int, bool) and one event without attributes.
+/// tracing has no span events: the event is an `info!` event whose parent is the span (its own
+/// line), and the fields are given at creation, tracing's idiom. fastrace properties are strings
+/// only: the values are given as static strings (no formatting cost is charged to fastrace).
+fn span_3_attrs_1_event(c: &mut Criterion) {
+    let p = peers();
+    let mini = mini_telemetry::tracer("bench");
+    let mut g = group(c, "span_3_attrs_1_event");
+    bench(&mut g, &Mini, 1, || {
+        let s = mini.start("span");
+        s.set_attributes(&[
+            KeyValue::new("http.method", "GET"),
+            KeyValue::new("http.status", 200),
+            KeyValue::new("cache.hit", true),
+        ]);
+        s.add_event("event", &[]);
+    });
+    bench(&mut g, &OtelSpans, 1, || {
+        let mut s = p.otel.tracer.start("span");
+        s.set_attributes([
+            OtelKv::new("http.method", "GET"),
+            OtelKv::new("http.status", 200),
+            OtelKv::new("cache.hit", true),
+        ]);
+        s.add_event("event", vec![]);
+    });
+    // Two lines per call: the event and the span's close.
+    bench(&mut g, &TracingLib, 2, || {
+        let s = tracing::info_span!(
+            "span",
+            http.method = "GET",
+            http.status = 200,
+            cache.hit = true
+        );
+        tracing::info!(parent: &s, "event");
+    });
+    // One span and one event per call.
+    bench(&mut g, &Fastrace { name: "fastrace" }, 2, || {
+        let s = FtSpan::root("span", FtContext::random()).with_properties(|| {
+            [
+                ("http.method", "GET"),
+                ("http.status", "200"),
+                ("cache.hit", "true"),
+            ]
+        });
+        s.add_event(FtEvent::new("event"));
+    });
+    let lib = Fastrace {
+        name: "fastrace_local",
+    };
+    bench_bursts(
+        &mut g,
+        &lib,
+        2,
+        || fastrace_root_begin("burst"),
+        fastrace_root_end,
+        || {
+            let _s = LocalSpan::enter_with_local_parent("span").with_properties(|| {
+                [
+                    ("http.method", "GET"),
+                    ("http.status", "200"),
+                    ("cache.hit", "true"),
+                ]
+            });
+            LocalSpan::add_event(FtEvent::new("event"));
+        },
+    )
+    .report(&lib, 0);
+    g.g.finish();
+}
+
+/// An INFO log with a message and two fields (int, string) while a span is current, so the
+/// record carries the trace and span ids. opentelemetry: the Logger API directly (the SDK takes
+/// the trace context from the current `Context`). fastrace has no logs: the closest is an event
+/// on the current local parent (a root span per burst, outside the timed region), and its
+/// properties are static strings.
+fn log_2_fields_in_span(c: &mut Criterion) {
+    let p = peers();
+    let mut g = group(c, "log_2_fields_in_span");
+
+    let tracer = mini_telemetry::tracer("bench");
+    let logger = mini_telemetry::logger("bench");
+    let parent = tracer.start("parent");
+    let tally = bench_bursts(
+        &mut g,
+        &Mini,
+        1,
+        || (),
+        |()| 0,
+        || {
+            info!(
+                logger,
+                "request done",
+                status = black_box(200),
+                path = "/api"
+            )
+        },
+    );
+    drop(parent);
+    tally.report(&Mini, 1); // + the parent span
+
+    let cx = Context::current_with_span(p.otel.tracer.start("parent"));
+    let attached = cx.clone().attach();
+    // Log records only: the parent span goes to the span exporter, not counted here.
+    bench(&mut g, &OtelLogs, 1, || {
+        let mut r = p.otel.logger.create_log_record();
+        r.set_severity_number(Severity::Info);
+        r.set_severity_text("INFO");
+        r.set_body("request done".into());
+        r.add_attribute("status", black_box(200i64));
+        r.add_attribute("path", "/api");
+        p.otel.logger.emit(r);
+    });
+    drop(attached);
+    cx.span().end();
+
+    let parent = tracing::info_span!("parent");
+    let entered = parent.enter();
+    let tally = bench_bursts(
+        &mut g,
+        &TracingLib,
+        1,
+        || (),
+        |()| 0,
+        || tracing::info!(status = black_box(200), path = "/api", "request done"),
+    );
+    drop(entered);
+    drop(parent);
+    tally.report(&TracingLib, 1); // + the parent span's close line
+
+    let lib = Fastrace { name: "fastrace" };
+    bench_bursts(
+        &mut g,
+        &lib,
+        1,
+        || fastrace_root_begin("parent"),
+        fastrace_root_end,
+        || {
+            LocalSpan::add_event(
+                FtEvent::new("request done")
+                    .with_properties(|| [("status", "200"), ("path", "/api")]),
+            )
+        },
+    )
+    .report(&lib, 0);
+    g.g.finish();
+}
+
+/// A monotonic counter incremented by 1 with two attributes given per call.
+/// metrics: the `counter!` macro with two static labels, per call (registry lookup each time).
+fn counter_add_2_attrs(c: &mut Criterion) {
+    let p = peers();
+    let mut g = group(c, "counter_add_2_attrs");
+    let mini = mini_telemetry::meter("bench").counter("requests").build();
+    bench(&mut g, &MiniMetric, 1, || {
+        mini.add(
+            black_box(1),
+            &[
+                KeyValue::new("endpoint", "/api"),
+                KeyValue::new("method", "GET"),
+            ],
+        )
+    });
+    let otel = p.otel.meter.u64_counter("requests").build();
+    bench(&mut g, &OtelMetric { metric: "requests" }, 1, || {
+        otel.add(
+            black_box(1),
+            &[
+                OtelKv::new("endpoint", "/api"),
+                OtelKv::new("method", "GET"),
+            ],
+        )
+    });
+    let lib = Prometheus {
+        series: "requests",
+        upkeep: false,
+    };
+    bench(&mut g, &lib, 1, || {
+        metrics::counter!("requests", "endpoint" => "/api", "method" => "GET")
+            .increment(black_box(1))
+    });
+    g.g.finish();
+}
+
+/// The same counter through a handle resolved once for one attribute set: mini_telemetry's
+/// `bind`, opentelemetry's `Counter::bind` (experimental in 0.33, feature
+/// `experimental_metrics_bound_instruments`), and the handle `metrics::counter!` returns.
+fn counter_bound(c: &mut Criterion) {
+    let p = peers();
+    let mut g = group(c, "counter_bound");
+    let mini = mini_telemetry::meter("bench")
+        .counter("requests_bound")
+        .build()
+        .bind(&[KeyValue::new("endpoint", "/api")]);
+    bench(&mut g, &MiniMetric, 1, || mini.add(black_box(1)));
+    let otel = p
+        .otel
+        .meter
+        .u64_counter("requests_bound")
+        .build()
+        .bind(&[OtelKv::new("endpoint", "/api")]);
+    let lib = OtelMetric {
+        metric: "requests_bound",
+    };
+    bench(&mut g, &lib, 1, || otel.add(black_box(1)));
+    let handle = metrics::counter!("requests_bound", "endpoint" => "/api");
+    let lib = Prometheus {
+        series: "requests_bound",
+        upkeep: false,
+    };
+    bench(&mut g, &lib, 1, || handle.increment(black_box(1)));
+    g.g.finish();
+}
+
+/// A histogram value recorded with one attribute given per call. opentelemetry: the default
+/// explicit-bucket histogram. metrics: the Prometheus recorder's default, a summary, whose
+/// samples are only appended to a bucket on the calling thread and aggregated at upkeep.
+fn histogram_record_1_attr(c: &mut Criterion) {
+    let p = peers();
+    let mut g = group(c, "histogram_record_1_attr");
+    let mut v = 0.0f64;
+    let mut next = move || {
+        v += 0.37;
+        black_box(v % 1000.0)
+    };
+    let mini = mini_telemetry::meter("bench")
+        .histogram("latency")
+        .with_unit("ms")
+        .build();
+    bench(&mut g, &MiniMetric, 1, || {
+        mini.record(next(), &[KeyValue::new("endpoint", "/api")])
+    });
+    let otel = p
+        .otel
+        .meter
+        .f64_histogram("latency")
+        .with_unit("ms")
+        .build();
+    bench(&mut g, &OtelMetric { metric: "latency" }, 1, || {
+        otel.record(next(), &[OtelKv::new("endpoint", "/api")])
+    });
+    let lib = Prometheus {
+        series: "latency_count",
+        upkeep: true,
+    };
+    bench(&mut g, &lib, 1, || {
+        metrics::histogram!("latency", "endpoint" => "/api").record(next())
+    });
+    g.g.finish();
+}
+
+/// Initialises every library before the first group, so no set-up lands in a measurement.
+fn setup(_c: &mut Criterion) {
+    peers();
+}
+
+criterion_group!(
+    benches,
+    setup,
+    span_start_end,
+    span_3_attrs_1_event,
+    log_2_fields_in_span,
+    counter_add_2_attrs,
+    counter_bound,
+    histogram_record_1_attr
+);
+criterion_main!(benches);

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Markdown table of the peers benchmark: median per library and its ratio to mini_telemetry.
+
+Reads target/criterion/<group>/<bench>/new/estimates.json (written by
+`cargo bench --bench peers`) next to this script, or under the directory given as the only
+argument, and prints one row per library: group, library, median (95% CI), and the ratio
+peer median / mini_telemetry median (above 1: the peer is slower).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+OURS = "mini_telemetry"
+# Group order of benches/peers.rs; any other group found is listed after these.
+GROUPS = [
+    "span_start_end",
+    "span_3_attrs_1_event",
+    "log_2_fields_in_span",
+    "counter_add_2_attrs",
+    "counter_bound",
+    "histogram_record_1_attr",
+]
+# Library order inside a group; others follow alphabetically.
+LIBS = [OURS, "opentelemetry", "tracing", "fastrace", "fastrace_local", "metrics"]
+
+
+def fmt_ns(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    if ns >= 100:
+        return f"{ns:.0f} ns"
+    if ns >= 1:
+        return f"{ns:.2f} ns"
+    return f"{ns * 1e3:.0f} ps"
+
+
+def median(path: Path):
+    est = json.loads(path.read_text())["median"]
+    ci = est["confidence_interval"]
+    return est["point_estimate"], ci["lower_bound"], ci["upper_bound"]
+
+
+def order(items, preferred):
+    return [x for x in preferred if x in items] + sorted(x for x in items if x not in preferred)
+
+
+def main() -> int:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "target" / "criterion"
+    if not root.is_dir():
+        print(f"no criterion output under {root}: run `cargo bench --bench peers` first", file=sys.stderr)
+        return 1
+    results = {}
+    for est in root.glob("*/*/new/estimates.json"):
+        group, lib = est.parts[-4], est.parts[-3]
+        results.setdefault(group, {})[lib] = median(est)
+    if not results:
+        print(f"no estimates.json under {root}", file=sys.stderr)
+        return 1
+
+    print("| group | library | median | 95% CI of the median | ratio vs mini_telemetry |")
+    print("|---|---|---|---|---|")
+    for group in order(results, GROUPS):
+        libs = results[group]
+        ours = libs.get(OURS, (None,))[0]
+        for lib in order(libs, LIBS):
+            m, lo, hi = libs[lib]
+            if lib == OURS:
+                ratio = "1 (ours)"
+            elif ours:
+                ratio = f"{m / ours:.2f}×"
+            else:
+                ratio = "n/a"
+            name = f"**{lib}**" if lib == OURS else lib
+            print(f"| {group} | {name} | {fmt_ns(m)} | {fmt_ns(lo)} – {fmt_ns(hi)} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
