@@ -172,7 +172,11 @@ fn hostile() {
     span.set_attribute("u64max", Value::from(u64::MAX));
     let many: Vec<KeyValue<'_>> = (0..300).map(|i| KeyValue::new("k", i)).collect();
     span.set_attributes(&many);
-    for i in 0..200 {
+    // 10,000 more, one call each: all beyond the limit, all counted.
+    for i in 0..10_000 {
+        span.set_attribute("one-by-one", i);
+    }
+    for i in 0..100_000 {
         span.add_event("e", &[KeyValue::new("i", i)]);
     }
     span.set_status(Status::error(&nasty));
@@ -195,6 +199,11 @@ fn hostile() {
     g.set(f64::NAN, &[]);
     let _ = meter.counter("h").build(); // same name... different kind below
     meter.up_down_counter("h").build().add(-5, &[]);
+    // 100,000 distinct attribute sets on one instrument: 1,999 series, then the overflow series.
+    let wide = meter.counter("wide").build();
+    for i in 0..100_000 {
+        wide.add(1, &[KeyValue::new("user", i)]);
+    }
 }
 
 /// Calls before init are no-ops; a second init is an error.

@@ -8,6 +8,10 @@ timeout 1800 cargo +nightly miri test --lib -- ring:: record:: json::
 echo "== loom: ring protocol (model-checked, --cfg loom)"
 LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3} RUSTFLAGS="--cfg loom" \
   timeout 1800 cargo test --lib --release --target-dir target/loom -- loom
+echo "== soak: the delivery-guarantee tests, release build, 3 rounds"
+for round in 1 2 3; do
+  timeout 1800 cargo test --release --test guarantees --test engine -q
+done
 FUZZ_SECS=${1:-60}
 if command -v cargo-fuzz >/dev/null; then
   echo "== fuzz: record decoder and JSON string writer, ${FUZZ_SECS}s each (nightly + cargo-fuzz)"

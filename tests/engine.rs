@@ -199,10 +199,10 @@ fn hostile_input_stays_valid_json_and_bounded() {
     // 1 MiB value: cut to the per-value limit (a quarter of the 64 KiB ring), at a char boundary.
     assert_eq!(a["big"].as_str().unwrap().len(), 16 * 1024);
     // 128 attributes kept in all (10 named + the first 118 of "k"), the rest counted.
-    assert_eq!(s["dropped_attributes_count"], 300 - 118);
+    assert_eq!(s["dropped_attributes_count"], 300 - 118 + 10_000);
     assert_eq!(a["k"], 117, "last value kept for a repeated key");
     assert_eq!(s["events"].as_array().unwrap().len(), 128);
-    assert_eq!(s["dropped_events_count"], 200 - 128);
+    assert_eq!(s["dropped_events_count"], 100_000 - 128);
     assert_eq!(s["status"]["message"], nasty.as_str());
     let l = log(&lines, &nasty);
     assert_eq!(l["attributes"][&nasty], nasty.as_str());
@@ -223,10 +223,23 @@ fn hostile_input_stays_valid_json_and_bounded() {
         -5,
         "up-down counter sharing a counter's name"
     );
+    // Cardinality: 1,999 series of their own, the other 98,001 sets in the overflow series.
+    let wide: Vec<_> = signal(&lines, "metric")
+        .into_iter()
+        .filter(|m| m["name"] == "wide")
+        .collect();
+    assert_eq!(wide.len(), 2000);
+    let overflow = point(&lines, "wide", json!({"otel.metric.overflow": true}));
+    assert_eq!(overflow["value"], 100_000 - 1999);
+    assert_eq!(
+        wide.iter()
+            .map(|m| m["value"].as_u64().unwrap())
+            .sum::<u64>(),
+        100_000
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("registered as a counter and as a up-down counter")
-            || stderr.contains("registered as a"),
+        stderr.contains("registered as a counter and as a up-down counter"),
         "{stderr}"
     );
 }
