@@ -1,44 +1,113 @@
 #!/usr/bin/env python3
-"""Regenerates the measured table in BENCHMARKS.md from criterion's output.
+"""Regenerates the measured parts of BENCHMARKS.md from benchmark output; no number is typed by hand.
 
-Usage: cargo bench --bench hot_path && python3 scripts/bench_report.py
-Reads target/criterion/<group>/<bench>/new/estimates.json and replaces the text between
-<!-- hot_path:begin --> and <!-- hot_path:end --> in BENCHMARKS.md.
+    cargo bench --bench hot_path
+    cargo bench --bench throughput
+    (cd peers && cargo bench --bench peers)        # optional, heavy
+    python3 scripts/bench_report.py
+
+Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput) and
+peers/target/criterion (through peers/report.py), and rewrites the text between the
+<!-- NAME:begin --> and <!-- NAME:end --> markers of BENCHMARKS.md for NAME in machine, hot_path,
+throughput, peers, targets. A section whose input is missing is left as it was.
 """
-import json, os, pathlib, platform, subprocess, datetime
+import datetime, json, os, pathlib, platform, subprocess, sys
 
 root = pathlib.Path(__file__).resolve().parent.parent
-crit = root / "target" / "criterion"
+md_path = root / "BENCHMARKS.md"
+md = md_path.read_text()
+
+
+def replace(name, body):
+    global md
+    a, b = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    i, j = md.index(a) + len(a), md.index(b)
+    md = md[:i] + "\n" + body.rstrip() + "\n" + md[j:]
+
 
 def fmt(ns):
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
     return f"{ns * 1000:.0f} ps" if ns < 1 else f"{ns:.2f} ns" if ns < 100 else f"{ns:.0f} ns"
 
-rows = []
-for est in sorted(crit.glob("*/*/new/estimates.json")):
-    group, bench = est.parts[-4], est.parts[-3]
-    e = json.loads(est.read_text())
-    med = e["median"]["point_estimate"]
-    lo = e["median"]["confidence_interval"]["lower_bound"]
-    hi = e["median"]["confidence_interval"]["upper_bound"]
-    rows.append((group, bench, med, lo, hi))
 
-order = ["disabled", "baseline", "span", "log", "counter", "histogram"]
-rows.sort(key=lambda r: (order.index(r[0]) if r[0] in order else 99, r[1]))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-lines = [
-    f"Measured {datetime.date.today()} on {cpu}, {os.cpu_count()} vCPU, {platform.system()} {platform.release()}, {rustc}.",
-    "",
-    "| group | benchmark | median | 95% CI of the median |",
-    "|---|---|---|---|",
-]
-for g, b, m, lo, hi in rows:
-    lines.append(f"| {g} | {b} | **{fmt(m)}** | {fmt(lo)} – {fmt(hi)} |")
-table = "\n".join(lines)
+replace("machine", f"Last regenerated {datetime.date.today()} on {cpu}, {os.cpu_count()} vCPU, "
+        f"{platform.system()} {platform.release()}, {rustc}.")
 
-md = root / "BENCHMARKS.md"
-text = md.read_text()
-a, b = "<!-- hot_path:begin -->", "<!-- hot_path:end -->"
-i, j = text.index(a) + len(a), text.index(b)
-md.write_text(text[:i] + "\n" + table + "\n" + text[j:])
-print(table)
+# hot_path (criterion)
+hot = {}
+for est in (root / "target" / "criterion").glob("*/*/new/estimates.json"):
+    e = json.loads(est.read_text())["median"]
+    hot[(est.parts[-4], est.parts[-3])] = (e["point_estimate"], e["confidence_interval"]["lower_bound"], e["confidence_interval"]["upper_bound"])
+order = ["disabled", "baseline", "span", "log", "counter", "histogram"]
+if hot:
+    rows = ["| group | benchmark | median | 95% CI of the median |", "|---|---|---|---|"]
+    for (g, b), (m, lo, hi) in sorted(hot.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1])):
+        rows.append(f"| {g} | {b} | **{fmt(m)}** | {fmt(lo)} – {fmt(hi)} |")
+    replace("hot_path", "\n".join(rows))
+
+# throughput (custom harness)
+tp_path = root / "target" / "throughput.json"
+tp = json.loads(tp_path.read_text()) if tp_path.exists() else []
+if tp:
+    rows = ["| group | measurement | value |", "|---|---|---|"]
+    for r in tp:
+        v, u = r["value"], r["unit"]
+        if u == "ns":
+            val = fmt(v)
+        elif u in ("rec/s", "op/s"):
+            val = f"{v / 1e6:.2f} M{u[-2:] if u == 'op/s' else ' records/s'}".replace("Mp/s", "M ops/s")
+        elif u == "x":
+            val = f"{v:.2f}×"
+        else:
+            val = f"{v:.0f} {u}"
+        rows.append(f"| {r['group']} | {r['name']} | **{val}** |")
+    replace("throughput", "\n".join(rows))
+
+# peers
+peers_crit = root / "peers" / "target" / "criterion"
+if peers_crit.is_dir():
+    out = subprocess.run([sys.executable, str(root / "peers" / "report.py"), str(peers_crit)], capture_output=True, text=True)
+    if out.returncode == 0:
+        replace("peers", out.stdout)
+
+# targets of the performance issue, against what was measured
+def hot_m(g, b):
+    return hot.get((g, b), (None,))[0]
+
+def tp_v(name):
+    return next((r["value"] for r in tp if r["name"] == name), None)
+
+targets = [
+    ("span start+end, no attributes", "≤ 40 ns", hot_m("span", "start_end"), "ns"),
+    ("span + 3 attributes + 1 event", "≤ 80 ns", hot_m("span", "start_end_3_attrs_1_event"), "ns"),
+    ("log, static message, 2 fields, in a span", "≤ 25 ns", hot_m("log", "macro_2_fields_in_span"), "ns"),
+    ("counter add, bound", "≤ 3 ns", hot_m("counter", "bound_add"), "ns"),
+    ("counter add, 2 per-call attributes", "≤ 15 ns", hot_m("counter", "add_2_attrs"), "ns"),
+    ("histogram record, bound", "≤ 8 ns", hot_m("histogram", "bound_record"), "ns"),
+    ("histogram record, 1 per-call attribute", "≤ 20 ns", hot_m("histogram", "record_1_attr"), "ns"),
+    ("span before init", "≤ 1 ns", hot_m("disabled", "span"), "ns"),
+    ("log macro before init", "≤ 1 ns", hot_m("disabled", "log_macro"), "ns"),
+    ("request p50 (paced)", "≤ 200 ns", tp_v("paced 2us p50"), "ns"),
+    ("request p99.9 (paced)", "≤ 1 µs", tp_v("paced 2us p99.9"), "ns"),
+    ("writer: span records/s", "≥ 5 M/s", tp_v("spans: records/s"), "rec/s"),
+    ("writer: log records/s", "≥ 8 M/s", tp_v("logs: records/s"), "rec/s"),
+    ("2 threads, same counter series, vs 1", "≥ 1.8×", tp_v("bound counter, 2 threads: vs 1 thread"), "x"),
+]
+rows = ["| target | wanted | measured |", "|---|---|---|"]
+for name, want, got, unit in targets:
+    if got is None:
+        val = "not measured"
+    elif unit == "ns":
+        val = fmt(got)
+    elif unit == "rec/s":
+        val = f"{got / 1e6:.2f} M/s"
+    else:
+        val = f"{got:.2f}×"
+    rows.append(f"| {name} | {want} | {val} |")
+replace("targets", "\n".join(rows))
+
+md_path.write_text(md)
+print(md)

@@ -28,7 +28,7 @@ pub const DEFAULT_BOUNDS: [f64; 15] = [
 
 /// One shard of a histogram series.
 pub struct AtomicHistogram {
-    count: AtomicU64,
+    // No separate count: it is the sum of the explicit buckets (one atomic add fewer per value).
     sum: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
@@ -40,8 +40,13 @@ pub struct AtomicHistogram {
 
 impl std::fmt::Debug for AtomicHistogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count: u64 = self
+            .explicit
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
         f.debug_struct("AtomicHistogram")
-            .field("count", &self.count.load(Ordering::Relaxed))
+            .field("count", &count)
             .finish()
     }
 }
@@ -49,7 +54,6 @@ impl std::fmt::Debug for AtomicHistogram {
 impl Default for AtomicHistogram {
     fn default() -> Self {
         AtomicHistogram {
-            count: AtomicU64::new(0),
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
@@ -87,7 +91,6 @@ impl AtomicHistogram {
         if !v.is_finite() {
             return false;
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
         let mut cur = self.sum.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(cur) + v).to_bits();
@@ -119,7 +122,6 @@ impl AtomicHistogram {
 
     /// Adds this shard's counts into `acc`.
     pub fn add_into(&self, acc: &mut HistAcc) {
-        acc.count += self.count.load(Ordering::Relaxed);
         acc.sum += f64::from_bits(self.sum.load(Ordering::Relaxed));
         acc.min = acc
             .min
@@ -129,7 +131,9 @@ impl AtomicHistogram {
             .max(f64::from_bits(self.max.load(Ordering::Relaxed)));
         acc.non_positive += self.non_positive.load(Ordering::Relaxed);
         for (a, e) in acc.explicit.iter_mut().zip(&self.explicit) {
-            *a += e.load(Ordering::Relaxed);
+            let c = e.load(Ordering::Relaxed);
+            *a += c;
+            acc.count += c;
         }
         for (o, oct) in self.octaves.iter().enumerate() {
             if let Some(oct) = oct.get() {
