@@ -179,6 +179,9 @@ fn hostile() {
     for i in 0..100_000 {
         span.add_event("e", &[KeyValue::new("i", i)]);
     }
+    for _ in 0..200 {
+        span.add_link(SpanContext::new(1, 2), &[KeyValue::new("l", &nasty[..])]);
+    }
     span.set_status(Status::error(&nasty));
     logger.log(
         mini_telemetry::Level::Error,

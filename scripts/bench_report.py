@@ -3,6 +3,7 @@
 
     cargo bench --bench hot_path
     cargo bench --bench throughput
+    scripts/instructions.sh                        # callgrind, needs valgrind
     (cd peers && cargo bench --bench peers)        # optional, heavy
     python3 scripts/bench_report.py
 
@@ -72,6 +73,15 @@ if peers_crit.is_dir():
     out = subprocess.run([sys.executable, str(root / "peers" / "report.py"), str(peers_crit)], capture_output=True, text=True)
     if out.returncode == 0:
         replace("peers", out.stdout)
+
+# instructions per call (callgrind)
+ins_path = root / "target" / "instructions.txt"
+if ins_path.exists():
+    rows = ["| operation (benches/instructions.rs) | instructions per call |", "|---|---|"]
+    for line in ins_path.read_text().splitlines():
+        op, n = line.split(":")
+        rows.append(f"| {op} | {n.split()[0]} |")
+    replace("instructions", "\n".join(rows))
 
 # targets of the performance issue, against what was measured
 def hot_m(g, b):

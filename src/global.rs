@@ -422,6 +422,11 @@ fn register(g: &Global) -> Producer {
 #[inline]
 pub(crate) fn emit<F: FnOnce(&mut [u8])>(len: usize, fill: F) {
     let Some(g) = global() else { return };
+    if !is_enabled() {
+        // A span started before shutdown that ends after it: its ring is no longer drained.
+        g.counters.lost.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let r = LOCAL.try_with(|l| {
         let Ok(mut slot) = l.producer.try_borrow_mut() else {
             return false;

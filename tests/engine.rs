@@ -203,6 +203,9 @@ fn hostile_input_stays_valid_json_and_bounded() {
     assert_eq!(a["k"], 117, "last value kept for a repeated key");
     assert_eq!(s["events"].as_array().unwrap().len(), 128);
     assert_eq!(s["dropped_events_count"], 100_000 - 128);
+    assert_eq!(s["links"].as_array().unwrap().len(), 128);
+    assert_eq!(s["dropped_links_count"], 200 - 128);
+    assert_eq!(s["links"][0]["attributes"]["l"], nasty.as_str());
     assert_eq!(s["status"]["message"], nasty.as_str());
     let l = log(&lines, &nasty);
     assert_eq!(l["attributes"][&nasty], nasty.as_str());
@@ -287,4 +290,30 @@ fn closed_stdout_does_not_crash_the_app() {
         "failure counted: {stderr}"
     );
     assert_eq!(stderr.matches("cannot write").count(), 1, "reported once");
+}
+
+#[test]
+fn hostile_input_cannot_forge_text_lines() {
+    // The same hostile program in text mode: exactly as many lines as records in JSON mode, so no
+    // value smuggled a line break in.
+    let json_lines_count = run("scenario", &["hostile"], &[])
+        .stdout
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    let out = run(
+        "scenario",
+        &["hostile"],
+        &[("MINI_TELEMETRY_FORMAT", "text")],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), json_lines_count);
+    assert!(!text.contains('\r') && !text.contains('\u{2028}') && !text.contains('\u{2029}'));
+    for line in text.lines() {
+        let b = line.as_bytes();
+        assert!(
+            b.len() > 24 && b[4] == b'-' && b[10] == b' ' && b[23] == b' ',
+            "every line starts with a timestamp: {line:.80}"
+        );
+    }
 }

@@ -75,6 +75,7 @@ fn writer_sink_flush_stats_and_shutdown() {
     );
 
     drop(_s);
+    let late = tracer.start("ends-after-shutdown");
     guard.shutdown();
     assert!(!mini_telemetry::is_enabled());
     let lines = sink.lines();
@@ -82,7 +83,9 @@ fn writer_sink_flush_stats_and_shutdown() {
         lines.iter().any(|l| l["name"] == "here"),
         "shutdown flushed the last span"
     );
-    logger.info("after shutdown");
+    logger.info("after shutdown"); // a no-op: not a record, not counted
+    drop(late); // a record that can no longer be written: counted as lost, never silently
+    assert_eq!(mini_telemetry::stats().lost, 1);
     mini_telemetry::flush(); // harmless
     assert_eq!(sink.lines().len(), lines.len());
 }

@@ -1,0 +1,99 @@
+//! One operation in a loop, for counting instructions with callgrind (repeatable where wall
+//! time is not): `scripts/instructions.sh` runs it under valgrind for N and 2N calls and prints
+//! the difference per call, on the calling thread only. Run alone it just does the calls:
+//! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_attrs, log,
+//! counter_attrs, hist_bound, hist_attr.
+
+use mini_telemetry::{Config, KeyValue, Sink, info};
+use std::hint::black_box;
+
+#[inline(never)]
+fn probe_span(t: &mini_telemetry::Tracer, n: u64) {
+    for _ in 0..n {
+        drop(t.start(black_box("span")));
+    }
+}
+#[inline(never)]
+fn probe_span_attrs(t: &mini_telemetry::Tracer, n: u64) {
+    for _ in 0..n {
+        let s = t.start("span");
+        s.set_attributes(&[
+            KeyValue::new("http.method", "GET"),
+            KeyValue::new("http.status", 200),
+            KeyValue::new("cache.hit", true),
+        ]);
+        s.add_event("event", &[]);
+    }
+}
+#[inline(never)]
+fn probe_log(l: &mini_telemetry::Logger, n: u64) {
+    for _ in 0..n {
+        info!(l, "request done", status = black_box(200), path = "/api");
+    }
+}
+#[inline(never)]
+fn probe_counter_attrs(c: &mini_telemetry::Counter, n: u64) {
+    for _ in 0..n {
+        c.add(
+            black_box(1),
+            &[
+                KeyValue::new("endpoint", "/api"),
+                KeyValue::new("method", "GET"),
+            ],
+        );
+    }
+}
+#[inline(never)]
+fn probe_hist_bound(h: &mini_telemetry::Bound<mini_telemetry::Histogram>, n: u64) {
+    let mut v = 0.0;
+    for _ in 0..n {
+        v = if v > 999.0 { 0.37 } else { v + 0.37 };
+        h.record(black_box(v));
+    }
+}
+#[inline(never)]
+fn probe_hist_attr(h: &mini_telemetry::Histogram, n: u64) {
+    let mut v = 0.0;
+    for _ in 0..n {
+        v = if v > 999.0 { 0.37 } else { v + 0.37 };
+        h.record(black_box(v), &[KeyValue::new("endpoint", "/api")]);
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; default to a short span run.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let op = args.first().cloned().unwrap_or_else(|| "span".into());
+    let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let _g = Config::new("p", "0", "p")
+        .sink(Sink::File("/dev/null".into()))
+        .ring_capacity(64 << 20)
+        .install()
+        .unwrap();
+    let t = mini_telemetry::tracer("p");
+    let l = mini_telemetry::logger("p");
+    let m = mini_telemetry::meter("p");
+    let c = m.counter("c").build();
+    let h = m.histogram("h").build();
+    let hb = h.bind(&[KeyValue::new("endpoint", "/api")]);
+    // warm up: register ring, caches
+    probe_span(&t, 10);
+    probe_span_attrs(&t, 10);
+    probe_log(&l, 10);
+    probe_counter_attrs(&c, 10);
+    probe_hist_bound(&hb, 10);
+    probe_hist_attr(&h, 10);
+    let _parent = t.start("parent");
+    match op.as_str() {
+        "span" => probe_span(&t, n),
+        "span_attrs" => probe_span_attrs(&t, n),
+        "log" => probe_log(&l, n),
+        "counter_attrs" => probe_counter_attrs(&c, n),
+        "hist_bound" => probe_hist_bound(&hb, n),
+        "hist_attr" => probe_hist_attr(&h, n),
+        other => panic!("unknown op {other}"),
+    }
+}

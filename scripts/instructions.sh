@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Instructions per call on the calling thread, counted by callgrind: (Ir(2N) - Ir(N)) / N, so
+# set-up (ring allocation, registration) cancels out. Usage: scripts/instructions.sh [op...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench --bench instructions --no-run 2>/dev/null
+bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+n=10000
+ops=${*:-span span_attrs log counter_attrs hist_bound hist_attr}
+tmp=$(mktemp -d)
+count() {
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg" \
+    --toggle-collect='instructions::probe_*' "$bin" "$1" "$2" >/dev/null 2>&1
+  grep -E '^summary:' "$tmp/cg-01" | awk '{print $2}'
+}
+: > target/instructions.txt
+for op in $ops; do
+  a=$(count "$op" $n); b=$(count "$op" $((2 * n)))
+  echo "$op: $(( (b - a) / n )) instructions/call" | tee -a target/instructions.txt
+  rm -f "$tmp"/cg*
+done
+rm -rf "$tmp"
