@@ -22,6 +22,16 @@ pub(crate) struct LogView<'a> {
     pub body: &'a str,
     pub ctx: Option<(u128, u64)>,
     pub attrs: &'a [Attr<'a>],
+    /// For a macro log: its callsite id and field names. The JSON of the body and of the keys is
+    /// then rendered once per callsite and copied afterwards.
+    pub callsite: Option<(u32, &'static [&'static str])>,
+}
+
+/// A callsite's body and keys, already escaped and quoted.
+#[derive(Debug, Default)]
+struct Prerendered {
+    body: Vec<u8>,
+    keys: Vec<Vec<u8>>,
 }
 
 /// A span event: its attributes are `attrs[range]` of the span's event attributes.
@@ -113,6 +123,8 @@ pub(crate) struct Output {
     resource_short: Vec<u8>,
     /// Rendered scope per id: JSON `"scope":{"name":…}`, or the escaped name for text.
     scopes: Vec<Vec<u8>>,
+    /// JSON pieces of macro-log callsites, by callsite id.
+    callsites: Vec<Option<Prerendered>>,
 }
 
 impl Output {
@@ -132,6 +144,7 @@ impl Output {
             resource,
             resource_short: short,
             scopes: Vec::new(),
+            callsites: Vec::new(),
         }
     }
 
@@ -152,6 +165,25 @@ impl Output {
             self.scopes.push(v);
         }
         Ok(&self.scopes[id as usize])
+    }
+
+    /// The JSON body and keys of callsite `id`, rendered on first use.
+    fn prerendered(&mut self, id: u32, body: &str, fields: &[&str]) -> &Prerendered {
+        let i = id as usize;
+        if self.callsites.len() <= i {
+            self.callsites.resize_with(i + 1, || None);
+        }
+        self.callsites[i].get_or_insert_with(|| {
+            let mut pre = Prerendered::default();
+            json::string(&mut pre.body, body);
+            for f in fields {
+                let mut k = Vec::new();
+                json::string(&mut k, f);
+                k.push(b':');
+                pre.keys.push(k);
+            }
+            pre
+        })
     }
 
     /// The first line: the full resource.
@@ -228,9 +260,32 @@ impl Output {
                 out.extend_from_slice(b",\"severity_text\":\"");
                 out.extend_from_slice(level.as_str().as_bytes());
                 out.extend_from_slice(b"\",\"body\":");
-                json::string(out, v.body);
-                out.extend_from_slice(b",\"attributes\":");
-                attrs_json(out, v.attrs)?;
+                match v.callsite {
+                    Some((id, fields)) => {
+                        let pre = self.prerendered(id, v.body, fields);
+                        out.extend_from_slice(&pre.body);
+                        out.extend_from_slice(b",\"attributes\":{");
+                        for (i, (k, val)) in v.attrs.iter().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            match pre.keys.get(i) {
+                                Some(key) => out.extend_from_slice(key),
+                                None => {
+                                    json::string(out, k);
+                                    out.push(b':');
+                                }
+                            }
+                            value_json(out, val)?;
+                        }
+                        out.push(b'}');
+                    }
+                    None => {
+                        json::string(out, v.body);
+                        out.extend_from_slice(b",\"attributes\":");
+                        attrs_json(out, v.attrs)?;
+                    }
+                }
                 if let Some((t, s)) = v.ctx {
                     out.extend_from_slice(b",\"trace_id\":");
                     json::trace_id(out, t);

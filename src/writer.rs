@@ -311,9 +311,11 @@ impl Writer {
         };
         let mut attrs = recycle(std::mem::take(&mut self.attrs));
         let body: &str;
+        let mut callsite = None;
         if flags & record::LOG_CALLSITE != 0 {
             let id = d.u32()?;
             let (msg, fields) = self.callsite(id).ok_or(Corrupt)?;
+            callsite = Some((id, fields));
             body = msg;
             let n = d.u16()? as usize;
             if n > fields.len() {
@@ -342,6 +344,7 @@ impl Writer {
                 body,
                 ctx,
                 attrs: &attrs,
+                callsite,
             },
         );
         self.attrs = recycle(attrs);
