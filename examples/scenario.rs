@@ -411,30 +411,8 @@ fn in_current_thread_executor() {
     println!("{{\"scenario\":\"async\",\"done\":true}}");
 }
 
-/// A deterministic generator shared with the tests (tests/common/mod.rs has the same one).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// Random text drawn from a mix of ASCII, controls, quotes, backslashes and non-ASCII.
-fn random_text(r: &mut Rng) -> String {
-    const POOL: &[char] = &[
-        'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', 'é',
-        '€', '🚀', '\u{2028}', '\u{fffd}', '{', '}', ':', ',',
-    ];
-    let n = (r.next() % 24) as usize;
-    (0..n)
-        .map(|_| POOL[(r.next() % POOL.len() as u64) as usize])
-        .collect()
-}
+// The generator and the text it draws, shared with the tests that check the output.
+include!("shared/random.rs");
 
 /// THREADS threads × RECORDS random API calls (spans with attributes, events and logs) whose
 /// values derive from SEED; the test regenerates them and checks every value round-trips.
@@ -451,9 +429,9 @@ fn random(seed: u64, threads: usize, records: u64) {
                 let mut r = Rng(seed ^ ((t as u64 + 1) << 32));
                 for i in 0..records {
                     let text = random_text(&mut r);
-                    let int = r.next() as i64;
-                    let float = f64::from_bits(r.next());
-                    let flag = r.next() % 2 == 0;
+                    let int = r.next_u64() as i64;
+                    let float = f64::from_bits(r.next_u64());
+                    let flag = r.next_u64() % 2 == 0;
                     let attrs = [
                         KeyValue::new("t", t),
                         KeyValue::new("i", i),
@@ -462,7 +440,7 @@ fn random(seed: u64, threads: usize, records: u64) {
                         KeyValue::new("float", float),
                         KeyValue::new("flag", flag),
                     ];
-                    match r.next() % 3 {
+                    match r.next_u64() % 3 {
                         0 => logger.log(mini_telemetry::Level::Info, &text, &attrs),
                         1 => {
                             let span = tracer.start(text.clone());

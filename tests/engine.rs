@@ -81,41 +81,11 @@ fn counters_and_histograms_are_exact_across_threads() {
     assert_eq!(h["bucket_counts"][1], 8 * 5, "(0,5] holds 1..=5 per thread");
 }
 
-fn flood_counts(lines: &[Value]) -> HashMap<u64, Vec<u64>> {
-    let mut seen: HashMap<u64, Vec<u64>> = HashMap::new();
-    for l in signal(lines, "log") {
-        assert_eq!(l["body"], "flood");
-        let t = l["attributes"]["thread"].as_u64().unwrap();
-        seen.entry(t)
-            .or_default()
-            .push(l["attributes"]["seq"].as_u64().unwrap());
-    }
-    seen
-}
-
 #[test]
 fn lossless_mode_delivers_every_record_once_in_order() {
     let (threads, n) = (8u64, 20_000u64);
-    let lines = json_lines(&run(
-        "scenario",
-        &[
-            "flood",
-            &threads.to_string(),
-            &n.to_string(),
-            "4096",
-            "block",
-        ],
-        &[],
-    ));
-    let seen = flood_counts(&lines);
-    assert_eq!(seen.len() as u64, threads);
-    for (t, seqs) in seen {
-        assert_eq!(seqs.len() as u64, n, "thread {t}");
-        assert!(
-            seqs.iter().copied().eq(0..n),
-            "thread {t}: records in order, none missing or duplicated"
-        );
-    }
+    let lines = flood(threads, n, "block");
+    assert_exact(&lines, threads, n);
     assert!(
         signal(&lines, "metric")
             .iter()
@@ -126,18 +96,8 @@ fn lossless_mode_delivers_every_record_once_in_order() {
 #[test]
 fn drop_mode_accounts_for_every_record() {
     let (threads, n) = (4u64, 50_000u64);
-    let lines = json_lines(&run(
-        "scenario",
-        &[
-            "flood",
-            &threads.to_string(),
-            &n.to_string(),
-            "4096",
-            "drop",
-        ],
-        &[],
-    ));
-    let seen = flood_counts(&lines);
+    let lines = flood(threads, n, "drop");
+    let seen = flood_seqs(&lines);
     // Last reported drop count per thread name.
     let mut dropped: HashMap<String, u64> = HashMap::new();
     for m in signal(&lines, "metric") {

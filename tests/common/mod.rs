@@ -99,6 +99,46 @@ pub fn point<'a>(lines: &'a [Value], name: &str, attrs: Value) -> &'a Value {
         .unwrap_or_else(|| panic!("no point {name} {attrs}"))
 }
 
+/// Per thread, the `seq` values of the `flood` scenario's logs, in output order.
+pub fn flood_seqs(lines: &[Value]) -> std::collections::HashMap<u64, Vec<u64>> {
+    let mut seen: std::collections::HashMap<u64, Vec<u64>> = std::collections::HashMap::new();
+    for l in signal(lines, "log") {
+        assert_eq!(l["body"], "flood");
+        seen.entry(l["attributes"]["thread"].as_u64().unwrap())
+            .or_default()
+            .push(l["attributes"]["seq"].as_u64().unwrap());
+    }
+    seen
+}
+
+/// Every thread's records came out exactly once each, in order.
+pub fn assert_exact(lines: &[Value], threads: u64, n: u64) {
+    let seen = flood_seqs(lines);
+    assert_eq!(seen.len() as u64, threads);
+    for (t, seqs) in seen {
+        assert!(
+            seqs.iter().copied().eq(0..n),
+            "thread {t}: {} records, in order, none duplicated",
+            seqs.len()
+        );
+    }
+}
+
+/// Runs `scenario flood THREADS N 4096 POLICY` (4 KiB rings) and parses its output.
+pub fn flood(threads: u64, n: u64, policy: &str) -> Vec<Value> {
+    json_lines(&run(
+        "scenario",
+        &[
+            "flood",
+            &threads.to_string(),
+            &n.to_string(),
+            "4096",
+            policy,
+        ],
+        &[],
+    ))
+}
+
 /// Runs an example with a watchdog: panics if it does not finish within `secs`.
 pub fn run_with_timeout(prefix: &[&str], name: &str, args: &[&str], secs: u64) -> Output {
     use std::process::Stdio;
@@ -154,27 +194,5 @@ pub fn run_with_timeout(prefix: &[&str], name: &str, args: &[&str], secs: u64) -
     out
 }
 
-/// The generator `examples/scenario.rs random` uses (splitmix64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// The random text `examples/scenario.rs random` draws.
-pub fn random_text(r: &mut Rng) -> String {
-    const POOL: &[char] = &[
-        'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', 'é',
-        '€', '🚀', '\u{2028}', '\u{fffd}', '{', '}', ':', ',',
-    ];
-    let n = (r.next() % 24) as usize;
-    (0..n)
-        .map(|_| POOL[(r.next() % POOL.len() as u64) as usize])
-        .collect()
-}
+// The generator and the text `examples/scenario.rs random` draws: the same file, included.
+include!("../../examples/shared/random.rs");
