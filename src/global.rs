@@ -420,8 +420,7 @@ fn register(g: &Global) -> Producer {
 /// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
 /// Never panics or blocks forever: if the writer is gone the record is counted as lost.
 #[inline]
-pub(crate) fn emit<F: FnOnce(&mut [u8])>(len: usize, fill: F) {
-    let Some(g) = global() else { return };
+pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
         g.counters.lost.fetch_add(1, Ordering::Relaxed);

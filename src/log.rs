@@ -176,8 +176,36 @@ pub fn logger(scope: &str) -> Logger {
 }
 
 /// Fixed part of a log record: kind, severity, flags, pad, scope, time, dropped count.
-const LOG_FIXED: usize = 4 + 4 + 8 + 4;
-const CTX: usize = 16 + 8;
+/// Fixed part of a log record: kind, severity, flags, pad, scope, time, dropped count, trace id,
+/// span id (zeros and no `LOG_HAS_CONTEXT` flag outside a span). Always present, so the header is
+/// one constant-size copy.
+const LOG_HEAD: usize = 4 + 4 + 8 + 4 + 16 + 8;
+
+#[inline(always)]
+fn log_head(
+    level: u8,
+    flags: u8,
+    scope: u32,
+    time: u64,
+    dropped: u32,
+    ctx: crate::SpanContext,
+) -> [u8; LOG_HEAD] {
+    let mut h = [0u8; LOG_HEAD];
+    h[0] = kind::LOG;
+    h[1] = level;
+    h[2] = flags
+        | if ctx.is_valid() {
+            record::LOG_HAS_CONTEXT
+        } else {
+            0
+        };
+    h[4..8].copy_from_slice(&scope.to_le_bytes());
+    h[8..16].copy_from_slice(&time.to_le_bytes());
+    h[16..20].copy_from_slice(&dropped.to_le_bytes());
+    h[20..36].copy_from_slice(&ctx.trace_id().to_le_bytes());
+    h[36..44].copy_from_slice(&ctx.span_id().to_le_bytes());
+    h
+}
 
 impl Logger {
     /// A record at `level` with a message and attributes.
@@ -253,26 +281,14 @@ impl Logger {
         let max_str = g.settings.max_str;
         let time = clock::now();
         let ctx = crate::trace::SpanContext::current();
-        let has_ctx = ctx.is_valid();
-        let head =
-            LOG_FIXED + if has_ctx { CTX } else { 0 } + record::str_size(message, max_str) + 2;
+        let head = LOG_HEAD + record::str_size(message, max_str) + 2;
         let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(head);
         let (n, size) = record::fit_kvs(attrs, 128, budget, max_str);
         let dropped = (attrs.len() - n) as u32;
-        let scope = self.scope;
-        emit(head + size, |b| {
+        let h = log_head(level as u8, 0, self.scope, time, dropped, ctx);
+        emit(g, head + size, |b| {
             let mut e = Enc::new(b, max_str);
-            e.u8(kind::LOG);
-            e.u8(level as u8);
-            e.u8(if has_ctx { record::LOG_HAS_CONTEXT } else { 0 });
-            e.u8(0);
-            e.u32(scope);
-            e.u64(time);
-            e.u32(dropped);
-            if has_ctx {
-                e.u128(ctx.trace_id());
-                e.u64(ctx.span_id());
-            }
+            e.bytes(&h);
             e.str(message);
             e.kvs(&attrs[..n]);
         });
@@ -289,9 +305,8 @@ impl Logger {
         let ctx = LOCAL
             .try_with(|l| l.current.get())
             .unwrap_or(crate::SpanContext::NONE);
-        let has_ctx = ctx.is_valid();
         let id = cs.id();
-        let head = LOG_FIXED + if has_ctx { CTX } else { 0 } + 4 + 2;
+        let head = LOG_HEAD + 4 + 2;
         let mut size = 0;
         for v in values {
             size += record::value_size(v, max_str);
@@ -312,22 +327,20 @@ impl Logger {
             }
         }
         let dropped = (values.len() - n) as u32;
-        let scope = self.scope;
-        emit(head + size, |b| {
+        let mut h = [0u8; LOG_HEAD + 6];
+        h[..LOG_HEAD].copy_from_slice(&log_head(
+            cs.level as u8,
+            record::LOG_CALLSITE,
+            self.scope,
+            time,
+            dropped,
+            ctx,
+        ));
+        h[LOG_HEAD..LOG_HEAD + 4].copy_from_slice(&id.to_le_bytes());
+        h[LOG_HEAD + 4..].copy_from_slice(&(n as u16).to_le_bytes());
+        emit(g, head + size, |b| {
             let mut e = Enc::new(b, max_str);
-            e.u8(kind::LOG);
-            e.u8(cs.level as u8);
-            e.u8(record::LOG_CALLSITE | if has_ctx { record::LOG_HAS_CONTEXT } else { 0 });
-            e.u8(0);
-            e.u32(scope);
-            e.u64(time);
-            e.u32(dropped);
-            if has_ctx {
-                e.u128(ctx.trace_id());
-                e.u64(ctx.span_id());
-            }
-            e.u32(id);
-            e.u16(n as u16);
+            e.bytes(&h);
             for v in &values[..n] {
                 e.value(v);
             }

@@ -150,8 +150,28 @@ impl<'a> Enc<'a> {
     }
     #[inline]
     fn put(&mut self, b: &[u8]) {
-        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
-        self.pos += b.len();
+        let n = b.len();
+        let dst = &mut self.buf[self.pos..self.pos + n];
+        // Keys and values are mostly short: copy them with a few fixed-size moves (overlapping
+        // when the length is not a power of two) instead of a `memcpy` call.
+        match n {
+            0 => {}
+            1..=3 => {
+                dst[0] = b[0];
+                dst[n / 2] = b[n / 2];
+                dst[n - 1] = b[n - 1];
+            }
+            4..=7 => {
+                dst[..4].copy_from_slice(&b[..4]);
+                dst[n - 4..].copy_from_slice(&b[n - 4..]);
+            }
+            8..=16 => {
+                dst[..8].copy_from_slice(&b[..8]);
+                dst[n - 8..].copy_from_slice(&b[n - 8..]);
+            }
+            _ => dst.copy_from_slice(b),
+        }
+        self.pos += n;
     }
     /// One byte.
     #[inline]
@@ -420,6 +440,21 @@ mod tests {
             ("fa", DValue::Array(tag::F64_ARRAY, 2, _))
         ));
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn short_copies_of_every_length() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            let mut buf = vec![0u8; 64];
+            let mut e = Enc::new(&mut buf, 1000);
+            e.u8(0xEE);
+            e.bytes(&src[..n]);
+            e.u8(0xDD);
+            assert_eq!(e.pos(), n + 2);
+            assert_eq!(&buf[1..n + 1], &src[..n], "len {n}");
+            assert_eq!((buf[0], buf[n + 1], buf[n + 2]), (0xEE, 0xDD, 0), "len {n}");
+        }
     }
 
     #[test]

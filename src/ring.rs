@@ -66,6 +66,7 @@ pub fn ring(capacity: usize) -> (Producer, Consumer) {
         Producer {
             buf,
             cap,
+            max_len: cap / 2 - HEADER,
             shared: shared.clone(),
             tail: 0,
             cached_head: 0,
@@ -95,6 +96,8 @@ pub struct Producer {
     /// Copies of `shared.buf` and `shared.cap`, so a push does not go through the `Arc`.
     buf: *mut u8,
     cap: usize,
+    /// `cap / 2 - HEADER`, the largest payload.
+    max_len: usize,
     shared: Arc<Shared>,
     tail: usize,
     cached_head: usize,
@@ -119,7 +122,7 @@ impl Producer {
     /// record always fits once the consumer has caught up, even after a pad to the end.
     #[inline]
     pub fn max_record_len(&self) -> usize {
-        self.cap / 2 - HEADER
+        self.max_len
     }
 
     /// The ring's capacity in bytes.

@@ -374,7 +374,7 @@ impl SpanInner {
         self.n_attrs.set(self.n_attrs.get() + n as u32);
         self.pending.set(true);
         let id = self.span_id;
-        emit(ATTRS_FIXED + 2 + size, |b| {
+        emit(g, ATTRS_FIXED + 2 + size, |b| {
             let mut e = Enc::new(b, max_str);
             e.u8(kind::SPAN_ATTRS);
             e.u64(id);
@@ -403,7 +403,7 @@ impl SpanInner {
         self.n_events.set(self.n_events.get() + 1);
         self.pending.set(true);
         let id = self.span_id;
-        emit(fixed + size, |b| {
+        emit(g, fixed + size, |b| {
             let mut e = Enc::new(b, max_str);
             e.u8(kind::SPAN_EVENT);
             e.u64(id);
@@ -437,7 +437,7 @@ impl SpanInner {
         self.n_links.set(self.n_links.get() + 1);
         self.pending.set(true);
         let id = self.span_id;
-        emit(fixed + size, |b| {
+        emit(g, fixed + size, |b| {
             let mut e = Enc::new(b, max_str);
             e.u8(kind::SPAN_LINK);
             e.u64(id);
@@ -465,7 +465,7 @@ impl SpanInner {
                 let max_str = g.settings.max_str;
                 self.pending.set(true);
                 let id = self.span_id;
-                emit(ATTRS_FIXED + record::str_size(msg, max_str), |b| {
+                emit(g, ATTRS_FIXED + record::str_size(msg, max_str), |b| {
                     let mut e = Enc::new(b, max_str);
                     e.u8(kind::SPAN_STATUS);
                     e.u64(id);
@@ -642,7 +642,7 @@ impl SpanInner {
         h[56..60].copy_from_slice(&self.dropped_attrs.get().to_le_bytes());
         h[60..64].copy_from_slice(&self.dropped_events.get().to_le_bytes());
         h[64..68].copy_from_slice(&self.dropped_links.get().to_le_bytes());
-        emit(END_FIXED + record::str_size(name, max_str), |b| {
+        emit(g, END_FIXED + record::str_size(name, max_str), |b| {
             let mut e = Enc::new(b, max_str);
             e.bytes(&h);
             e.str(name);

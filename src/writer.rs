@@ -304,11 +304,9 @@ impl Writer {
         let scope = d.u32()?;
         let time = self.cal.to_unix_nanos(d.u64()?);
         let dropped = d.u32()?;
-        let ctx = if flags & record::LOG_HAS_CONTEXT != 0 {
-            Some((d.u128()?, d.u64()?))
-        } else {
-            None
-        };
+        // The context is always encoded (zeros outside a span); the flag says whether it is one.
+        let (trace, span) = (d.u128()?, d.u64()?);
+        let ctx = (flags & record::LOG_HAS_CONTEXT != 0).then_some((trace, span));
         let mut attrs = recycle(std::mem::take(&mut self.attrs));
         let body: &str;
         let mut callsite = None;
