@@ -33,6 +33,7 @@ fn main() {
         "shutdown-while-producing" => shutdown_while_producing(arg(2, 8) as usize),
         "async" => in_current_thread_executor(),
         "random" => random(arg(2, 1), arg(3, 4) as usize, arg(4, 2_000)),
+        "shutdown-accounting" => shutdown_accounting(arg(2, 8) as usize),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
@@ -79,6 +80,14 @@ fn nesting() {
         .join()
         .unwrap();
     root.set_status(Status::Ok);
+    // Ended out of order (a struct's fields drop in declaration order): the first-started span
+    // ends first; it must not become current again when the later one ends.
+    let first = tracer.start("first");
+    let second = tracer.start("second");
+    drop(first);
+    logger.info("second is current");
+    drop(second);
+    assert_eq!(SpanContext::current(), root.context());
     drop(root);
     logger.info("outside");
     assert_eq!(SpanContext::current(), SpanContext::NONE);
@@ -192,6 +201,24 @@ fn hostile() {
         ],
     );
     info!(logger, "fields", s = nasty.as_str(), f = f64::INFINITY);
+    // Three values at the 16 KiB limit do not fit one record (half of a 64 KiB ring, less the
+    // header): the ones that do not fit are dropped and counted, under their own key.
+    let big = "v".repeat(16 * 1024);
+    info!(
+        logger,
+        "three big",
+        a = big.as_str(),
+        b = big.as_str(),
+        c = big.as_str()
+    );
+    let s = tracer.start("ok-after-error");
+    s.set_status(Status::error("boom"));
+    s.set_status(Status::Ok);
+    drop(s);
+    let s = tracer.start("error-message-replaced");
+    s.set_status(Status::error("first"));
+    s.set_status(Status::error(""));
+    drop(s);
     drop(span);
     let meter = mini_telemetry::meter("hostile");
     let h = meter.histogram("").build();
@@ -455,4 +482,50 @@ fn random(seed: u64, threads: usize, records: u64) {
             });
         }
     });
+}
+
+/// THREADS threads start and end spans through small rings into a slow sink until shutdown
+/// stops them; prints how many recording spans each started. Every one must be either written or
+/// counted in `stats().lost`, never silently missing.
+fn shutdown_accounting(threads: usize) {
+    struct Slow(std::io::Stdout);
+    impl std::io::Write for Slow {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_micros(200));
+            self.0.write_all(b).map(|_| b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+    let guard = Config::new("svc", "1", "test")
+        .ring_capacity(4096)
+        .sink(mini_telemetry::Sink::Writer(Box::new(Slow(
+            std::io::stdout(),
+        ))))
+        .install()
+        .unwrap();
+    let started = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let tracer = mini_telemetry::tracer("accounting");
+                loop {
+                    let span = tracer.start("counted");
+                    if !span.is_recording() {
+                        break;
+                    }
+                    started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        drop(guard);
+    });
+    let st = mini_telemetry::stats();
+    println!(
+        "{{\"scenario\":\"shutdown-accounting\",\"started\":{},\"lost\":{}}}",
+        started.load(std::sync::atomic::Ordering::Relaxed),
+        st.lost
+    );
 }

@@ -104,6 +104,7 @@ pub struct Config {
     pub(crate) disabled: bool,
     pub(crate) apply_env: bool,
     pub(crate) panic_hook: bool,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -131,6 +132,7 @@ impl Config {
             cardinality_limit: 2000,
             disabled: false,
             panic_hook: false,
+            shutdown_timeout: Duration::from_secs(10),
             apply_env: true,
         }
     }
@@ -147,10 +149,10 @@ impl Config {
         self
     }
 
-    /// Bytes per thread ring (rounded up to a power of two, at least 4 KiB). One record may use up
-    /// to half of it.
+    /// Bytes per thread ring (rounded up to a power of two, between 4 KiB and 1 GiB). One record
+    /// may use up to half of it.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
-        self.ring_capacity = bytes.max(4096);
+        self.ring_capacity = bytes.clamp(4096, crate::ring::MAX_CAPACITY);
         self
     }
 
@@ -163,13 +165,14 @@ impl Config {
     /// How often cumulative metrics are exported (also `OTEL_METRIC_EXPORT_INTERVAL` in ms).
     /// Metrics are always exported once more at shutdown.
     pub fn metric_interval(mut self, interval: Duration) -> Self {
-        self.metric_interval = interval.max(Duration::from_millis(1));
+        self.metric_interval =
+            interval.clamp(Duration::from_millis(1), Duration::from_secs(86_400));
         self
     }
 
     /// How long the writer sleeps when idle before it looks at the rings again.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.flush_interval = interval.max(Duration::from_micros(100));
+        self.flush_interval = interval.clamp(Duration::from_micros(100), Duration::from_secs(10));
         self
     }
 
@@ -212,6 +215,14 @@ impl Config {
     /// even if the panic aborts the process.
     pub fn panic_hook(mut self, install: bool) -> Self {
         self.panic_hook = install;
+        self
+    }
+
+    /// How long shutdown (or dropping the guard) waits for the writer to finish before it gives
+    /// up and returns, with a message on stderr (default 10 s). It only waits that long when the
+    /// output is blocked: a stalled reader, or stdout locked by the thread shutting down.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -266,19 +277,19 @@ impl Config {
             }
         };
         num("OTEL_METRIC_EXPORT_INTERVAL", &mut |n| {
-            self.metric_interval = Duration::from_millis(n.max(1))
+            self.metric_interval = Duration::from_millis(n.clamp(1, 86_400_000))
         });
         num("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", &mut |n| {
-            self.max_value_len = n as usize
+            self.max_value_len = n.min(u32::MAX as u64) as usize
         });
         num("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", &mut |n| {
-            self.span_limits.attributes = n as u32
+            self.span_limits.attributes = n.min(u32::MAX as u64) as u32
         });
         num("OTEL_SPAN_EVENT_COUNT_LIMIT", &mut |n| {
-            self.span_limits.events = n as u32
+            self.span_limits.events = n.min(u32::MAX as u64) as u32
         });
         num("OTEL_SPAN_LINK_COUNT_LIMIT", &mut |n| {
-            self.span_limits.links = n as u32
+            self.span_limits.links = n.min(u32::MAX as u64) as u32
         });
         if let Some(v) = var("MINI_TELEMETRY_FORMAT") {
             match v.trim().to_ascii_lowercase().as_str() {

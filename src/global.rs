@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 const UNINIT: u8 = 0;
 const INITIALIZING: u8 = 1;
@@ -33,7 +34,11 @@ pub fn is_enabled() -> bool {
 pub(crate) struct Settings {
     pub ring_capacity: usize,
     pub full_policy: FullPolicy,
+    /// Longest attribute value kept (the value length limit).
     pub max_str: usize,
+    /// Longest span name, event name, log body or status message kept (a quarter of the ring,
+    /// independent of the value length limit).
+    pub max_text: usize,
     pub span_limits: crate::config::SpanLimits,
     pub cardinality_limit: usize,
 }
@@ -60,6 +65,9 @@ pub(crate) struct Control {
 pub(crate) struct Global {
     pub settings: Settings,
     pub new_rings: Mutex<Vec<RingEntry>>,
+    /// The rings the writer held when it stopped. A record that lands in one after the writer's
+    /// last drain (a producer that was mid-push at shutdown) is counted as lost by `stats()`.
+    pub orphans: Mutex<Vec<RingEntry>>,
     pub writer: OnceLock<Thread>,
     pub writer_running: AtomicBool,
     /// Set by the writer just before it parks, cleared by whoever wakes it.
@@ -75,6 +83,7 @@ impl Global {
         Global {
             settings,
             new_rings: Mutex::new(Vec::new()),
+            orphans: Mutex::new(Vec::new()),
             writer: OnceLock::new(),
             writer_running: AtomicBool::new(false),
             idle: AtomicBool::new(false),
@@ -153,7 +162,7 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
     crate::clock::init();
     let ring_capacity = cfg
         .ring_capacity
-        .max(ring::MIN_CAPACITY)
+        .clamp(ring::MIN_CAPACITY, ring::MAX_CAPACITY)
         .next_power_of_two();
     // One record may use half the ring; keep room for keys and framing around a long string.
     let max_str = cfg.max_value_len.min(ring_capacity / 4);
@@ -161,10 +170,15 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
         ring_capacity,
         full_policy: cfg.full_policy,
         max_str,
+        max_text: ring_capacity / 4,
         span_limits: cfg.span_limits,
         cardinality_limit: cfg.cardinality_limit,
     };
     crate::log::set_min_level(cfg.min_level);
+    SHUTDOWN_TIMEOUT_MS.store(
+        cfg.shutdown_timeout.as_millis().min(u64::MAX as u128) as u64,
+        Ordering::Relaxed,
+    );
     if cfg.disabled {
         STATE.store(SHUT_DOWN, Ordering::Release);
         return Ok(Guard { _private: () });
@@ -211,6 +225,9 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
 
 static WRITER_JOIN: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
 
+/// How long `shutdown` waits for the writer, in milliseconds (`Config::shutdown_timeout`).
+static SHUTDOWN_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
+
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     let logger = crate::log::logger("mini_telemetry.panic");
@@ -239,7 +256,8 @@ fn install_panic_hook() {
                 attrs.push(crate::KeyValue::new("exception.stacktrace", bt.as_str()));
             }
             logger.log(crate::Level::Error, "panic", &attrs);
-            flush();
+            // Bounded: the panicking thread may hold a lock the writer needs (stdout's).
+            flush_timeout(Duration::from_secs(2));
         }
         previous(info);
     }));
@@ -248,23 +266,40 @@ fn install_panic_hook() {
 /// Writes out every record produced so far (by any thread) and exports metrics, then returns.
 /// A no-op before init and after shutdown.
 ///
+/// It waits for the writer thread as long as that takes (a stalled stdout reader makes it wait):
+/// do not call it while this thread holds `std::io::stdout().lock()`, which the writer needs for
+/// `Sink::Stdout`. [`flush_timeout`] bounds the wait.
+///
 /// ```
 /// mini_telemetry::flush(); // harmless before init
 /// ```
 pub fn flush() {
-    let Some(g) = global() else { return };
+    flush_until(None);
+}
+
+/// [`flush`], giving up after `timeout`. Returns true when everything was written in time.
+///
+/// ```
+/// assert!(mini_telemetry::flush_timeout(std::time::Duration::from_secs(1))); // nothing to do before init
+/// ```
+pub fn flush_timeout(timeout: Duration) -> bool {
+    flush_until(Some(Instant::now() + timeout))
+}
+
+fn flush_until(deadline: Option<Instant>) -> bool {
+    let Some(g) = global() else { return true };
     if STATE.load(Ordering::Acquire) != RUNNING {
-        return;
+        return true;
     }
     if g.writer
         .get()
         .is_some_and(|t| t.id() == std::thread::current().id())
     {
-        return; // called from an observable callback: the writer is busy exporting already
+        return true; // called from an observable callback: the writer is busy exporting already
     }
     let mut c = g.control.lock();
     if c.writer_exited {
-        return;
+        return true;
     }
     c.flush_requested += 1;
     let target = c.flush_requested;
@@ -273,8 +308,16 @@ pub fn flush() {
         t.unpark();
     }
     while c.flush_done < target && !c.writer_exited {
-        g.control_cv.wait(&mut c);
+        match deadline {
+            None => g.control_cv.wait(&mut c),
+            Some(d) => {
+                if g.control_cv.wait_until(&mut c, d).timed_out() {
+                    return c.flush_done >= target;
+                }
+            }
+        }
     }
+    true
 }
 
 /// Flushes everything, exports metrics a last time and stops the writer thread. Later calls are
@@ -286,7 +329,7 @@ pub fn shutdown() {
     {
         return;
     }
-    ENABLED.store(false, Ordering::Release);
+    ENABLED.store(false, Ordering::SeqCst);
     let Some(g) = global() else { return };
     {
         let mut c = g.control.lock();
@@ -296,10 +339,29 @@ pub fn shutdown() {
     if let Some(t) = g.writer.get() {
         t.unpark();
     }
-    if let Some(h) = WRITER_JOIN.lock().take() {
-        if h.thread().id() != std::thread::current().id() && h.join().is_err() {
-            eprintln!("mini-telemetry: the writer thread panicked");
+    let Some(h) = WRITER_JOIN.lock().take() else {
+        return;
+    };
+    if h.thread().id() == std::thread::current().id() {
+        return; // shutdown from an observable callback: the writer stops on its own
+    }
+    // Never hang the host: if the writer cannot finish (its output is blocked, e.g. stdout is
+    // locked by this very thread), give up after the timeout and leave it detached.
+    let timeout = Duration::from_millis(SHUTDOWN_TIMEOUT_MS.load(Ordering::Relaxed));
+    let deadline = Instant::now() + timeout;
+    let mut c = g.control.lock();
+    while !c.writer_exited {
+        if g.control_cv.wait_until(&mut c, deadline).timed_out() {
+            eprintln!(
+                "mini-telemetry: the writer did not finish within {:?} (is its output blocked, e.g. stdout locked by the thread shutting down?); stopping without it",
+                timeout
+            );
+            return;
         }
+    }
+    drop(c);
+    if h.join().is_err() {
+        eprintln!("mini-telemetry: the writer thread panicked");
     }
 }
 
@@ -336,6 +398,20 @@ pub fn stats() -> Stats {
         };
     };
     let c = &g.counters;
+    if g.control.lock().writer_exited {
+        // After shutdown nothing drains the rings any more: whatever reached them late is lost,
+        // and counted here rather than left unaccounted.
+        let mut late = 0;
+        for r in g
+            .orphans
+            .lock()
+            .iter_mut()
+            .chain(g.new_rings.lock().iter_mut())
+        {
+            late += r.consumer.drain(|_| {}) as u64;
+        }
+        c.lost.fetch_add(late, Ordering::Relaxed);
+    }
     Stats {
         written: c.written.load(Ordering::Relaxed),
         dropped: c.dropped.load(Ordering::Relaxed),
@@ -372,7 +448,10 @@ pub(crate) struct Local {
     /// Set on the writer thread: it must never wait for room in its own ring (a record it
     /// makes, e.g. from a panic hook or an observable callback, is dropped and counted instead).
     pub is_writer: Cell<bool>,
+    /// The current span: the top of `stack`, kept in a `Cell` for cheap reads by logs.
     pub current: Cell<SpanContext>,
+    /// The spans started on this thread and not yet ended, in start order.
+    pub stack: RefCell<Vec<SpanContext>>,
     pub rng: Cell<u64>,
     pub index: Cell<u32>,
     pub series_cache: [Cell<CacheEntry>; SERIES_CACHE],
@@ -383,7 +462,8 @@ thread_local! {
         Local {
                         producer: RefCell::new(None),
             is_writer: Cell::new(false),
-            current: Cell::new(SpanContext::NONE),
+                        current: Cell::new(SpanContext::NONE),
+            stack: RefCell::new(Vec::new()),
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
             series_cache: [const { Cell::new(CacheEntry::EMPTY) }; SERIES_CACHE],

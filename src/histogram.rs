@@ -213,7 +213,14 @@ impl HistAcc {
         for (i, &c) in self.log.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                return bucket_mid(i / SUB, i % SUB).clamp(self.min, self.max);
+                // min/max and the counts are read without a common snapshot: clamp only when
+                // they are consistent (f64::clamp panics if min > max).
+                let mid = bucket_mid(i / SUB, i % SUB);
+                return if self.min <= self.max {
+                    mid.clamp(self.min, self.max)
+                } else {
+                    mid
+                };
             }
         }
         self.max

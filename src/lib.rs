@@ -52,7 +52,7 @@ mod value;
 mod writer;
 
 pub use config::{Config, Format, FullPolicy, Sink, SpanLimits};
-pub use global::{Guard, InitError, Stats, flush, is_enabled, shutdown, stats};
+pub use global::{Guard, InitError, Stats, flush, flush_timeout, is_enabled, shutdown, stats};
 pub use log::{Callsite, Level, Logger, enabled as log_enabled, logger};
 pub use metrics::{
     Bound, Counter, Gauge, Histogram, InstrumentBuilder, Meter, ObservableGauge, Observer,
@@ -108,6 +108,7 @@ pub mod __private {
                             ring_capacity: 1 << 16,
                             full_policy: crate::FullPolicy::Drop,
                             max_str: 1 << 14,
+                            max_text: 1 << 14,
                             span_limits: crate::SpanLimits::default(),
                             cardinality_limit: 2000,
                         }),

@@ -279,9 +279,10 @@ impl Logger {
     fn emit_dynamic(&self, level: Level, message: &str, attrs: &[KeyValue<'_>]) {
         let Some(g) = global::global() else { return };
         let max_str = g.settings.max_str;
+        let max_text = g.settings.max_text;
         let time = clock::now();
         let ctx = crate::trace::SpanContext::current();
-        let head = LOG_HEAD + record::str_size(message, max_str) + 2;
+        let head = LOG_HEAD + record::str_size(message, g.settings.max_text) + 2;
         let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(head);
         let (n, size) = record::fit_kvs(attrs, 128, budget, max_str);
         let dropped = (attrs.len() - n) as u32;
@@ -289,7 +290,7 @@ impl Logger {
         emit(g, head + size, |b| {
             let mut e = Enc::new(b, max_str);
             e.bytes(&h);
-            e.str(message);
+            e.text(message, max_text);
             e.kvs(&attrs[..n]);
         });
     }

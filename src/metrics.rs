@@ -46,6 +46,9 @@ type Callback = Box<dyn Fn(&mut Observer) + Send + Sync>;
 
 const MAP_SHARDS: usize = 8;
 
+/// Attributes kept per series (OpenTelemetry's default attribute count limit).
+const MAX_SERIES_ATTRS: usize = 128;
+
 /// An instrument's registration (opaque).
 pub struct Instrument {
     id: u32,
@@ -419,6 +422,8 @@ impl Instrument {
             }
         }
         norm.sort_by(|a, b| a.key.cmp(b.key));
+        // OpenTelemetry's attribute count limit (and the u16 count of the encoding).
+        norm.truncate(MAX_SERIES_ATTRS);
         let hn = hash_attrs(&norm);
         if let Some(s) = self.find(hn, &norm) {
             return s;

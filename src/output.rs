@@ -24,7 +24,8 @@ pub(crate) struct LogView<'a> {
     pub attrs: &'a [Attr<'a>],
     /// For a macro log: its callsite id and field names. The JSON of the body and of the keys is
     /// then rendered once per callsite and copied afterwards.
-    pub callsite: Option<(u32, &'static [&'static str])>,
+    /// The first `n` attributes are the callsite's fields, in order.
+    pub callsite: Option<(u32, &'static [&'static str], usize)>,
 }
 
 /// A callsite's body and keys, already escaped and quoted.
@@ -261,7 +262,7 @@ impl Output {
                 out.extend_from_slice(level.as_str().as_bytes());
                 out.extend_from_slice(b"\",\"body\":");
                 match v.callsite {
-                    Some((id, fields)) => {
+                    Some((id, fields, n)) => {
                         let pre = self.prerendered(id, v.body, fields);
                         out.extend_from_slice(&pre.body);
                         out.extend_from_slice(b",\"attributes\":{");
@@ -269,7 +270,7 @@ impl Output {
                             if i > 0 {
                                 out.push(b',');
                             }
-                            match pre.keys.get(i) {
+                            match pre.keys.get(i).filter(|_| i < n) {
                                 Some(key) => out.extend_from_slice(key),
                                 None => {
                                     json::string(out, k);
@@ -367,7 +368,8 @@ impl Output {
                 out.extend_from_slice(b"],\"status\":{\"code\":\"");
                 out.extend_from_slice(status.as_bytes());
                 out.push(b'"');
-                if !v.status_msg.is_empty() {
+                // OpenTelemetry keeps a description only with an error status.
+                if v.status == 2 && !v.status_msg.is_empty() {
                     out.extend_from_slice(b",\"message\":");
                     json::string(out, v.status_msg);
                 }
@@ -404,7 +406,8 @@ impl Output {
                 json::f64(out, v.duration as f64 / 1e6);
                 out.extend_from_slice(b" status=");
                 out.extend_from_slice(status.as_bytes());
-                if !v.status_msg.is_empty() {
+                // OpenTelemetry keeps a description only with an error status.
+                if v.status == 2 && !v.status_msg.is_empty() {
                     out.extend_from_slice(b" status_message=");
                     text_str(out, v.status_msg);
                 }

@@ -89,13 +89,14 @@ pub fn value_size(v: &Value<'_>, max_str: usize) -> usize {
     }
 }
 
-/// Longest key kept, in bytes.
+/// Longest key kept, in bytes (independent of the value length limit: two keys must never be cut
+/// into one). A ring is at least 4 KiB, so a key always fits in a record.
 pub const MAX_KEY: usize = 1024;
 
 /// Encoded size of a key-value pair.
 #[inline]
 pub fn kv_size(kv: &KeyValue<'_>, max_str: usize) -> usize {
-    2 + trunc_len(kv.key, MAX_KEY.min(max_str)) + value_size(&kv.value, max_str)
+    2 + trunc_len(kv.key, MAX_KEY) + value_size(&kv.value, max_str)
 }
 
 /// How many of `kvs` (at most `max_count`) fit in `budget` bytes, and their encoded size.
@@ -199,6 +200,14 @@ impl<'a> Enc<'a> {
     pub fn u128(&mut self, v: u128) {
         self.put(&v.to_le_bytes())
     }
+    /// A name, body or message (u32 length), truncated to `max` bytes rather than to the
+    /// attribute value limit.
+    #[inline]
+    pub fn text(&mut self, s: &str, max: usize) {
+        let n = trunc_len(s, max);
+        self.u32(n as u32);
+        self.put(&s.as_bytes()[..n]);
+    }
     /// A string (u32 length), truncated to the limit.
     #[inline]
     pub fn str(&mut self, s: &str) {
@@ -259,7 +268,7 @@ impl<'a> Enc<'a> {
     /// A key-value pair.
     #[inline]
     pub fn kv(&mut self, kv: &KeyValue<'_>) {
-        let n = trunc_len(kv.key, MAX_KEY.min(self.max_str));
+        let n = trunc_len(kv.key, MAX_KEY);
         self.u16(n as u16);
         self.put(&kv.key.as_bytes()[..n]);
         self.value(&kv.value);

@@ -26,6 +26,9 @@ const HEADER: usize = 8;
 
 /// The smallest capacity a ring may have.
 pub const MIN_CAPACITY: usize = 256;
+/// The largest capacity a ring may have (1 GiB): keeps every frame length far below the `u32`
+/// header's `PAD` marker and every size computation far from overflow.
+pub const MAX_CAPACITY: usize = 1 << 30;
 
 /// The allocation shared by the two halves.
 struct Shared {
@@ -49,9 +52,12 @@ unsafe impl Send for Shared {}
 // SAFETY: see the `Send` impl above; all shared mutable state is atomic or protocol-partitioned.
 unsafe impl Sync for Shared {}
 
-/// Creates a ring of `capacity` bytes (rounded up to a power of two, at least [`MIN_CAPACITY`]).
+/// Creates a ring of `capacity` bytes, clamped to [`MIN_CAPACITY`, `MAX_CAPACITY`] and rounded up
+/// to a power of two.
 pub fn ring(capacity: usize) -> (Producer, Consumer) {
-    let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
+    let cap = capacity
+        .clamp(MIN_CAPACITY, MAX_CAPACITY)
+        .next_power_of_two();
     let storage: Box<[UnsafeCell<u64>]> = (0..cap / 8).map(|_| UnsafeCell::new(0)).collect();
     let buf = Box::into_raw(storage) as *mut UnsafeCell<u64> as *mut u8;
     let shared = Arc::new(Shared {
@@ -247,7 +253,9 @@ impl Consumer {
                 continue;
             }
             let len = len as usize;
-            debug_assert!(pos + frame_len(len) <= cap);
+            // Only our producer writes headers, and it never writes one that overruns the
+            // buffer; check anyway rather than read out of bounds.
+            assert!(pos + frame_len(len) <= cap, "corrupt ring frame header");
             // SAFETY: the frame lies within the buffer and within the published range, and the
             // producer does not touch it until `head` moves past it (stored below).
             let payload =

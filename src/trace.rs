@@ -236,10 +236,14 @@ impl<'a> SpanBuilder<'a> {
                 random_trace_id(l)
             };
             let span_id = random_span_id(l);
-            let prev = l.current.replace(SpanContext { trace_id, span_id });
-            (trace_id, span_id, parent, prev, explicit)
+            let me = SpanContext { trace_id, span_id };
+            l.current.set(me);
+            if let Ok(mut stack) = l.stack.try_borrow_mut() {
+                stack.push(me);
+            }
+            (trace_id, span_id, parent, explicit)
         });
-        let Ok((trace_id, span_id, parent, prev, explicit)) = r else {
+        let Ok((trace_id, span_id, parent, explicit)) = r else {
             return Span::NOOP;
         };
         let inner = SpanInner {
@@ -251,7 +255,6 @@ impl<'a> SpanBuilder<'a> {
             scope: self.scope,
             kind: self.kind,
             name: self.name,
-            prev,
             status: Cell::new(STATUS_UNSET),
             pending: Cell::new(false),
             n_attrs: Cell::new(0),
@@ -325,7 +328,6 @@ struct SpanInner {
     scope: u32,
     kind: SpanKind,
     name: Cow<'static, str>,
-    prev: SpanContext,
     status: Cell<u8>,
     pending: Cell<bool>,
     n_attrs: Cell<u32>,
@@ -365,13 +367,17 @@ impl SpanInner {
         let budget = g.settings.ring_capacity / 2 - 8 - ATTRS_FIXED - 2;
         let (n, size) = record::fit_kvs(attrs, room, budget, max_str);
         if n < attrs.len() {
-            self.dropped_attrs
-                .set(self.dropped_attrs.get() + (attrs.len() - n) as u32);
+            self.dropped_attrs.set(
+                self.dropped_attrs
+                    .get()
+                    .saturating_add((attrs.len() - n).min(u32::MAX as usize) as u32),
+            );
         }
         if n == 0 {
             return;
         }
-        self.n_attrs.set(self.n_attrs.get() + n as u32);
+        self.n_attrs
+            .set(self.n_attrs.get().saturating_add(n as u32));
         self.pending.set(true);
         let id = self.span_id;
         emit(g, ATTRS_FIXED + 2 + size, |b| {
@@ -386,12 +392,14 @@ impl SpanInner {
     pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
         let Some(g) = global::global() else { return };
         if self.n_events.get() >= g.settings.span_limits.events {
-            self.dropped_events.set(self.dropped_events.get() + 1);
+            self.dropped_events
+                .set(self.dropped_events.get().saturating_add(1));
             return;
         }
         let time = clock::now();
         let max_str = g.settings.max_str;
-        let fixed = ATTRS_FIXED + 8 + 4 + record::str_size(name, max_str) + 2;
+        let max_text = g.settings.max_text;
+        let fixed = ATTRS_FIXED + 8 + 4 + record::str_size(name, max_text) + 2;
         let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(fixed);
         let (n, size) = record::fit_kvs(
             attrs,
@@ -400,7 +408,7 @@ impl SpanInner {
             max_str,
         );
         let dropped = (attrs.len() - n) as u32;
-        self.n_events.set(self.n_events.get() + 1);
+        self.n_events.set(self.n_events.get().saturating_add(1));
         self.pending.set(true);
         let id = self.span_id;
         emit(g, fixed + size, |b| {
@@ -409,7 +417,7 @@ impl SpanInner {
             e.u64(id);
             e.u64(time);
             e.u32(dropped);
-            e.str(name);
+            e.text(name, max_text);
             e.kvs(&attrs[..n]);
         });
     }
@@ -421,7 +429,8 @@ impl SpanInner {
         }
         let Some(g) = global::global() else { return };
         if self.n_links.get() >= g.settings.span_limits.links {
-            self.dropped_links.set(self.dropped_links.get() + 1);
+            self.dropped_links
+                .set(self.dropped_links.get().saturating_add(1));
             return;
         }
         let max_str = g.settings.max_str;
@@ -434,7 +443,7 @@ impl SpanInner {
             max_str,
         );
         let dropped = (attrs.len() - n) as u32;
-        self.n_links.set(self.n_links.get() + 1);
+        self.n_links.set(self.n_links.get().saturating_add(1));
         self.pending.set(true);
         let id = self.span_id;
         emit(g, fixed + size, |b| {
@@ -458,18 +467,17 @@ impl SpanInner {
             Status::Ok => self.status.set(STATUS_OK),
             Status::Error(msg) => {
                 self.status.set(STATUS_ERROR);
-                if msg.is_empty() {
-                    return;
-                }
+                // Always sent (even empty), so a later error's message replaces an earlier one.
                 let Some(g) = global::global() else { return };
                 let max_str = g.settings.max_str;
+                let max_text = g.settings.max_text;
                 self.pending.set(true);
                 let id = self.span_id;
-                emit(g, ATTRS_FIXED + record::str_size(msg, max_str), |b| {
+                emit(g, ATTRS_FIXED + record::str_size(msg, max_text), |b| {
                     let mut e = Enc::new(b, max_str);
                     e.u8(kind::SPAN_STATUS);
                     e.u64(id);
-                    e.str(msg);
+                    e.text(msg, max_text);
                 });
             }
         }
@@ -608,14 +616,26 @@ impl SpanInner {
     fn end(&mut self) {
         let end = clock::now();
         let me = self.context();
-        let prev = self.prev;
         let _ = LOCAL.try_with(|l| {
-            if l.current.get() == me {
-                l.current.set(prev);
+            // Spans usually end in reverse order of start (pop the top); a span ended out of
+            // order is removed where it is, so it can never become current again.
+            if let Ok(mut stack) = l.stack.try_borrow_mut() {
+                match stack.iter().rposition(|c| *c == me) {
+                    Some(i) if i + 1 == stack.len() => {
+                        stack.pop();
+                    }
+                    Some(i) => {
+                        stack.remove(i);
+                    }
+                    None => {}
+                }
+                l.current
+                    .set(stack.last().copied().unwrap_or(SpanContext::NONE));
             }
         });
         let Some(g) = global::global() else { return };
         let max_str = g.settings.max_str;
+        let max_text = g.settings.max_text;
         let name: &str = &self.name;
         let mut flags = 0;
         if self.parent_id != 0 {
@@ -642,10 +662,10 @@ impl SpanInner {
         h[56..60].copy_from_slice(&self.dropped_attrs.get().to_le_bytes());
         h[60..64].copy_from_slice(&self.dropped_events.get().to_le_bytes());
         h[64..68].copy_from_slice(&self.dropped_links.get().to_le_bytes());
-        emit(g, END_FIXED + record::str_size(name, max_str), |b| {
+        emit(g, END_FIXED + record::str_size(name, max_text), |b| {
             let mut e = Enc::new(b, max_str);
             e.bytes(&h);
-            e.str(name);
+            e.text(name, max_text);
         });
     }
 }

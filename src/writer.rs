@@ -22,6 +22,9 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Most spans with parts (attributes, events, links, status) waiting for their end record.
+const MAX_PENDING: usize = 1 << 20;
+
 /// The shortest sleep between passes, after a pass that found records.
 const MIN_NAP: Duration = Duration::from_micros(50);
 
@@ -67,6 +70,13 @@ struct Pending {
 }
 
 impl Pending {
+    fn capacity(&self) -> usize {
+        self.attrs.capacity()
+            + self.events.capacity()
+            + self.links.capacity()
+            + self.status_msg.capacity()
+    }
+
     fn clear(&mut self) {
         self.attrs.clear();
         self.n_attrs = 0;
@@ -152,13 +162,29 @@ impl Writer {
             self.adopt_rings();
             let busy = self.drain_all() > 0;
             if shutdown {
-                // Let producers that raced with shutdown finish their last push.
-                std::thread::yield_now();
-                self.adopt_rings();
-                self.drain_all();
+                // New records are no longer accepted (ENABLED is off; callers count them lost).
+                // The drain above made room for producers blocked on a full ring; from now on
+                // they give up instead (counting the record lost). Records already past those
+                // checks land within microseconds: drain until the rings stay quiet.
+                self.g.writer_running.store(false, Ordering::SeqCst);
+                let mut quiet = 0;
+                for _ in 0..200 {
+                    self.adopt_rings();
+                    if self.drain_all() == 0 {
+                        quiet += 1;
+                        if quiet == 3 {
+                            break;
+                        }
+                    } else {
+                        quiet = 0;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
                 self.export_metrics();
+                // Records the observable callbacks made during that export (the writer's own ring).
+                self.drain_all();
                 self.write_out(true);
-                self.g.writer_running.store(false, Ordering::Release);
+                *self.g.orphans.lock() = std::mem::take(&mut self.rings);
                 let mut c = self.g.control.lock();
                 c.writer_exited = true;
                 c.flush_done = c.flush_requested;
@@ -183,7 +209,7 @@ impl Writer {
             nap = if busy {
                 MIN_NAP
             } else {
-                (nap * 2).min(self.flush_interval)
+                nap.saturating_mul(2).min(self.flush_interval)
             };
             self.g.idle.store(true, Ordering::Release);
             if !self.any_work() {
@@ -263,6 +289,12 @@ impl Writer {
             kind::SPAN_END => self.span_end(d),
             k @ (kind::SPAN_ATTRS | kind::SPAN_EVENT | kind::SPAN_LINK | kind::SPAN_STATUS) => {
                 let id = d.u64()?;
+                if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(&id) {
+                    // Parts of spans whose end never came (dropped by a full ring, or spans
+                    // leaked with mem::forget) must not grow memory without bound.
+                    self.g.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
                 let spare = &mut self.spare;
                 let p = self
                     .pending
@@ -313,7 +345,6 @@ impl Writer {
         if flags & record::LOG_CALLSITE != 0 {
             let id = d.u32()?;
             let (msg, fields) = self.callsite(id).ok_or(Corrupt)?;
-            callsite = Some((id, fields));
             body = msg;
             let n = d.u16()? as usize;
             if n > fields.len() {
@@ -322,6 +353,7 @@ impl Writer {
             for f in &fields[..n] {
                 attrs.push((f, d.value()?));
             }
+            callsite = Some((id, fields, n));
         } else {
             body = d.str()?;
             let n = d.u16()?;
@@ -393,11 +425,26 @@ impl Writer {
         let r = (|| {
             // Attributes: a later value for a key replaces an earlier one, in place.
             let mut ad = Dec::new(&p.attrs);
-            for _ in 0..p.n_attrs {
-                let (k, v) = ad.kv()?;
-                match attrs.iter_mut().find(|(ek, _)| *ek == k) {
-                    Some(e) => e.1 = v,
-                    None => attrs.push((k, v)),
+            if p.n_attrs <= 64 {
+                for _ in 0..p.n_attrs {
+                    let (k, v) = ad.kv()?;
+                    match attrs.iter_mut().find(|(ek, _)| *ek == k) {
+                        Some(e) => e.1 = v,
+                        None => attrs.push((k, v)),
+                    }
+                }
+            } else {
+                // Limits raised far above the default: index the keys, stay linear.
+                let mut index: HashMap<&str, usize> = HashMap::new();
+                for _ in 0..p.n_attrs {
+                    let (k, v) = ad.kv()?;
+                    match index.get(k) {
+                        Some(&i) => attrs[i].1 = v,
+                        None => {
+                            index.insert(k, attrs.len());
+                            attrs.push((k, v));
+                        }
+                    }
                 }
             }
             let mut ed = Dec::new(&p.events);
@@ -471,7 +518,8 @@ impl Writer {
         drop(events);
         if let Some(mut p) = pending {
             p.clear();
-            if self.spare.len() < 1024 {
+            // Keep a few buffers for reuse, not the memory of an exceptionally large span.
+            if self.spare.len() < 1024 && p.capacity() <= 64 * 1024 {
                 self.spare.push(p);
             }
         }

@@ -38,6 +38,12 @@ fn spans_nest_and_logs_carry_their_span() {
         assert_eq!(l["span_id"], s["span_id"], "{body}");
     }
     assert_eq!(log(&lines, "in grandchild")["severity_text"], "WARN");
+    let (first, second) = (span(&lines, "first"), span(&lines, "second"));
+    assert_eq!(second["parent_span_id"], first["span_id"]);
+    assert_eq!(
+        log(&lines, "second is current")["span_id"],
+        second["span_id"]
+    );
     assert_eq!(log(&lines, "in child")["attributes"]["depth"], 2);
     let outside = log(&lines, "outside");
     assert!(outside.get("trace_id").is_none() && outside.get("span_id").is_none());
@@ -45,7 +51,7 @@ fn spans_nest_and_logs_carry_their_span() {
         .iter()
         .map(|s| s["span_id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids.len(), 4, "span ids are unique");
+    assert_eq!(ids.len(), 6, "span ids are unique");
 }
 
 #[test]
@@ -173,6 +179,21 @@ fn hostile_input_stays_valid_json_and_bounded() {
     assert_eq!(
         log(&lines, "fields")["attributes"],
         json!({"s": nasty, "f": "Infinity"})
+    );
+    let three = &log(&lines, "three big")["attributes"];
+    assert_eq!(three["a"].as_str().unwrap().len(), 16 * 1024);
+    assert!(three.get("b").is_none() && three.get("c").is_none());
+    assert_eq!(
+        three["otel.dropped_attributes_count"], 2,
+        "counted under its own key"
+    );
+    assert_eq!(
+        span(&lines, "ok-after-error")["status"],
+        json!({"code": "ok"})
+    );
+    assert_eq!(
+        span(&lines, "error-message-replaced")["status"],
+        json!({"code": "error"})
     );
     // Metrics: NaN/inf histogram values rejected and counted; empty name accepted.
     let h = point(&lines, "", json!({nasty.clone(): "NaN"}));

@@ -220,3 +220,22 @@ fn random_calls_from_several_threads_round_trip_exactly() {
         }
     }
 }
+
+#[test]
+fn every_span_started_before_shutdown_is_written_or_counted_lost() {
+    for _ in 0..3 {
+        let out = run_with_timeout(&[], "scenario", &["shutdown-accounting", "8"], 60);
+        let lines = json_lines(&out);
+        let summary = lines.last().unwrap();
+        let written = signal(&lines, "span").len() as u64;
+        let (started, lost) = (
+            summary["started"].as_u64().unwrap(),
+            summary["lost"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            written + lost,
+            started,
+            "written {written} + lost {lost} != started {started}"
+        );
+    }
+}

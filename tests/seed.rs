@@ -264,3 +264,20 @@ fn metrics_are_exported_periodically_and_levels_filter() {
         .collect();
     assert_eq!(numbers, vec![1, 5, 9, 13, 17, 21]);
 }
+
+#[test]
+fn value_length_limit_cuts_values_never_keys() {
+    let out = run(
+        "quickstart",
+        &[],
+        &[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "5")],
+    );
+    let lines = json_lines(&out);
+    let parent = span(&lines, "opération-principale");
+    assert_eq!(parent["attributes"]["utilisateur.id"], "123");
+    assert_eq!(parent["events"][0]["attributes"]["détail"], "valeu");
+    assert_eq!(
+        log(&lines, "Opération terminée")["attributes"]["status"],
+        "succe"
+    );
+}
