@@ -60,6 +60,36 @@ fn probe_hist_attr(h: &mini_telemetry::Histogram, n: u64) {
     }
 }
 
+#[inline(never)]
+fn probe_request(
+    t: &mini_telemetry::Tracer,
+    l: &mini_telemetry::Logger,
+    c: &mini_telemetry::Counter,
+    h: &mini_telemetry::Histogram,
+    n: u64,
+) {
+    for i in 0..n {
+        let root = t
+            .span("GET /api/users")
+            .kind(mini_telemetry::SpanKind::Server)
+            .start();
+        root.set_attribute("http.route", "/api/users");
+        {
+            let _db = t.start("db.query");
+            info!(l, "query done", rows = 3);
+        }
+        {
+            let _cache = t.start("cache.get");
+        }
+        info!(l, "request done", status = 200);
+        c.add(1, &[KeyValue::new("http.route", "/api/users")]);
+        h.record(
+            (i % 100) as f64 * 0.25,
+            &[KeyValue::new("http.route", "/api/users")],
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; default to a short span run.
     let args: Vec<String> = std::env::args()
@@ -94,6 +124,7 @@ fn main() {
         "counter_attrs" => probe_counter_attrs(&c, n),
         "hist_bound" => probe_hist_bound(&hb, n),
         "hist_attr" => probe_hist_attr(&h, n),
+        "request" => probe_request(&t, &l, &c, &h, n),
         other => panic!("unknown op {other}"),
     }
 }

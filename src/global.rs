@@ -5,6 +5,7 @@ use crate::config::{Config, FullPolicy};
 use crate::ring::{self, Producer};
 use crate::trace::SpanContext;
 use crate::writer::{self, RingEntry};
+use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
@@ -63,16 +64,19 @@ pub(crate) struct Control {
 }
 
 pub(crate) struct Global {
-    pub settings: Settings,
+    /// Read by every producer on every call: kept on cache lines the writer never writes.
+    pub settings: CachePadded<Settings>,
     pub new_rings: Mutex<Vec<RingEntry>>,
     /// The rings the writer held when it stopped. A record that lands in one after the writer's
     /// last drain (a producer that was mid-push at shutdown) is counted as lost by `stats()`.
     pub orphans: Mutex<Vec<RingEntry>>,
     pub writer: OnceLock<Thread>,
     pub writer_running: AtomicBool,
-    /// Set by the writer just before it parks, cleared by whoever wakes it.
-    pub idle: AtomicBool,
-    pub counters: Counters,
+    /// Set by the writer just before it parks, cleared by whoever wakes it. Written tens of
+    /// thousands of times a second: on its own cache line, away from `settings`.
+    pub idle: CachePadded<AtomicBool>,
+    /// Written by the writer on every pass and by producers when they count a loss.
+    pub counters: CachePadded<Counters>,
     pub control: Mutex<Control>,
     pub control_cv: Condvar,
 }
@@ -81,13 +85,13 @@ impl Global {
     /// A global that no writer thread serves, for rendering records in isolation (fuzzing).
     pub(crate) fn detached(settings: Settings) -> Global {
         Global {
-            settings,
+            settings: CachePadded::new(settings),
             new_rings: Mutex::new(Vec::new()),
             orphans: Mutex::new(Vec::new()),
             writer: OnceLock::new(),
             writer_running: AtomicBool::new(false),
-            idle: AtomicBool::new(false),
-            counters: Counters::default(),
+            idle: CachePadded::new(AtomicBool::new(false)),
+            counters: CachePadded::new(Counters::default()),
             control: Mutex::new(Control::default()),
             control_cv: Condvar::new(),
         }
