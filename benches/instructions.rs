@@ -2,7 +2,8 @@
 //! time is not): `scripts/instructions.sh` runs it under valgrind for N and 2N calls and prints
 //! the difference per call, on the calling thread only. Run alone it just does the calls:
 //! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_attrs, log,
-//! counter_attrs, hist_bound, hist_attr.
+//! counter_attrs, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram with
+//! per-call attributes, as in the throughput bench).
 
 use mini_telemetry::{Config, KeyValue, Sink, info};
 use std::hint::black_box;

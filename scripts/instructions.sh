@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo bench --bench instructions --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
 n=10000
-ops=${*:-span span_attrs log counter_attrs hist_bound hist_attr}
+ops=${*:-span span_attrs log counter_attrs hist_bound hist_attr request}
 tmp=$(mktemp -d)
 count() {
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg" \
