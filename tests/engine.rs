@@ -3,7 +3,6 @@
 mod common;
 use common::*;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 #[test]
 fn spans_nest_and_logs_carry_their_span() {
@@ -102,37 +101,8 @@ fn lossless_mode_delivers_every_record_once_in_order() {
 #[test]
 fn drop_mode_accounts_for_every_record() {
     let (threads, n) = (4u64, 50_000u64);
-    let lines = flood(threads, n, "drop");
-    let seen = flood_seqs(&lines);
-    // Last reported drop count per thread name.
-    let mut dropped: HashMap<String, u64> = HashMap::new();
-    for m in signal(&lines, "metric") {
-        if m["name"] == "mini_telemetry.records.dropped" {
-            assert_eq!(m["scope"]["name"], "mini_telemetry");
-            dropped.insert(
-                m["attributes"]["thread.name"].as_str().unwrap().to_string(),
-                m["value"].as_u64().unwrap(),
-            );
-        }
-    }
-    let mut total_dropped = 0;
-    for t in 0..threads {
-        let delivered = seen.get(&t).map_or(0, |v| v.len() as u64);
-        let d = dropped.get(&format!("w{t}")).copied().unwrap_or(0);
-        assert_eq!(
-            delivered + d,
-            n,
-            "thread {t}: delivered {delivered} + dropped {d}"
-        );
-        if let Some(v) = seen.get(&t) {
-            assert!(
-                v.windows(2).all(|w| w[0] < w[1]),
-                "thread {t}: in order, no duplicates"
-            );
-        }
-        total_dropped += d;
-    }
-    eprintln!("dropped {total_dropped} of {}", threads * n);
+    let dropped = assert_drop_accounting(&flood(threads, n, "drop"), threads, n);
+    eprintln!("dropped {dropped} of {}", threads * n);
 }
 
 #[test]

@@ -139,6 +139,80 @@ pub fn flood(threads: u64, n: u64, policy: &str) -> Vec<Value> {
     ))
 }
 
+/// Per thread: delivered + last reported drop count = produced, and what was delivered is in
+/// order without duplicates (drop mode's promise). Returns the total dropped.
+pub fn assert_drop_accounting(lines: &[Value], threads: u64, n: u64) -> u64 {
+    let seen = flood_seqs(lines);
+    let mut dropped: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for m in signal(lines, "metric") {
+        if m["name"] == "mini_telemetry.records.dropped" {
+            assert_eq!(m["scope"]["name"], "mini_telemetry");
+            dropped.insert(
+                m["attributes"]["thread.name"].as_str().unwrap().to_string(),
+                m["value"].as_u64().unwrap(),
+            );
+        }
+    }
+    let mut total = 0;
+    for t in 0..threads {
+        let delivered = seen.get(&t).map_or(0, |v| v.len() as u64);
+        let d = dropped.get(&format!("w{t}")).copied().unwrap_or(0);
+        assert_eq!(
+            delivered + d,
+            n,
+            "thread {t}: delivered {delivered} + dropped {d}"
+        );
+        if let Some(v) = seen.get(&t) {
+            assert!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "thread {t}: in order, no duplicates"
+            );
+        }
+        total += d;
+    }
+    total
+}
+
+/// Runs `scenario flood THREADS N 4096 POLICY` with a reader that stalls for 1.5 s first: checks
+/// that the program's memory stays bounded meanwhile, then reads and parses everything.
+pub fn flood_with_stalled_reader(threads: u64, n: u64, policy: &str) -> Vec<Value> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(example("scenario"))
+        .args([
+            "flood",
+            &threads.to_string(),
+            &n.to_string(),
+            "4096",
+            policy,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let statm = std::fs::read_to_string(format!("/proc/{}/statm", child.id())).unwrap();
+    let rss_kib = statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 4;
+    assert!(
+        rss_kib < 64 * 1024,
+        "memory bounded while the reader stalls: {rss_kib} KiB"
+    );
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    std::str::from_utf8(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs an example with a watchdog: panics if it does not finish within `secs`.
 pub fn run_with_timeout(prefix: &[&str], name: &str, args: &[&str], secs: u64) -> Output {
     use std::process::Stdio;
