@@ -154,15 +154,7 @@ fn tail_word(b: &[u8]) -> u64 {
 /// A fast 64-bit hash of bytes (FxHash-style word mixing with a final avalanche).
 #[inline]
 fn hash_bytes(b: &[u8], seed: u64) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = seed ^ (b.len() as u64).wrapping_mul(K);
-    let mut i = 0;
-    while i + 8 < b.len() {
-        h = (h.rotate_left(5) ^ read8(b, i)).wrapping_mul(K);
-        i += 8;
-    }
-    h = (h.rotate_left(5) ^ tail_word(&b[i..])).wrapping_mul(K);
-    fmix(h)
+    fmix(absorb(seed, b))
 }
 
 /// Byte equality that avoids a `memcmp` call for the short strings attribute keys and values
@@ -211,19 +203,37 @@ fn hash_value(v: &Value<'_>) -> u64 {
 /// another order just takes another cache slot.
 #[inline]
 fn hash_attrs_ordered(attrs: &[KeyValue<'_>]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    // One mixing chain over every key and value, one avalanche at the end.
     let mut h = attrs.len() as u64;
     for kv in attrs {
-        h = (h.rotate_left(23) ^ hash_bytes(kv.key.as_bytes(), h)).wrapping_mul(K);
-        let v = match kv.value {
-            Value::Str(s) => hash_bytes(s.as_bytes(), h),
-            Value::I64(i) => i as u64 ^ 0x5555,
-            Value::Bool(b) => b as u64 + 0xaaaa,
-            _ => hash_value(&kv.value),
+        h = absorb(h, kv.key.as_bytes());
+        h = match kv.value {
+            Value::Str(s) => absorb(h ^ 1, s.as_bytes()),
+            Value::I64(i) => mix(h ^ 2, i as u64),
+            Value::Bool(b) => mix(h ^ 3, b as u64),
+            _ => mix(h ^ 4, hash_value(&kv.value)),
         };
-        h = (h.rotate_left(23) ^ v).wrapping_mul(K);
     }
     fmix(h)
+}
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+#[inline(always)]
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(K)
+}
+
+/// Feeds `b` (and its length) into the chain `h`, without a final avalanche.
+#[inline(always)]
+fn absorb(mut h: u64, b: &[u8]) -> u64 {
+    h = mix(h, b.len() as u64);
+    let mut i = 0;
+    while i + 8 < b.len() {
+        h = mix(h, read8(b, i));
+        i += 8;
+    }
+    mix(h, tail_word(&b[i..]))
 }
 
 /// Order-independent hash of an attribute set: the key of the instrument's series map.
