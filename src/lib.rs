@@ -44,8 +44,12 @@ mod log;
 mod metrics;
 mod output;
 mod primitive;
+// The record format and the ring are public for the corpus tests, fuzz targets and benches, not
+// as a stable API.
+#[doc(hidden)]
 pub mod record;
 mod resource;
+#[doc(hidden)]
 pub mod ring;
 mod trace;
 mod value;
