@@ -112,6 +112,24 @@ pub(crate) struct PointView<'a> {
     pub data: PointData<'a>,
 }
 
+/// The signal a JSON line carries.
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Log = 0,
+    Span = 1,
+    Metric = 2,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Log => "log",
+            Signal::Span => "span",
+            Signal::Metric => "metric",
+        }
+    }
+}
+
 const KINDS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
 const STATUS: [&str; 3] = ["unset", "ok", "error"];
 const PERCENTILE_NAMES: [&str; 4] = ["p50", "p90", "p99", "p99.9"];
@@ -124,6 +142,8 @@ pub(crate) struct Output {
     resource_short: Vec<u8>,
     /// Rendered scope per id: JSON `"scope":{"name":…}`, or the escaped name for text.
     scopes: Vec<Vec<u8>>,
+    /// JSON line prefixes by scope id and signal.
+    heads: Vec<[Vec<u8>; 3]>,
     /// JSON pieces of macro-log callsites, by callsite id.
     callsites: Vec<Option<Prerendered>>,
 }
@@ -145,6 +165,7 @@ impl Output {
             resource,
             resource_short: short,
             scopes: Vec::new(),
+            heads: Vec::new(),
             callsites: Vec::new(),
         }
     }
@@ -221,14 +242,24 @@ impl Output {
         }
     }
 
-    fn json_head(&mut self, out: &mut Vec<u8>, signal: &str, scope: u32) -> Result<(), Corrupt> {
-        out.extend_from_slice(b"{\"signal\":\"");
-        out.extend_from_slice(signal.as_bytes());
-        out.extend_from_slice(b"\",");
-        out.extend_from_slice(&self.resource_short);
-        out.push(b',');
-        let s = self.scope(scope)?;
-        out.extend_from_slice(s);
+    /// `{"signal":…,"resource":{…},"scope":{…}` for a signal and a scope, rendered once per
+    /// pair and copied afterwards.
+    fn json_head(&mut self, out: &mut Vec<u8>, signal: Signal, scope: u32) -> Result<(), Corrupt> {
+        let i = scope as usize;
+        if self.heads.len() <= i || self.heads[i][signal as usize].is_empty() {
+            let scope_json = self.scope(scope)?.to_vec();
+            if self.heads.len() <= i {
+                self.heads.resize_with(i + 1, Default::default);
+            }
+            let head = &mut self.heads[i][signal as usize];
+            head.extend_from_slice(b"{\"signal\":\"");
+            head.extend_from_slice(signal.name().as_bytes());
+            head.extend_from_slice(b"\",");
+            head.extend_from_slice(&self.resource_short);
+            head.push(b',');
+            head.extend_from_slice(&scope_json);
+        }
+        out.extend_from_slice(&self.heads[i][signal as usize]);
         Ok(())
     }
 
@@ -253,7 +284,7 @@ impl Output {
         let level = crate::log::Level::from_severity(v.severity);
         match self.format {
             Format::Json => {
-                self.json_head(out, "log", v.scope)?;
+                self.json_head(out, Signal::Log, v.scope)?;
                 out.extend_from_slice(b",\"time_unix_nano\":");
                 json::u64(out, v.time);
                 out.extend_from_slice(b",\"severity_number\":");
@@ -317,7 +348,7 @@ impl Output {
         let status = STATUS.get(v.status as usize).copied().unwrap_or("unset");
         match self.format {
             Format::Json => {
-                self.json_head(out, "span", v.scope)?;
+                self.json_head(out, Signal::Span, v.scope)?;
                 out.extend_from_slice(b",\"name\":");
                 json::string(out, v.name);
                 out.extend_from_slice(b",\"kind\":\"");
@@ -449,7 +480,7 @@ impl Output {
     pub fn point(&mut self, out: &mut Vec<u8>, p: &PointView<'_>) -> Result<(), Corrupt> {
         match self.format {
             Format::Json => {
-                self.json_head(out, "metric", p.scope)?;
+                self.json_head(out, Signal::Metric, p.scope)?;
                 out.extend_from_slice(b",\"name\":");
                 json::string(out, p.name);
                 out.extend_from_slice(b",\"description\":");
