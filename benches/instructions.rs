@@ -61,6 +61,8 @@ fn probe_hist_attr(h: &mini_telemetry::Histogram, n: u64) {
     }
 }
 
+include!("shared/request.rs");
+
 #[inline(never)]
 fn probe_request(
     t: &mini_telemetry::Tracer,
@@ -70,24 +72,7 @@ fn probe_request(
     n: u64,
 ) {
     for i in 0..n {
-        let root = t
-            .span("GET /api/users")
-            .kind(mini_telemetry::SpanKind::Server)
-            .start();
-        root.set_attribute("http.route", "/api/users");
-        {
-            let _db = t.start("db.query");
-            info!(l, "query done", rows = 3);
-        }
-        {
-            let _cache = t.start("cache.get");
-        }
-        info!(l, "request done", status = 200);
-        c.add(1, &[KeyValue::new("http.route", "/api/users")]);
-        h.record(
-            (i % 100) as f64 * 0.25,
-            &[KeyValue::new("http.route", "/api/users")],
-        );
+        request(t, l, c, h, i);
     }
 }
 

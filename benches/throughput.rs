@@ -73,6 +73,8 @@ impl Results {
     }
 }
 
+include!("shared/request.rs");
+
 fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     let tracer = mini_telemetry::tracer("bench.request");
     let logger = mini_telemetry::logger("bench.request");
@@ -84,26 +86,7 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     let think = Duration::from_micros(2);
     for i in 0..n {
         let t0 = ticks();
-        {
-            let root = tracer
-                .span("GET /api/users")
-                .kind(mini_telemetry::SpanKind::Server)
-                .start();
-            root.set_attribute("http.route", "/api/users");
-            {
-                let _db = tracer.start("db.query");
-                info!(logger, "query done", rows = 3);
-            }
-            {
-                let _cache = tracer.start("cache.get");
-            }
-            info!(logger, "request done", status = 200);
-            counter.add(1, &[KeyValue::new("http.route", "/api/users")]);
-            hist.record(
-                (i % 100) as f64 * 0.25,
-                &[KeyValue::new("http.route", "/api/users")],
-            );
-        }
+        request(&tracer, &logger, &counter, &hist, i as u64);
         lat.push(ticks() - t0);
         if paced {
             let until = Instant::now() + think;
