@@ -3,7 +3,8 @@
 //! the difference per call, on the calling thread only. Run alone it just does the calls:
 //! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_attrs, log,
 //! counter_attrs, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram with
-//! per-call attributes, as in the throughput bench).
+//! per-call attributes, as in the throughput bench); writer_span and writer_log produce N records
+//! and flush, and the script counts the writer thread's instructions per record instead.
 
 use mini_telemetry::{Config, KeyValue, Sink, info};
 use std::hint::black_box;
@@ -111,6 +112,19 @@ fn main() {
         "hist_bound" => probe_hist_bound(&hb, n),
         "hist_attr" => probe_hist_attr(&h, n),
         "request" => probe_request(&t, &l, &c, &h, n),
+        // Writer cost per record: produce, then flush; the script counts the writer thread.
+        "writer_span" => {
+            for _ in 0..n {
+                drop(t.start("writer.span"));
+            }
+            mini_telemetry::flush();
+        }
+        "writer_log" => {
+            for i in 0..n {
+                info!(l, "writer log", i = i, ok = true);
+            }
+            mini_telemetry::flush();
+        }
         other => panic!("unknown op {other}"),
     }
 }

@@ -6,12 +6,19 @@ cd "$(dirname "$0")/.."
 cargo bench --bench instructions --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
 n=10000
-ops=${*:-span span_attrs log counter_attrs hist_bound hist_attr request}
+ops=${*:-span span_attrs log counter_attrs hist_bound hist_attr request writer_span writer_log}
 tmp=$(mktemp -d)
 count() {
-  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg" \
-    --toggle-collect='instructions::probe_*' "$bin" "$1" "$2" >/dev/null 2>&1
-  grep -E '^summary:' "$tmp/cg-01" | awk '{print $2}'
+  case $1 in
+    writer_*) # the writer thread (callgrind's thread 2), all of it
+      valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg" \
+        "$bin" "$1" "$2" >/dev/null 2>&1
+      grep -E '^summary:' "$tmp/cg-02" | awk '{print $2}' ;;
+    *)
+      valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg" \
+        --toggle-collect='instructions::probe_*' "$bin" "$1" "$2" >/dev/null 2>&1
+      grep -E '^summary:' "$tmp/cg-01" | awk '{print $2}' ;;
+  esac
 }
 : > target/instructions.txt
 for op in $ops; do

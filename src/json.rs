@@ -1,4 +1,5 @@
-//! JSON into a reusable byte buffer: escaped strings, integers with `itoa`, floats with `ryu`.
+//! JSON into a reusable byte buffer: escaped strings, integers and hex ids with word-at-a-time
+//! (SWAR) digit conversion, floats with `ryu`.
 //!
 //! Rules that keep every line valid JSON whatever the input:
 //! - strings escape `"` `\` and every control character (U+0000..U+001F as `\n`, `\t`, ... or
@@ -80,7 +81,13 @@ pub fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
         // Short strings (most keys and many values): one word made of overlapping reads covers
         // every byte; if it is clean, copy the string as is.
         if !word_needs_look(short_word(bytes)) {
-            out.extend_from_slice(bytes);
+            put_short(out, bytes);
+            return;
+        }
+    } else if n <= 16 {
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        if !(word_needs_look(word(0)) || word_needs_look(word(n - 8))) {
+            put_short(out, bytes);
             return;
         }
     }
@@ -150,16 +157,137 @@ pub fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-/// Appends an unsigned integer.
+/// Appends the first `n` bytes of `buf` with one fixed-size copy (no `memcpy` call for a
+/// variable length): the whole array is appended, then the tail is cut off.
+#[inline(always)]
+pub fn put_prefix<const N: usize>(out: &mut Vec<u8>, buf: &[u8; N], n: usize) {
+    debug_assert!(n <= N);
+    let len = out.len();
+    out.extend_from_slice(buf);
+    out.truncate(len + n);
+}
+
+/// Appends a short byte string (at most 16 bytes) with fixed-size moves.
+#[inline(always)]
+pub fn put_short(out: &mut Vec<u8>, b: &[u8]) {
+    let n = b.len();
+    debug_assert!(n <= 16);
+    let mut w = [0u8; 16];
+    if n >= 8 {
+        w[..8].copy_from_slice(&b[..8]);
+        w[n - 8..n].copy_from_slice(&b[n - 8..]);
+    } else if n >= 4 {
+        w[..4].copy_from_slice(&b[..4]);
+        w[n - 4..n].copy_from_slice(&b[n - 4..]);
+    } else if n > 0 {
+        w[0] = b[0];
+        w[n / 2] = b[n / 2];
+        w[n - 1] = b[n - 1];
+    }
+    put_prefix(out, &w, n);
+}
+
+/// The 8 decimal digits of `v` (< 10^8), zero-padded, as bytes 0..=9 in one little-endian word
+/// (most significant digit in the lowest byte). Each step splits every lane of the word in two
+/// with a multiply-and-shift that is exact for the lane's range: 4+4 digits, then 2+2, then 1+1.
+#[inline(always)]
+fn digits8(v: u32) -> u64 {
+    let v = v as u64;
+    // Two 32-bit lanes of at most 9999: x / 100 == (x * 10486) >> 20 for x < 10^4.
+    let x = (v / 10_000) | ((v % 10_000) << 32);
+    let hi = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    // Four 16-bit lanes of at most 99: y / 10 == (y * 103) >> 10 for y < 100.
+    let y = hi | ((x - hi * 100) << 16);
+    let tens = ((y * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((y - tens * 10) << 8)
+}
+
+/// ASCII for `digits8`, without its leading zeros (`v` > 0), and the number of digits.
+#[inline(always)]
+fn digits8_trimmed(v: u32) -> (u64, usize) {
+    let d = digits8(v);
+    let lead = (d.trailing_zeros() / 8) as usize;
+    ((d | 0x3030_3030_3030_3030) >> (lead * 8), 8 - lead)
+}
+
+/// Appends an unsigned integer: at most three 8-digit words, written in one fixed-size copy.
 #[inline]
 pub fn u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    const E8: u64 = 100_000_000;
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
+    let mut buf = [0u8; 24];
+    let n = if v < E8 {
+        let (w, n) = digits8_trimmed(v as u32);
+        buf[..8].copy_from_slice(&w.to_le_bytes());
+        n
+    } else {
+        let (high, low) = (v / E8, (v % E8) as u32);
+        let n = if high < E8 {
+            let (w, n) = digits8_trimmed(high as u32);
+            buf[..8].copy_from_slice(&w.to_le_bytes());
+            n
+        } else {
+            // v >= 10^16: at most 4 leading digits (u64::MAX has 20).
+            let (w, n) = digits8_trimmed((high / E8) as u32);
+            buf[..8].copy_from_slice(&w.to_le_bytes());
+            let mid = digits8((high % E8) as u32) | 0x3030_3030_3030_3030;
+            buf[n..n + 8].copy_from_slice(&mid.to_le_bytes());
+            n + 8
+        };
+        let low = digits8(low) | 0x3030_3030_3030_3030;
+        buf[n..n + 8].copy_from_slice(&low.to_le_bytes());
+        n + 8
+    };
+    put_prefix(out, &buf, n);
+}
+
+/// Renders large integers that share their leading digits with the previous one, such as the
+/// nanosecond timestamps of consecutive records: the digits above the last eight are rendered
+/// once per change (every 0.1 s for timestamps) and copied afterwards.
+#[derive(Debug, Default)]
+pub struct Digits {
+    /// `v / 10^8` of the last value rendered, with its digits in `head[..head_len]`.
+    high: u64,
+    head: [u8; 16],
+    head_len: usize,
+}
+
+impl Digits {
+    /// Appends `v` in decimal, as `u64` would.
+    #[inline]
+    pub fn put(&mut self, out: &mut Vec<u8>, v: u64) {
+        const E8: u64 = 100_000_000;
+        let high = v / E8;
+        if high == 0 {
+            return u64(out, v);
+        }
+        if high != self.high || self.head_len == 0 {
+            let mut h = Vec::with_capacity(16);
+            u64(&mut h, high);
+            self.head = [0; 16];
+            self.head[..h.len()].copy_from_slice(&h);
+            self.head_len = h.len();
+            self.high = high;
+        }
+        let mut buf = [0u8; 24];
+        buf[..16].copy_from_slice(&self.head);
+        let n = self.head_len;
+        let low = digits8((v % E8) as u32) | 0x3030_3030_3030_3030;
+        buf[n..n + 8].copy_from_slice(&low.to_le_bytes());
+        put_prefix(out, &buf, n + 8);
+    }
 }
 
 /// Appends a signed integer.
 #[inline]
 pub fn i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    if v < 0 {
+        out.push(b'-');
+    }
+    u64(out, v.unsigned_abs());
 }
 
 /// Appends a float; NaN and infinities become strings (see the module docs).
@@ -182,6 +310,19 @@ pub fn bool(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
+/// The 8 lowercase hex digits of `v`, most significant first, as one little-endian word.
+#[inline(always)]
+fn hex8(v: u32) -> u64 {
+    // One byte per 16-bit lane, in output order; then its two nibbles into the lane's two bytes.
+    let x = v.swap_bytes() as u64;
+    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    let x = ((x >> 4) & 0x000f_000f_000f_000f) | ((x & 0x000f_000f_000f_000f) << 8);
+    // Each byte is now a nibble: '0'..'9' or, for 10..15 (where nibble + 6 sets bit 4), 'a'..'f'.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    x + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64
+}
+
 /// Appends `bytes` (at most 16) as lowercase hex digits (no quotes), in one copy.
 #[inline]
 pub fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -193,20 +334,49 @@ pub fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&buf[..2 * n]);
 }
 
+/// Writes a quoted 32-digit trace id into `buf` (34 bytes).
+#[inline(always)]
+pub fn trace_id_into(buf: &mut [u8], id: u128) {
+    let buf: &mut [u8; 34] = buf.try_into().expect("34 bytes");
+    buf[0] = b'"';
+    for (i, part) in [
+        (id >> 96) as u32,
+        (id >> 64) as u32,
+        (id >> 32) as u32,
+        id as u32,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        buf[1 + 8 * i..9 + 8 * i].copy_from_slice(&hex8(part).to_le_bytes());
+    }
+    buf[33] = b'"';
+}
+
+/// Writes a quoted 16-digit span id into `buf` (18 bytes).
+#[inline(always)]
+pub fn span_id_into(buf: &mut [u8], id: u64) {
+    let buf: &mut [u8; 18] = buf.try_into().expect("18 bytes");
+    buf[0] = b'"';
+    buf[1..9].copy_from_slice(&hex8((id >> 32) as u32).to_le_bytes());
+    buf[9..17].copy_from_slice(&hex8(id as u32).to_le_bytes());
+    buf[17] = b'"';
+}
+
 /// Appends a quoted 32-digit trace id.
 #[inline]
 pub fn trace_id(out: &mut Vec<u8>, id: u128) {
-    out.push(b'"');
-    hex(out, &id.to_be_bytes());
-    out.push(b'"');
+    let mut buf = [0u8; 34];
+    trace_id_into(&mut buf, id);
+    out.extend_from_slice(&buf);
 }
 
 /// Appends a quoted 16-digit span id.
 #[inline]
 pub fn span_id(out: &mut Vec<u8>, id: u64) {
-    out.push(b'"');
-    hex(out, &id.to_be_bytes());
-    out.push(b'"');
+    let mut buf = [0u8; 18];
+    span_id_into(&mut buf, id);
+    out.extend_from_slice(&buf);
 }
 
 #[cfg(test)]
@@ -304,6 +474,67 @@ mod tests {
     }
 
     #[test]
+    fn integers_agree_with_the_standard_formatter() {
+        let mut cases = vec![0u64, 1, 9, 10, 99, 100, u64::MAX, u64::MAX - 1];
+        for p in 0..20 {
+            let t = 10u64.pow(p);
+            cases.extend([t - 1, t, t + 1, t.saturating_mul(7) / 3]);
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x >> (x % 64));
+        }
+        let mut out = Vec::new();
+        for v in cases {
+            out.clear();
+            u64(&mut out, v);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), v.to_string());
+            out.clear();
+            i64(&mut out, v as i64);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), (v as i64).to_string());
+        }
+    }
+
+    #[test]
+    fn cached_leading_digits_agree_with_the_standard_formatter() {
+        let mut d = Digits::default();
+        let mut out = Vec::new();
+        let base = 1_764_000_000_000_000_000u64;
+        for v in [
+            0,
+            5,
+            99_999_999,
+            100_000_000,
+            base,
+            base + 1,
+            base + 99_999_999,
+            base + 100_000_000,
+            7,
+            base,
+            u64::MAX,
+            100_000_000,
+        ] {
+            out.clear();
+            d.put(&mut out, v);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), v.to_string());
+        }
+    }
+
+    #[test]
+    fn short_copies_are_exact() {
+        let src: Vec<u8> = (b'a'..=b'z').collect();
+        for n in 0..=16 {
+            let mut out = b"x".to_vec();
+            put_short(&mut out, &src[..n]);
+            assert_eq!(&out[1..], &src[..n]);
+            assert_eq!(out.len(), n + 1);
+        }
+    }
+
+    #[test]
     fn non_finite_floats_are_strings() {
         for (v, want) in [
             (f64::NAN, "\"NaN\""),
@@ -326,5 +557,21 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "\"0123456789abcdef0011223344556677\"\"deadbeef00000001\""
         );
+        // Every nibble value in every position, against the standard formatter.
+        let mut x = 0x0123_4567_89ab_cdefu64;
+        for _ in 0..10_000 {
+            x = x
+                .rotate_left(5)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add(1);
+            let mut out = Vec::new();
+            span_id(&mut out, x);
+            trace_id(&mut out, ((x as u128) << 64) | x.swap_bytes() as u128);
+            let want = format!(
+                "\"{x:016x}\"\"{:032x}\"",
+                ((x as u128) << 64) | x.swap_bytes() as u128
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 }

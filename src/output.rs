@@ -28,7 +28,8 @@ pub(crate) struct LogView<'a> {
     pub callsite: Option<(u32, &'static [&'static str], usize)>,
 }
 
-/// A callsite's body and keys, already escaped and quoted.
+/// A callsite's body and keys, already escaped and quoted: `body` is `"…","attributes":{`,
+/// and each key after the first starts with its comma.
 #[derive(Debug, Default)]
 struct Prerendered {
     body: Vec<u8>,
@@ -146,6 +147,10 @@ pub(crate) struct Output {
     heads: Vec<[Vec<u8>; 3]>,
     /// JSON pieces of macro-log callsites, by callsite id.
     callsites: Vec<Option<Prerendered>>,
+    /// Timestamps share their leading digits from one record to the next.
+    digits: json::Digits,
+    /// `,"severity_number":N,"severity_text":"…","body":` by severity number.
+    severities: Vec<Vec<u8>>,
 }
 
 impl Output {
@@ -167,6 +172,17 @@ impl Output {
             scopes: Vec::new(),
             heads: Vec::new(),
             callsites: Vec::new(),
+            digits: json::Digits::default(),
+            severities: (0..=255u8)
+                .map(|n| {
+                    let mut v = b",\"severity_number\":".to_vec();
+                    json::u64(&mut v, n as u64);
+                    v.extend_from_slice(b",\"severity_text\":\"");
+                    v.extend_from_slice(crate::log::Level::from_severity(n).as_str().as_bytes());
+                    v.extend_from_slice(b"\",\"body\":");
+                    v
+                })
+                .collect(),
         }
     }
 
@@ -198,8 +214,12 @@ impl Output {
         self.callsites[i].get_or_insert_with(|| {
             let mut pre = Prerendered::default();
             json::string(&mut pre.body, body);
-            for f in fields {
+            pre.body.extend_from_slice(b",\"attributes\":{");
+            for (i, f) in fields.iter().enumerate() {
                 let mut k = Vec::new();
+                if i > 0 {
+                    k.push(b',');
+                }
                 json::string(&mut k, f);
                 k.push(b':');
                 pre.keys.push(k);
@@ -242,8 +262,8 @@ impl Output {
         }
     }
 
-    /// `{"signal":…,"resource":{…},"scope":{…}` for a signal and a scope, rendered once per
-    /// pair and copied afterwards.
+    /// `{"signal":…,"resource":{…},"scope":{…},` and the signal's first key, for a signal and a
+    /// scope: rendered once per pair and copied afterwards.
     fn json_head(&mut self, out: &mut Vec<u8>, signal: Signal, scope: u32) -> Result<(), Corrupt> {
         let i = scope as usize;
         if self.heads.len() <= i || self.heads[i][signal as usize].is_empty() {
@@ -258,6 +278,12 @@ impl Output {
             head.extend_from_slice(&self.resource_short);
             head.push(b',');
             head.extend_from_slice(&scope_json);
+            // The field every line of the signal starts with.
+            head.extend_from_slice(match signal {
+                Signal::Log => b",\"time_unix_nano\":".as_slice(),
+                Signal::Span => b",\"name\":",
+                Signal::Metric => b",\"name\":",
+            });
         }
         out.extend_from_slice(&self.heads[i][signal as usize]);
         Ok(())
@@ -285,25 +311,19 @@ impl Output {
         match self.format {
             Format::Json => {
                 self.json_head(out, Signal::Log, v.scope)?;
-                out.extend_from_slice(b",\"time_unix_nano\":");
-                json::u64(out, v.time);
-                out.extend_from_slice(b",\"severity_number\":");
-                json::u64(out, v.severity as u64);
-                out.extend_from_slice(b",\"severity_text\":\"");
-                out.extend_from_slice(level.as_str().as_bytes());
-                out.extend_from_slice(b"\",\"body\":");
+                self.digits.put(out, v.time);
+                out.extend_from_slice(&self.severities[v.severity as usize]);
                 match v.callsite {
                     Some((id, fields, n)) => {
                         let pre = self.prerendered(id, v.body, fields);
                         out.extend_from_slice(&pre.body);
-                        out.extend_from_slice(b",\"attributes\":{");
                         for (i, (k, val)) in v.attrs.iter().enumerate() {
-                            if i > 0 {
-                                out.push(b',');
-                            }
                             match pre.keys.get(i).filter(|_| i < n) {
                                 Some(key) => out.extend_from_slice(key),
                                 None => {
+                                    if i > 0 {
+                                        out.push(b',');
+                                    }
                                     json::string(out, k);
                                     out.push(b':');
                                 }
@@ -318,13 +338,23 @@ impl Output {
                         attrs_json(out, v.attrs)?;
                     }
                 }
-                if let Some((t, s)) = v.ctx {
-                    out.extend_from_slice(b",\"trace_id\":");
-                    json::trace_id(out, t);
-                    out.extend_from_slice(b",\"span_id\":");
-                    json::span_id(out, s);
+                match v.ctx {
+                    Some((t, s)) => {
+                        // ,"trace_id":"…","span_id":"…"}\n in one copy.
+                        const T: &[u8] = b",\"trace_id\":";
+                        const S: &[u8] = b",\"span_id\":";
+                        let mut buf = [0u8; T.len() + 34 + S.len() + 18 + 2];
+                        buf[..T.len()].copy_from_slice(T);
+                        json::trace_id_into(&mut buf[T.len()..T.len() + 34], t);
+                        let at = T.len() + 34;
+                        buf[at..at + S.len()].copy_from_slice(S);
+                        json::span_id_into(&mut buf[at + S.len()..at + S.len() + 18], s);
+                        let end = buf.len();
+                        buf[end - 2..].copy_from_slice(b"}\n");
+                        out.extend_from_slice(&buf);
+                    }
+                    None => out.extend_from_slice(b"}\n"),
                 }
-                out.extend_from_slice(b"}\n");
             }
             Format::Text => {
                 self.text_head(out, v.time, level.as_str(), v.scope)?;
@@ -349,25 +379,58 @@ impl Output {
         match self.format {
             Format::Json => {
                 self.json_head(out, Signal::Span, v.scope)?;
-                out.extend_from_slice(b",\"name\":");
                 json::string(out, v.name);
-                out.extend_from_slice(b",\"kind\":\"");
-                out.extend_from_slice(kind.as_bytes());
-                out.extend_from_slice(b"\",\"trace_id\":");
-                json::trace_id(out, v.trace);
-                out.extend_from_slice(b",\"span_id\":");
-                json::span_id(out, v.span);
-                out.extend_from_slice(b",\"parent_span_id\":");
-                match v.parent {
-                    Some(p) => json::span_id(out, p),
-                    None => out.extend_from_slice(b"\"\""),
+                // ,"kind":"…","trace_id":"…","span_id":"…","parent_span_id":"…" in one copy.
+                {
+                    const T: &[u8] = b"\",\"trace_id\":";
+                    const S: &[u8] = b",\"span_id\":";
+                    const P: &[u8] = b",\"parent_span_id\":";
+                    const K: &[u8] = b",\"kind\":\"";
+                    let mut buf = [0u8; K.len() + 8 + T.len() + 34 + S.len() + 18 + P.len() + 18];
+                    let mut at = 0;
+                    let put = |buf: &mut [u8], at: &mut usize, b: &[u8]| {
+                        buf[*at..*at + b.len()].copy_from_slice(b);
+                        *at += b.len();
+                    };
+                    put(&mut buf, &mut at, K);
+                    put(&mut buf, &mut at, kind.as_bytes());
+                    put(&mut buf, &mut at, T);
+                    json::trace_id_into(&mut buf[at..at + 34], v.trace);
+                    at += 34;
+                    put(&mut buf, &mut at, S);
+                    json::span_id_into(&mut buf[at..at + 18], v.span);
+                    at += 18;
+                    put(&mut buf, &mut at, P);
+                    match v.parent {
+                        Some(p) => {
+                            json::span_id_into(&mut buf[at..at + 18], p);
+                            at += 18;
+                        }
+                        None => {
+                            buf[at..at + 2].copy_from_slice(b"\"\"");
+                            at += 2;
+                        }
+                    }
+                    json::put_prefix(out, &buf, at);
                 }
                 out.extend_from_slice(b",\"start_time_unix_nano\":");
-                json::u64(out, v.start);
+                self.digits.put(out, v.start);
                 out.extend_from_slice(b",\"end_time_unix_nano\":");
-                json::u64(out, v.end);
+                self.digits.put(out, v.end);
                 out.extend_from_slice(b",\"duration_ns\":");
                 json::u64(out, v.duration);
+                if v.attrs.is_empty()
+                    && v.events.is_empty()
+                    && v.links.is_empty()
+                    && v.status == 0
+                    && v.dropped_attrs | v.dropped_events | v.dropped_links == 0
+                {
+                    // The common short span.
+                    out.extend_from_slice(
+                        b",\"attributes\":{},\"events\":[],\"links\":[],\"status\":{\"code\":\"unset\"}}\n",
+                    );
+                    return Ok(());
+                }
                 out.extend_from_slice(b",\"attributes\":");
                 attrs_json(out, v.attrs)?;
                 out.extend_from_slice(b",\"events\":[");
@@ -376,7 +439,7 @@ impl Output {
                         out.push(b',');
                     }
                     out.extend_from_slice(b"{\"time_unix_nano\":");
-                    json::u64(out, e.time);
+                    self.digits.put(out, e.time);
                     out.extend_from_slice(b",\"name\":");
                     json::string(out, e.name);
                     out.extend_from_slice(b",\"attributes\":");
@@ -481,7 +544,6 @@ impl Output {
         match self.format {
             Format::Json => {
                 self.json_head(out, Signal::Metric, p.scope)?;
-                out.extend_from_slice(b",\"name\":");
                 json::string(out, p.name);
                 out.extend_from_slice(b",\"description\":");
                 json::string(out, p.description);
@@ -500,9 +562,9 @@ impl Output {
                     }
                 }
                 out.extend_from_slice(b",\"start_time_unix_nano\":");
-                json::u64(out, p.start);
+                self.digits.put(out, p.start);
                 out.extend_from_slice(b",\"time_unix_nano\":");
-                json::u64(out, p.time);
+                self.digits.put(out, p.time);
                 out.extend_from_slice(b",\"attributes\":");
                 attrs_json(out, p.attrs)?;
                 match &p.data {
@@ -627,6 +689,7 @@ pub(crate) fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Co
 }
 
 /// Writes one value as JSON.
+#[inline]
 pub(crate) fn value_json(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrupt> {
     match *v {
         DValue::Str(s) => json::string(out, s),

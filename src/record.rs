@@ -302,6 +302,27 @@ pub enum DValue<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt;
 
+/// Checks that `b` is UTF-8. Most strings here are short ASCII, for which the standard validator
+/// costs several instructions per byte: those are checked with two overlapping word reads.
+#[inline]
+fn utf8(b: &[u8]) -> R<&str> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let ascii = match n {
+        0 => true,
+        1..=7 => b.iter().fold(0, |acc, &c| acc | c) < 0x80,
+        8..=16 => (word(0) | word(n - 8)) & HIGH == 0,
+        _ => false,
+    };
+    if ascii {
+        // SAFETY: every byte is below 0x80, and a string of ASCII bytes is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b).map_err(|_| Corrupt)
+    }
+}
+
 /// A checked cursor over an encoded record.
 #[derive(Debug, Clone)]
 pub struct Dec<'a> {
@@ -357,13 +378,13 @@ impl<'a> Dec<'a> {
     #[inline]
     pub fn str(&mut self) -> R<&'a str> {
         let n = self.u32()? as usize;
-        std::str::from_utf8(self.bytes(n)?).map_err(|_| Corrupt)
+        utf8(self.bytes(n)?)
     }
     /// A key (u16 length), checked to be UTF-8.
     #[inline]
     pub fn key(&mut self) -> R<&'a str> {
         let n = self.u16()? as usize;
-        std::str::from_utf8(self.bytes(n)?).map_err(|_| Corrupt)
+        utf8(self.bytes(n)?)
     }
     /// A tagged value.
     pub fn value(&mut self) -> R<DValue<'a>> {
@@ -398,6 +419,26 @@ impl<'a> Dec<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn utf8_fast_path_agrees_with_the_standard_validator() {
+        for n in 0..24 {
+            let clean = vec![b'k'; n];
+            assert_eq!(utf8(&clean).ok(), std::str::from_utf8(&clean).ok());
+            for pos in 0..n {
+                for bad in [0x80u8, 0xc3, 0xff, 0x7f] {
+                    let mut v = clean.clone();
+                    v[pos] = bad;
+                    assert_eq!(
+                        utf8(&v).ok(),
+                        std::str::from_utf8(&v).ok(),
+                        "{n} {pos} {bad:#x}"
+                    );
+                }
+            }
+        }
+        assert_eq!(utf8("é".as_bytes()), Ok("é"));
+    }
+
     use super::*;
 
     fn encode(kvs: &[KeyValue<'_>], max_str: usize) -> Vec<u8> {

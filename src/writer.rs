@@ -418,8 +418,16 @@ impl Writer {
         };
         let empty = Pending::default();
         let p = pending.as_ref().unwrap_or(&empty);
-        let mut attrs = recycle(std::mem::take(&mut self.attrs));
-        let mut sub_attrs = recycle(std::mem::take(&mut self.sub_attrs));
+        // Reusing the attribute buffers costs more than it saves for the common span without parts.
+        let has_parts = pending.is_some();
+        let (mut attrs, mut sub_attrs) = if has_parts {
+            (
+                recycle(std::mem::take(&mut self.attrs)),
+                recycle(std::mem::take(&mut self.sub_attrs)),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let mut events: Vec<EventView<'_>> = Vec::new();
         let mut links: Vec<LinkView> = Vec::new();
         let r = (|| {
@@ -513,8 +521,10 @@ impl Writer {
                 },
             )
         })();
-        self.attrs = recycle(attrs);
-        self.sub_attrs = recycle(sub_attrs);
+        if has_parts {
+            self.attrs = recycle(attrs);
+            self.sub_attrs = recycle(sub_attrs);
+        }
         drop(events);
         if let Some(mut p) = pending {
             p.clear();
