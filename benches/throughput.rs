@@ -26,7 +26,13 @@ struct Counting(Arc<(AtomicU64, AtomicU64)>);
 impl Write for Counting {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        // Runs on the writer thread, so it must cost little next to serialising: byte counters
+        // that cannot overflow (chunks of 255) let the compiler compare 16-32 bytes at a time.
+        // (A plain `filter().count()` took more of the writer's time than the JSON did.)
+        let lines: u64 = buf
+            .chunks(255)
+            .map(|c| c.iter().map(|&b| (b == b'\n') as u8).sum::<u8>() as u64)
+            .sum();
         self.0.1.fetch_add(lines, Ordering::Relaxed);
         Ok(buf.len())
     }
