@@ -464,9 +464,9 @@ pub(crate) struct Local {
 thread_local! {
     pub(crate) static LOCAL: Local = const {
         Local {
-                        producer: RefCell::new(None),
+            producer: RefCell::new(None),
             is_writer: Cell::new(false),
-                        current: Cell::new(SpanContext::NONE),
+            current: Cell::new(SpanContext::NONE),
             stack: RefCell::new(Vec::new()),
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
@@ -505,6 +505,13 @@ fn register(g: &Global) -> Producer {
 /// Never panics or blocks forever: if the writer is gone the record is counted as lost.
 #[inline]
 pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
+    emit_local(g, len, |b, _| fill(b))
+}
+
+/// As [`emit`], with this thread's state passed to `fill` (read the current span there rather
+/// than with a second thread-local access).
+#[inline]
+pub(crate) fn emit_local<F: FnOnce(&mut [u8], &Local)>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -514,47 +521,47 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
         let Ok(mut slot) = l.producer.try_borrow_mut() else {
             return false;
         };
-        let p = slot.get_or_insert_with(|| register(g));
-        if l.is_writer.get() {
-            // Never block the writer on itself.
-            return match p.try_push_with(len, fill) {
-                Ok(()) => true,
-                Err(_) => {
-                    p.count_dropped();
-                    true
-                }
-            };
+        let p = match slot.as_mut() {
+            Some(p) => p,
+            None => slot.insert(register(g)),
+        };
+        if len > p.max_record_len() {
+            // The encoders size records to fit; never panic the host if one does not.
+            debug_assert!(false, "record of {len} bytes does not fit the ring");
+            return false;
         }
-        push(g, p, len, fill)
+        match p.try_push_with(len, |b| fill(b, l)) {
+            Ok(()) => {
+                // The estimate uses a stale view of the consumer; confirm before waking it, so
+                // a writer that keeps up is never woken (a system call) by a stale estimate.
+                if p.used_estimate() > p.capacity() / 2 && p.used() > p.capacity() / 2 {
+                    g.wake();
+                }
+                true
+            }
+            Err(fill) => push_slow(g, p, len, fill, l.is_writer.get()),
+        }
     });
     if !matches!(r, Ok(true)) {
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-#[inline]
-fn push<F: FnOnce(&mut [u8])>(g: &Global, p: &mut Producer, len: usize, fill: F) -> bool {
-    if len > p.max_record_len() {
-        // The encoders size records to fit; never panic the host if one does not.
-        debug_assert!(false, "record of {len} bytes does not fit the ring");
-        return false;
-    }
-    match p.try_push_with(len, fill) {
-        Ok(()) => {
-            // The estimate uses a stale view of the consumer; confirm before waking it, so a
-            // writer that keeps up is never woken (a system call) by a stale estimate.
-            if p.used_estimate() > p.capacity() / 2 && p.used() > p.capacity() / 2 {
-                g.wake();
-            }
-            true
-        }
-        Err(fill) => push_slow(g, p, len, fill),
-    }
-}
-
 #[cold]
 #[inline(never)]
-fn push_slow<F: FnOnce(&mut [u8])>(g: &Global, p: &mut Producer, len: usize, mut fill: F) -> bool {
+fn push_slow<F: FnOnce(&mut [u8])>(
+    g: &Global,
+    p: &mut Producer,
+    len: usize,
+    mut fill: F,
+    is_writer: bool,
+) -> bool {
+    if is_writer {
+        // Never block the writer on itself (a record it makes from a panic hook or an
+        // observable callback): drop and count it.
+        p.count_dropped();
+        return true;
+    }
     if g.settings.full_policy == FullPolicy::Drop {
         p.count_dropped();
         g.wake();

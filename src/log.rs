@@ -3,7 +3,7 @@
 //! Every log record carries the current span's trace id and span id.
 
 use crate::clock;
-use crate::global::{self, LOCAL, emit, is_enabled};
+use crate::global::{self, emit, is_enabled};
 use crate::record::{self, Enc, kind};
 use crate::value::{KeyValue, Value};
 use parking_lot::RwLock;
@@ -303,9 +303,6 @@ impl Logger {
         let Some(g) = global::global() else { return };
         let max_str = g.settings.max_str;
         let time = clock::now();
-        let ctx = LOCAL
-            .try_with(|l| l.current.get())
-            .unwrap_or(crate::SpanContext::NONE);
         let id = cs.id();
         let head = LOG_HEAD + 4 + 2;
         let mut size = 0;
@@ -328,18 +325,20 @@ impl Logger {
             }
         }
         let dropped = (values.len() - n) as u32;
-        let mut h = [0u8; LOG_HEAD + 6];
-        h[..LOG_HEAD].copy_from_slice(&log_head(
-            cs.level as u8,
-            record::LOG_CALLSITE,
-            self.scope,
-            time,
-            dropped,
-            ctx,
-        ));
-        h[LOG_HEAD..LOG_HEAD + 4].copy_from_slice(&id.to_le_bytes());
-        h[LOG_HEAD + 4..].copy_from_slice(&(n as u16).to_le_bytes());
-        emit(g, head + size, |b| {
+        let scope = self.scope;
+        global::emit_local(g, head + size, |b, l| {
+            // The current span, read from the thread state `emit` already holds.
+            let mut h = [0u8; LOG_HEAD + 6];
+            h[..LOG_HEAD].copy_from_slice(&log_head(
+                cs.level as u8,
+                record::LOG_CALLSITE,
+                scope,
+                time,
+                dropped,
+                l.current.get(),
+            ));
+            h[LOG_HEAD..LOG_HEAD + 4].copy_from_slice(&id.to_le_bytes());
+            h[LOG_HEAD + 4..].copy_from_slice(&(n as u16).to_le_bytes());
             let mut e = Enc::new(b, max_str);
             e.bytes(&h);
             for v in &values[..n] {
