@@ -12,7 +12,7 @@
 //! type is the same idea (log-linear buckets with bounded relative error) on atomics.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Mantissa bits used for sub-buckets.
 pub const SUB_BITS: u32 = 7;
@@ -26,8 +26,18 @@ pub const DEFAULT_BOUNDS: [f64; 15] = [
     10000.0,
 ];
 
+/// No thread owns the shard yet.
+const NO_OWNER: u32 = u32::MAX;
+
 /// One shard of a histogram series.
+///
+/// A shard is written either by the one thread that owns it ([`claim`](Self::claim), then
+/// [`record_owned`](Self::record_owned): plain loads and stores, no read-modify-write) or by any
+/// number of threads ([`record`](Self::record): atomic read-modify-writes), never both: a plain
+/// store could overwrite another thread's increment.
 pub struct AtomicHistogram {
+    /// The thread index of the only writer, or `NO_OWNER`.
+    owner: AtomicU32,
     // No separate count: it is the sum of the explicit buckets (one atomic add fewer per value).
     sum: AtomicU64,
     min: AtomicU64,
@@ -54,6 +64,7 @@ impl std::fmt::Debug for AtomicHistogram {
 impl Default for AtomicHistogram {
     fn default() -> Self {
         AtomicHistogram {
+            owner: AtomicU32::new(NO_OWNER),
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
@@ -78,6 +89,41 @@ fn log_bucket(v: f64) -> (usize, usize) {
     (o, ((bits >> (52 - SUB_BITS)) as usize) & (SUB - 1))
 }
 
+/// For each log-linear bucket, how many explicit bounds lie below its lower edge.
+static BOUNDS_BELOW: [u8; OCTAVES * SUB] = {
+    let mut t = [0u8; OCTAVES * SUB];
+    let mut o = 0;
+    while o < OCTAVES {
+        // 2^(o + MIN_EXP), built from its bits (a const context has no powi).
+        let base = f64::from_bits(((o as i64 + MIN_EXP as i64 + 1023) as u64) << 52);
+        let mut s = 0;
+        while s < SUB {
+            let lo = base * (1.0 + s as f64 / SUB as f64);
+            let mut n = 0;
+            while n < DEFAULT_BOUNDS.len() && DEFAULT_BOUNDS[n] < lo {
+                n += 1;
+            }
+            t[o * SUB + s] = n as u8;
+            s += 1;
+        }
+        o += 1;
+    }
+    t
+};
+
+/// The explicit bucket of a positive `v` in log-linear bucket `(o, s)`: the number of bounds
+/// below `v`. A log-linear bucket is under 1 % wide and the bounds are further apart, so at most
+/// one bound lies between its lower edge and `v`: a table lookup and one comparison, where a
+/// binary search over varying values mispredicts about every other step.
+#[inline(always)]
+fn explicit_bucket(v: f64, o: usize, s: usize) -> usize {
+    let below = BOUNDS_BELOW[o * SUB + s] as usize;
+    match DEFAULT_BOUNDS.get(below) {
+        Some(&b) if b < v => below + 1,
+        _ => below,
+    }
+}
+
 /// The middle of a log-linear bucket.
 fn bucket_mid(o: usize, s: usize) -> f64 {
     let base = 2f64.powi(o as i32 + MIN_EXP);
@@ -85,37 +131,85 @@ fn bucket_mid(o: usize, s: usize) -> f64 {
 }
 
 impl AtomicHistogram {
-    /// Records a value. Returns false (recording nothing) for NaN and infinities.
+    /// True when thread `thread` is (now) this shard's only writer: it already was, or the
+    /// shard had no owner and `thread` took it. Ownership is never given back.
+    #[inline]
+    pub fn claim(&self, thread: u32) -> bool {
+        let o = self.owner.load(Ordering::Relaxed);
+        if o == thread {
+            return thread != NO_OWNER;
+        }
+        o == NO_OWNER
+            && self
+                .owner
+                .compare_exchange(NO_OWNER, thread, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Records a value; any number of threads may call this at once. Returns false (recording
+    /// nothing) for NaN and infinities.
     #[inline]
     pub fn record(&self, v: f64) -> bool {
+        self.record_as::<false>(v)
+    }
+
+    /// Records a value with plain loads and stores (about three atomic read-modify-writes
+    /// cheaper). Only for the thread that [`claim`](Self::claim)ed the shard: a concurrent writer
+    /// would lose counts (never memory safety: every access is atomic).
+    #[inline]
+    pub fn record_owned(&self, v: f64) -> bool {
+        self.record_as::<true>(v)
+    }
+
+    #[inline(always)]
+    fn record_as<const OWNED: bool>(&self, v: f64) -> bool {
         if !v.is_finite() {
             return false;
         }
-        let mut cur = self.sum.load(Ordering::Relaxed);
-        loop {
-            let new = (f64::from_bits(cur) + v).to_bits();
-            match self
-                .sum
-                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(c) => cur = c,
+        let bump = |c: &AtomicU64| {
+            if OWNED {
+                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            } else {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        if OWNED {
+            let sum = f64::from_bits(self.sum.load(Ordering::Relaxed)) + v;
+            self.sum.store(sum.to_bits(), Ordering::Relaxed);
+            if v < f64::from_bits(self.min.load(Ordering::Relaxed)) {
+                self.min.store(v.to_bits(), Ordering::Relaxed);
+            }
+            if v > f64::from_bits(self.max.load(Ordering::Relaxed)) {
+                self.max.store(v.to_bits(), Ordering::Relaxed);
+            }
+        } else {
+            let mut cur = self.sum.load(Ordering::Relaxed);
+            loop {
+                let new = (f64::from_bits(cur) + v).to_bits();
+                match self
+                    .sum
+                    .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => break,
+                    Err(c) => cur = c,
+                }
+            }
+            if v < f64::from_bits(self.min.load(Ordering::Relaxed)) {
+                update(&self.min, v, |new, old| new < old);
+            }
+            if v > f64::from_bits(self.max.load(Ordering::Relaxed)) {
+                update(&self.max, v, |new, old| new > old);
             }
         }
-        if v < f64::from_bits(self.min.load(Ordering::Relaxed)) {
-            update(&self.min, v, |new, old| new < old);
-        }
-        if v > f64::from_bits(self.max.load(Ordering::Relaxed)) {
-            update(&self.max, v, |new, old| new > old);
-        }
-        let i = DEFAULT_BOUNDS.partition_point(|b| *b < v);
-        self.explicit[i].fetch_add(1, Ordering::Relaxed);
         if v > 0.0 {
             let (o, s) = log_bucket(v);
+            bump(&self.explicit[explicit_bucket(v, o, s)]);
             let oct = self.octaves[o].get_or_init(|| Box::new([const { AtomicU64::new(0) }; SUB]));
-            oct[s].fetch_add(1, Ordering::Relaxed);
+            bump(&oct[s]);
         } else {
-            self.non_positive.fetch_add(1, Ordering::Relaxed);
+            // No bound is below v (the first is 0).
+            bump(&self.explicit[0]);
+            bump(&self.non_positive);
         }
         true
     }
@@ -274,6 +368,50 @@ mod tests {
         assert_eq!(acc.min, -3.0);
         assert_eq!(acc.quantile(0.1), -3.0);
         assert_eq!(acc.quantile(1.0), 1e9);
+    }
+
+    #[test]
+    fn a_shard_has_one_owner_and_both_paths_count_the_same() {
+        let h = AtomicHistogram::default();
+        assert!(h.claim(3));
+        assert!(h.claim(3), "the owner keeps it");
+        assert!(!h.claim(4), "another thread does not get it");
+        assert!(!AtomicHistogram::default().claim(NO_OWNER));
+        let shared = AtomicHistogram::default();
+        for v in [0.0, -1.0, 0.5, 5.0, 7.0, 1e6] {
+            assert!(h.record_owned(v));
+            assert!(shared.record(v));
+        }
+        assert!(!h.record_owned(f64::NAN));
+        let (mut a, mut b) = (HistAcc::default(), HistAcc::default());
+        h.add_into(&mut a);
+        shared.add_into(&mut b);
+        assert_eq!((a.count, a.sum, a.min, a.max), (6, 1_000_011.5, -1.0, 1e6));
+        assert_eq!(
+            (a.count, a.sum, a.min, a.max),
+            (b.count, b.sum, b.min, b.max)
+        );
+        assert_eq!(a.explicit, b.explicit);
+        assert_eq!(a.log, b.log);
+    }
+
+    #[test]
+    fn explicit_buckets_agree_with_a_search() {
+        let mut values = vec![1e-30, 1e-9, 0.37, 1e12, 1e300, f64::MIN_POSITIVE];
+        for b in DEFAULT_BOUNDS {
+            for d in [-2i64, -1, 0, 1, 2] {
+                values.push(f64::from_bits((b.to_bits() as i64 + d) as u64));
+            }
+        }
+        values.extend((1..200_000).map(|i| i as f64 * 0.0731));
+        for v in values.into_iter().filter(|v| *v > 0.0) {
+            let (o, s) = log_bucket(v);
+            assert_eq!(
+                explicit_bucket(v, o, s),
+                DEFAULT_BOUNDS.partition_point(|b| *b < v),
+                "{v}"
+            );
+        }
     }
 
     #[test]

@@ -312,8 +312,10 @@ impl Series {
                 bits: AtomicU64::new(0),
                 set: AtomicBool::new(false),
             },
+            // One shard per thread index (modulo n), each written only by the first thread
+            // that claims it, and one more shared by the threads whose shard is taken.
             Kind::Histogram => Cells::Histogram(
-                (0..n)
+                (0..n + 1)
                     .map(|_| CachePadded::new(AtomicHistogram::default()))
                     .collect(),
             ),
@@ -360,7 +362,15 @@ impl Series {
     #[inline]
     fn record(&self, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
-            if !shards[my_shard(shards.len())].record(v) {
+            let shared = shards.len() - 1;
+            let thread = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
+            let own = &shards[thread as usize & (shared - 1)];
+            let ok = if own.claim(thread) {
+                own.record_owned(v)
+            } else {
+                shards[shared].record(v)
+            };
+            if !ok {
                 INVALID.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -87,6 +87,27 @@ fn counters_and_histograms_are_exact_across_threads() {
 }
 
 #[test]
+fn histograms_are_exact_with_more_threads_than_shards() {
+    // Histogram shards have one writer each; threads beyond the shard count share one more,
+    // with atomic read-modify-writes. Both kinds of shard must add up exactly.
+    let (threads, n) = (48u64, 20_000u64);
+    let lines = json_lines(&run(
+        "scenario",
+        &["counters", &threads.to_string(), &n.to_string()],
+        &[],
+    ));
+    let h = point(&lines, "values", json!({"kind": "h"}));
+    assert_eq!(h["count"], threads * n);
+    assert_eq!(h["min"], 1.0);
+    assert_eq!(h["max"], n as f64);
+    assert_eq!(h["sum"], (threads * n * (n + 1) / 2) as f64);
+    assert_eq!(
+        point(&lines, "hits", json!({"kind": "call", "shared": true}))["value"],
+        threads * n
+    );
+}
+
+#[test]
 fn lossless_mode_delivers_every_record_once_in_order() {
     let (threads, n) = (8u64, 20_000u64);
     let lines = flood(threads, n, "block");
