@@ -77,6 +77,8 @@ impl std::fmt::Debug for Instrument {
 /// One attribute set of one instrument, with its cells. Lives for the whole process.
 pub struct Series {
     attrs: &'static [KeyValue<'static>],
+    /// Fingerprints of `attrs` when every one has one (see [`Fp`]).
+    fps: Option<Box<[Fp]>>,
     /// The attributes encoded as a record's kv list, for rendering.
     encoded: Box<[u8]>,
     cells: Cells,
@@ -198,23 +200,58 @@ fn hash_value(v: &Value<'_>) -> u64 {
     }
 }
 
-/// Hash of an attribute list in the order given: the per-thread cache key. Cheaper than the
-/// order-independent [`hash_attrs`] (one mixing chain, no per-pair avalanche); a set passed in
-/// another order just takes another cache slot.
-#[inline]
-fn hash_attrs_ordered(attrs: &[KeyValue<'_>]) -> u64 {
-    // One mixing chain over every key and value, one avalanche at the end.
-    let mut h = attrs.len() as u64;
-    for kv in attrs {
-        h = absorb(h, kv.key.as_bytes());
-        h = match kv.value {
-            Value::Str(s) => absorb(h ^ 1, s.as_bytes()),
-            Value::I64(i) => mix(h ^ 2, i as u64),
-            Value::Bool(b) => mix(h ^ 3, b as u64),
-            _ => mix(h ^ 4, hash_value(&kv.value)),
-        };
+/// An exact, fixed-size stand-in for an attribute whose key and value are short: a string of at
+/// most 16 bytes is its length and two (overlapping) word reads that cover every byte; numbers
+/// and booleans are their bits. Two attributes with fingerprints are equal exactly when their
+/// fingerprints are, so the per-thread cache confirms a hit with a few word comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Fp {
+    key: [u64; 2],
+    val: [u64; 2],
+    /// Key length, value length and value type.
+    lens: u64,
+}
+
+impl Fp {
+    /// Most attributes a call may pass for the fingerprint path; more go the general way.
+    const MAX: usize = 4;
+
+    #[inline(always)]
+    fn words(b: &[u8]) -> Option<[u64; 2]> {
+        let n = b.len();
+        if n <= 8 {
+            Some([tail_word(b), 0])
+        } else if n <= 16 {
+            Some([read8(b, 0), read8(b, n - 8)])
+        } else {
+            None
+        }
     }
-    fmix(h)
+
+    #[inline(always)]
+    fn of(kv: &KeyValue<'_>) -> Option<Fp> {
+        let key = Fp::words(kv.key.as_bytes())?;
+        let (val, vlen, tag) = match kv.value {
+            Value::Str(s) => (Fp::words(s.as_bytes())?, s.len() as u64, 1),
+            Value::I64(i) => ([i as u64, 0], 0, 2),
+            Value::Bool(b) => ([b as u64, 0], 0, 3),
+            Value::F64(f) => ([f.to_bits(), 0], 0, 4),
+            _ => return None,
+        };
+        Some(Fp {
+            key,
+            val,
+            lens: (kv.key.len() as u64) | (vlen << 8) | (tag << 16),
+        })
+    }
+
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        // The multiplies of different attributes are independent and run in parallel.
+        let a = (self.key[0] ^ self.lens).wrapping_mul(K);
+        let b = (self.val[0] ^ self.key[1].rotate_left(31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        a ^ b.rotate_left(29) ^ self.val[1]
+    }
 }
 
 const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -320,8 +357,10 @@ impl Series {
                     .collect(),
             ),
         };
+        let fps = attrs.iter().map(Fp::of).collect::<Option<Box<[Fp]>>>();
         Box::leak(Box::new(Series {
             attrs,
+            fps,
             encoded: encoded.into_boxed_slice(),
             cells,
         }))
@@ -399,7 +438,27 @@ impl Instrument {
             }
             return self.no_attrs();
         }
-        let h = hash_attrs_ordered(attrs);
+        // Short attribute lists of short strings, numbers and booleans (the usual kind):
+        // fingerprint once, hash the fingerprints, and confirm a cache hit by comparing them.
+        let mut fps = [Fp::default(); Fp::MAX];
+        let mut fast = attrs.len() <= Fp::MAX;
+        let mut h = attrs.len() as u64;
+        if fast {
+            for (f, kv) in fps.iter_mut().zip(attrs) {
+                match Fp::of(kv) {
+                    Some(x) => {
+                        *f = x;
+                        h = h.wrapping_add(x.hash());
+                    }
+                    None => {
+                        fast = false;
+                        break;
+                    }
+                }
+            }
+        }
+        let h = if fast { fmix(h) } else { hash_attrs(attrs) };
+        let fps = &fps[..attrs.len().min(Fp::MAX)];
         let slot = ((h ^ (self.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 58) as usize
             & (SERIES_CACHE - 1);
         LOCAL
@@ -408,7 +467,11 @@ impl Instrument {
                 let e = cell.get();
                 if e.instrument == self.id && e.hash == h {
                     if let Some(s) = e.series {
-                        if s.matches(attrs) {
+                        let same = match &s.fps {
+                            Some(sf) if fast => sf[..] == *fps || s.matches(attrs),
+                            _ => s.matches(attrs),
+                        };
+                        if same {
                             return s;
                         }
                     }
@@ -962,6 +1025,76 @@ mod tests {
             }
         }
         assert!(!bytes_eq(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn fingerprints_are_exact() {
+        let data: Vec<u8> = (b'a'..=b'z').collect();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        for n in 0..=20 {
+            let a = text(&data[..n]);
+            let fa = Fp::of(&KeyValue::new(&a, a.as_str()));
+            assert_eq!(fa.is_some(), n <= 16, "len {n}");
+            let Some(fa) = fa else { continue };
+            assert_eq!(
+                Some(fa),
+                Fp::of(&KeyValue::new(&a.clone(), a.clone().as_str()))
+            );
+            for i in 0..n {
+                let mut b = data[..n].to_vec();
+                b[i] = b'A';
+                let b = text(&b);
+                assert_ne!(
+                    Some(fa),
+                    Fp::of(&KeyValue::new(&b, a.as_str())),
+                    "key {n} {i}"
+                );
+                assert_ne!(
+                    Some(fa),
+                    Fp::of(&KeyValue::new(&a, b.as_str())),
+                    "value {n} {i}"
+                );
+            }
+            // One byte more or less, or a NUL appended, is another string.
+            let longer = format!("{a}\0");
+            assert_ne!(Some(fa), Fp::of(&KeyValue::new(&longer, a.as_str())));
+        }
+        let kinds = [
+            Fp::of(&KeyValue::new("k", 1i64)),
+            Fp::of(&KeyValue::new("k", true)),
+            Fp::of(&KeyValue::new("k", f64::from_bits(1))),
+            Fp::of(&KeyValue::new("k", "\u{1}")),
+        ];
+        for (i, a) in kinds.iter().enumerate() {
+            for b in &kinds[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn cached_lookups_never_return_another_series() {
+        let m = meter("test.metrics.cache");
+        let c = m.counter("unit.cache").build();
+        let keys = [
+            "a",
+            "b",
+            "route",
+            "http.status_code",
+            "a_key_longer_than_16",
+        ];
+        for round in 0..3 {
+            for (i, k) in keys.iter().enumerate() {
+                for v in 0..40i64 {
+                    let sv = format!("v{v}");
+                    let attrs = [KeyValue::new(k, v), KeyValue::new("s", sv.as_str())];
+                    let s = c.inst.series(&attrs);
+                    let mut want = attrs.to_vec();
+                    want.sort_by(|a, b| a.key.cmp(b.key));
+                    assert_eq!(s.attrs, &want[..], "round {round} key {i} v {v}");
+                }
+            }
+        }
     }
 
     #[test]
