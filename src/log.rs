@@ -289,7 +289,7 @@ impl Logger {
         let h = log_head(level as u8, 0, self.scope, time, dropped, ctx);
         emit(g, head + size, |b| {
             let mut e = Enc::new(b, max_str);
-            e.bytes(&h);
+            e.array(&h);
             e.text(message, max_text);
             e.kvs(&attrs[..n]);
         });
@@ -340,7 +340,7 @@ impl Logger {
             h[LOG_HEAD..LOG_HEAD + 4].copy_from_slice(&id.to_le_bytes());
             h[LOG_HEAD + 4..].copy_from_slice(&(n as u16).to_le_bytes());
             let mut e = Enc::new(b, max_str);
-            e.bytes(&h);
+            e.array(&h);
             for v in &values[..n] {
                 e.value(v);
             }

@@ -664,7 +664,7 @@ impl SpanInner {
         h[64..68].copy_from_slice(&self.dropped_links.get().to_le_bytes());
         emit(g, END_FIXED + record::str_size(name, max_text), |b| {
             let mut e = Enc::new(b, max_str);
-            e.bytes(&h);
+            e.array(&h);
             e.text(name, max_text);
         });
     }
