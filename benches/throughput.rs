@@ -15,7 +15,7 @@
 
 use mini_telemetry::{Config, KeyValue, Level, Sink, info};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,95 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
         to_ns(*lat.last().unwrap()),
         "ns",
     );
+    if paced {
+        machine_floor(res, ns_per_tick, pct(&lat, 0.5));
+    }
+}
+
+/// The same paced loop around plain arithmetic that takes as long as the median request, and
+/// no telemetry: its tail is what this machine does to any 200 ns piece of work (interrupts,
+/// the hypervisor, the other thread), the floor under the request's tail.
+fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
+    #[inline(never)]
+    fn work(k: u64) -> u64 {
+        let mut x = std::hint::black_box(0x9e37_79b9u64);
+        for _ in 0..k {
+            x = x.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(1);
+        }
+        std::hint::black_box(x)
+    }
+    // Calibrate k so the median of `work` matches the median request.
+    let median_of = |k: u64| {
+        let mut v: Vec<u64> = (0..2001)
+            .map(|_| {
+                let t0 = ticks();
+                work(k);
+                ticks() - t0
+            })
+            .collect();
+        v.sort_unstable();
+        v[1000]
+    };
+    let mut k = 16;
+    while median_of(k) < request_p50 && k < 1 << 20 {
+        k *= 2;
+    }
+    let (mut lo, mut hi) = (k / 2, k);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if median_of(mid) < request_p50 {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    // Twice: with the other CPU idle, then with another thread streaming through memory there
+    // (the writer's kind of load, without the writer). `work` touches no memory itself.
+    for neighbour in [false, true] {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let bg = neighbour.then(|| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 20];
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    buf[i] = buf[i].wrapping_add(1);
+                    i = (i + 4096 + 64) % buf.len();
+                }
+            })
+        });
+        let n = 200_000;
+        let mut lat = Vec::with_capacity(n);
+        let think = Duration::from_micros(2);
+        for _ in 0..n {
+            let t0 = ticks();
+            work(hi);
+            lat.push(ticks() - t0);
+            let until = Instant::now() + think;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        if let Some(b) = bg {
+            b.join().unwrap();
+        }
+        lat.sort_unstable();
+        let to_ns = |t: u64| t as f64 * ns_per_tick;
+        let what = if neighbour {
+            "machine floor, other CPU streaming memory"
+        } else {
+            "machine floor"
+        };
+        for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+            res.add(
+                "request",
+                &format!("{what}, paced 2us {name}"),
+                to_ns(pct(&lat, q)),
+                "ns",
+            );
+        }
+    }
 }
 
 fn writer_throughput(res: &mut Results, sink: &Counting) {
