@@ -3,7 +3,7 @@
 //! Every log record carries the current span's trace id and span id.
 
 use crate::clock;
-use crate::global::{self, emit, is_enabled};
+use crate::global::{self, is_enabled};
 use crate::record::{self, Enc, kind};
 use crate::value::{KeyValue, Value};
 use parking_lot::RwLock;
@@ -281,13 +281,13 @@ impl Logger {
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
         let time = clock::now();
-        let ctx = crate::trace::SpanContext::current();
         let head = LOG_HEAD + record::str_size(message, g.settings.max_text) + 2;
         let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(head);
         let (n, size) = record::fit_kvs(attrs, 128, budget, max_str);
         let dropped = (attrs.len() - n) as u32;
-        let h = log_head(level as u8, 0, self.scope, time, dropped, ctx);
-        emit(g, head + size, |b| {
+        let scope = self.scope;
+        global::emit_local(g, head + size, |b, l| {
+            let h = log_head(level as u8, 0, scope, time, dropped, l.current.get());
             let mut e = Enc::new(b, max_str);
             e.array(&h);
             e.text(message, max_text);
