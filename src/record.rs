@@ -100,7 +100,7 @@ pub fn kv_size(kv: &KeyValue<'_>, max_str: usize) -> usize {
 }
 
 /// How many of `kvs` (at most `max_count`) fit in `budget` bytes, and their encoded size.
-#[inline]
+#[inline(always)]
 pub fn fit_kvs(
     kvs: &[KeyValue<'_>],
     max_count: usize,
@@ -222,21 +222,21 @@ impl<'a> Enc<'a> {
     }
     /// A name, body or message (u32 length), truncated to `max` bytes rather than to the
     /// attribute value limit.
-    #[inline]
+    #[inline(always)]
     pub fn text(&mut self, s: &str, max: usize) {
         let n = trunc_len(s, max);
         self.u32(n as u32);
         self.put(&s.as_bytes()[..n]);
     }
     /// A string (u32 length), truncated to the limit.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, s: &str) {
         let n = trunc_len(s, self.max_str);
         self.u32(n as u32);
         self.put(&s.as_bytes()[..n]);
     }
     /// A value.
-    #[inline]
+    #[inline(always)]
     pub fn value(&mut self, v: &Value<'_>) {
         match *v {
             Value::Str(s) => {
@@ -286,7 +286,7 @@ impl<'a> Enc<'a> {
         }
     }
     /// A key-value pair.
-    #[inline]
+    #[inline(always)]
     pub fn kv(&mut self, kv: &KeyValue<'_>) {
         let n = trunc_len(kv.key, MAX_KEY);
         self.u16(n as u16);
@@ -294,7 +294,7 @@ impl<'a> Enc<'a> {
         self.value(&kv.value);
     }
     /// A count (u16) followed by the pairs.
-    #[inline]
+    #[inline(always)]
     pub fn kvs(&mut self, kvs: &[KeyValue<'_>]) {
         self.u16(kvs.len() as u16);
         for kv in kvs {
