@@ -3,8 +3,9 @@
 //! the difference per call, on the calling thread only. Run alone it just does the calls:
 //! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_attrs, log,
 //! counter_attrs, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram with
-//! per-call attributes, as in the throughput bench); writer_span and writer_log produce N records
-//! and flush, and the script counts the writer thread's instructions per record instead.
+//! per-call attributes, as in the throughput bench); writer_span, writer_span_attrs and writer_log
+//! produce N spans or logs and flush, and the script counts the writer thread's instructions per
+//! span or log instead.
 
 use mini_telemetry::{Config, KeyValue, Sink, info};
 use std::hint::black_box;
@@ -117,6 +118,10 @@ fn main() {
             for _ in 0..n {
                 drop(t.start("writer.span"));
             }
+            mini_telemetry::flush();
+        }
+        "writer_span_attrs" => {
+            probe_span_attrs(&t, n);
             mini_telemetry::flush();
         }
         "writer_log" => {

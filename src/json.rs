@@ -257,27 +257,33 @@ pub struct Digits {
 
 impl Digits {
     /// Appends `v` in decimal, as `u64` would.
-    #[inline]
+    #[inline(always)]
     pub fn put(&mut self, out: &mut Vec<u8>, v: u64) {
         const E8: u64 = 100_000_000;
         let high = v / E8;
-        if high == 0 {
-            return u64(out, v);
-        }
         if high != self.high || self.head_len == 0 {
-            let mut h = Vec::with_capacity(16);
-            u64(&mut h, high);
-            self.head = [0; 16];
-            self.head[..h.len()].copy_from_slice(&h);
-            self.head_len = h.len();
-            self.high = high;
+            if high == 0 {
+                return u64(out, v);
+            }
+            self.render_head(high);
         }
         let mut buf = [0u8; 24];
         buf[..16].copy_from_slice(&self.head);
-        let n = self.head_len;
-        let low = digits8((v % E8) as u32) | 0x3030_3030_3030_3030;
+        let n = self.head_len.min(16);
+        let low = digits8((v - high * E8) as u32) | 0x3030_3030_3030_3030;
         buf[n..n + 8].copy_from_slice(&low.to_le_bytes());
         put_prefix(out, &buf, n + 8);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn render_head(&mut self, high: u64) {
+        let mut h = Vec::with_capacity(24);
+        u64(&mut h, high);
+        self.head = [0; 16];
+        self.head[..h.len()].copy_from_slice(&h);
+        self.head_len = h.len();
+        self.high = high;
     }
 }
 

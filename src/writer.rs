@@ -18,6 +18,7 @@ use crate::output::{
 use crate::record::{self, Corrupt, DValue, Dec, kind};
 use crate::ring::Consumer;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -86,8 +87,34 @@ impl Pending {
     }
 }
 
+/// Span ids are already uniformly random 64-bit values: the pending map uses them as their own
+/// hash instead of running SipHash over them.
+#[derive(Default)]
+struct SpanIdHasher(u64);
+
+impl Hasher for SpanIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key is a u64); fold anything else in, for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// Reuses a vector's allocation for a different lifetime (it is emptied first).
 fn recycle<'a, 'b>(mut v: Vec<Attr<'a>>) -> Vec<Attr<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+/// As [`recycle`], for event views.
+fn recycle_events<'a, 'b>(mut v: Vec<EventView<'a>>) -> Vec<EventView<'b>> {
     v.clear();
     v.into_iter().map(|_| unreachable!()).collect()
 }
@@ -101,10 +128,12 @@ pub(crate) struct Writer {
     cal: Calibration,
     last_calibration: Instant,
     output: Output,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, BuildHasherDefault<SpanIdHasher>>,
     spare: Vec<Pending>,
     attrs: Vec<Attr<'static>>,
     sub_attrs: Vec<Attr<'static>>,
+    events: Vec<EventView<'static>>,
+    links: Vec<LinkView>,
     callsites: Vec<(&'static str, &'static [&'static str])>,
     metric_interval: Duration,
     flush_interval: Duration,
@@ -131,10 +160,12 @@ impl Writer {
             cal,
             last_calibration: Instant::now(),
             output: Output::new(cfg.format, crate::resource::attributes(cfg)),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             spare: Vec::new(),
             attrs: Vec::new(),
             sub_attrs: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
             callsites: Vec::new(),
             metric_interval: cfg.metric_interval,
             flush_interval: cfg.flush_interval,
@@ -428,8 +459,14 @@ impl Writer {
         } else {
             (Vec::new(), Vec::new())
         };
-        let mut events: Vec<EventView<'_>> = Vec::new();
-        let mut links: Vec<LinkView> = Vec::new();
+        let (mut events, mut links) = if has_parts {
+            (
+                recycle_events(std::mem::take(&mut self.events)),
+                std::mem::take(&mut self.links),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let r = (|| {
             // Attributes: a later value for a key replaces an earlier one, in place.
             let mut ad = Dec::new(&p.attrs);
@@ -525,7 +562,11 @@ impl Writer {
             self.attrs = recycle(attrs);
             self.sub_attrs = recycle(sub_attrs);
         }
-        drop(events);
+        if has_parts {
+            self.events = recycle_events(events);
+            links.clear();
+            self.links = links;
+        }
         if let Some(mut p) = pending {
             p.clear();
             // Keep a few buffers for reuse, not the memory of an exceptionally large span.
