@@ -105,14 +105,7 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     lat.sort_unstable();
     let to_ns = |t: u64| t as f64 * ns_per_tick;
     let mode = if paced { "paced 2us" } else { "saturated" };
-    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
-        res.add(
-            "request",
-            &format!("{mode} {name}"),
-            to_ns(pct(&lat, q)),
-            "ns",
-        );
-    }
+    add_percentiles(res, mode, &lat, ns_per_tick);
     res.add(
         "request",
         &format!("{mode} max"),
@@ -121,6 +114,18 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     );
     if paced {
         machine_floor(res, ns_per_tick, pct(&lat, 0.5));
+    }
+}
+
+/// Adds the p50, p99 and p99.9 of sorted tick counts to the request group.
+fn add_percentiles(res: &mut Results, label: &str, sorted: &[u64], ns_per_tick: f64) {
+    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+        res.add(
+            "request",
+            &format!("{label} {name}"),
+            pct(sorted, q) as f64 * ns_per_tick,
+            "ns",
+        );
     }
 }
 
@@ -193,20 +198,12 @@ fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
             b.join().unwrap();
         }
         lat.sort_unstable();
-        let to_ns = |t: u64| t as f64 * ns_per_tick;
         let what = if neighbour {
-            "machine floor, other CPU streaming memory"
+            "machine floor, other CPU streaming memory, paced 2us"
         } else {
-            "machine floor"
+            "machine floor, paced 2us"
         };
-        for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
-            res.add(
-                "request",
-                &format!("{what}, paced 2us {name}"),
-                to_ns(pct(&lat, q)),
-                "ns",
-            );
-        }
+        add_percentiles(res, what, &lat, ns_per_tick);
     }
 }
 

@@ -487,7 +487,8 @@ mod tests {
             cases.extend([t - 1, t, t + 1, t.saturating_mul(7) / 3]);
         }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..100_000 {
+        // Fewer under Miri, which interprets every instruction.
+        for _ in 0..if cfg!(miri) { 500 } else { 100_000 } {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
@@ -565,7 +566,7 @@ mod tests {
         );
         // Every nibble value in every position, against the standard formatter.
         let mut x = 0x0123_4567_89ab_cdefu64;
-        for _ in 0..10_000 {
+        for _ in 0..if cfg!(miri) { 200 } else { 10_000 } {
             x = x
                 .rotate_left(5)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15)
