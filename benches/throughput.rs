@@ -266,30 +266,43 @@ fn scaling(res: &mut Results) {
     let bound = counter.bind(&[KeyValue::new("series", "one")]);
     let logger = mini_telemetry::logger("bench.scaling");
     // Each run is ~40 ms, so one preemption on this shared VM can halve it: the thread counts
-    // take turns for 7 rounds and each reports its median rate.
+    // take turns for 7 rounds and each reports its median rate. A reference runs alongside: the
+    // same threads doing plain register arithmetic, no shared memory at all, which shows how
+    // much of a second CPU this VM actually gives at that moment.
     let counts = [1usize, 2, 4, 8];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
-    for _round in 0..7 {
-        for (ci, &threads) in counts.iter().enumerate() {
-            let per = 20_000_000 / threads as u64;
-            let barrier = Arc::new(Barrier::new(threads + 1));
-            let hs: Vec<_> = (0..threads)
-                .map(|_| {
-                    let b = barrier.clone();
-                    std::thread::spawn(move || {
-                        b.wait();
-                        for _ in 0..per {
-                            bound.add(1);
-                        }
-                    })
-                })
-                .collect();
+    let mut reference: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    let run = |threads: usize, body: &(dyn Fn(u64) + Sync)| {
+        let per = 20_000_000 / threads as u64;
+        let barrier = Barrier::new(threads + 1);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    barrier.wait();
+                    body(per);
+                });
+            }
             barrier.wait();
             let t = Instant::now();
-            for h in hs {
-                h.join().unwrap();
-            }
-            rates[ci].push((per * threads as u64) as f64 / t.elapsed().as_secs_f64());
+            // The scope joins every thread before returning.
+            (t, per * threads as u64)
+        })
+    };
+    for _round in 0..7 {
+        for (ci, &threads) in counts.iter().enumerate() {
+            let (t, n) = run(threads, &|per| {
+                for _ in 0..per {
+                    bound.add(1);
+                }
+            });
+            rates[ci].push(n as f64 / t.elapsed().as_secs_f64());
+            let (t, n) = run(threads, &|per| {
+                let mut x = std::hint::black_box(1u64);
+                for _ in 0..per {
+                    x = std::hint::black_box(x.wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 1);
+                }
+            });
+            reference[ci].push(n as f64 / t.elapsed().as_secs_f64());
         }
     }
     let median = |v: &mut Vec<f64>| {
@@ -297,6 +310,7 @@ fn scaling(res: &mut Results) {
         v[v.len() / 2]
     };
     let base = median(&mut rates[0]);
+    let ref_base = median(&mut reference[0]);
     for (ci, &threads) in counts.iter().enumerate() {
         let rate = median(&mut rates[ci]);
         res.add(
@@ -309,6 +323,12 @@ fn scaling(res: &mut Results) {
             "scaling",
             &format!("bound counter, {threads} threads: vs 1 thread"),
             rate / base,
+            "x",
+        );
+        res.add(
+            "scaling",
+            &format!("reference, register arithmetic, {threads} threads: vs 1 thread"),
+            median(&mut reference[ci]) / ref_base,
             "x",
         );
     }

@@ -459,6 +459,16 @@ pub(crate) struct Local {
     pub rng: Cell<u64>,
     pub index: Cell<u32>,
     pub series_cache: [Cell<CacheEntry>; SERIES_CACHE],
+    /// Metric shards this thread claimed, given back when it exits (see `src/shard.rs`).
+    pub owned: RefCell<Vec<&'static crate::shard::Owner>>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        for o in self.owned.get_mut().drain(..) {
+            o.release();
+        }
+    }
 }
 
 thread_local! {
@@ -471,6 +481,7 @@ thread_local! {
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
             series_cache: [const { Cell::new(CacheEntry::EMPTY) }; SERIES_CACHE],
+            owned: RefCell::new(Vec::new()),
         }
     };
 }

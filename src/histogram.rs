@@ -11,8 +11,9 @@
 //! records, so per-thread recording would need a lock or a hand-off on the calling thread. This
 //! type is the same idea (log-linear buckets with bounded relative error) on atomics.
 
+use crate::shard::{Owner, add_owned};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Mantissa bits used for sub-buckets.
 pub const SUB_BITS: u32 = 7;
@@ -26,18 +27,14 @@ pub const DEFAULT_BOUNDS: [f64; 15] = [
     10000.0,
 ];
 
-/// No thread owns the shard yet.
-const NO_OWNER: u32 = u32::MAX;
-
 /// One shard of a histogram series.
 ///
 /// A shard is written either by the one thread that owns it ([`claim`](Self::claim), then
 /// [`record_owned`](Self::record_owned): plain loads and stores, no read-modify-write) or by any
-/// number of threads ([`record`](Self::record): atomic read-modify-writes), never both: a plain
-/// store could overwrite another thread's increment.
+/// number of threads ([`record`](Self::record): atomic read-modify-writes), never both (see
+/// `src/shard.rs`).
 pub struct AtomicHistogram {
-    /// The thread index of the only writer, or `NO_OWNER`.
-    owner: AtomicU32,
+    owner: Owner,
     // No separate count: it is the sum of the explicit buckets (one atomic add fewer per value).
     sum: AtomicU64,
     min: AtomicU64,
@@ -64,7 +61,7 @@ impl std::fmt::Debug for AtomicHistogram {
 impl Default for AtomicHistogram {
     fn default() -> Self {
         AtomicHistogram {
-            owner: AtomicU32::new(NO_OWNER),
+            owner: Owner::new(),
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
@@ -131,19 +128,10 @@ fn bucket_mid(o: usize, s: usize) -> f64 {
 }
 
 impl AtomicHistogram {
-    /// True when thread `thread` is (now) this shard's only writer: it already was, or the
-    /// shard had no owner and `thread` took it. Ownership is never given back.
+    /// True when thread `thread` is (now) this shard's only writer (see `src/shard.rs`).
     #[inline]
-    pub fn claim(&self, thread: u32) -> bool {
-        let o = self.owner.load(Ordering::Relaxed);
-        if o == thread {
-            return thread != NO_OWNER;
-        }
-        o == NO_OWNER
-            && self
-                .owner
-                .compare_exchange(NO_OWNER, thread, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+    pub fn claim(&'static self, thread: u32) -> bool {
+        self.owner.claim(thread)
     }
 
     /// Records a value; any number of threads may call this at once. Returns false (recording
@@ -168,7 +156,7 @@ impl AtomicHistogram {
         }
         let bump = |c: &AtomicU64| {
             if OWNED {
-                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                add_owned(c, 1);
             } else {
                 c.fetch_add(1, Ordering::Relaxed);
             }
@@ -372,11 +360,10 @@ mod tests {
 
     #[test]
     fn a_shard_has_one_owner_and_both_paths_count_the_same() {
-        let h = AtomicHistogram::default();
+        // (Ownership itself is tested in src/shard.rs.)
+        let h: &'static AtomicHistogram = Box::leak(Box::default());
         assert!(h.claim(3));
-        assert!(h.claim(3), "the owner keeps it");
         assert!(!h.claim(4), "another thread does not get it");
-        assert!(!AtomicHistogram::default().claim(NO_OWNER));
         let shared = AtomicHistogram::default();
         for v in [0.0, -1.0, 0.5, 5.0, 7.0, 1e6] {
             assert!(h.record_owned(v));

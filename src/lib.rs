@@ -44,6 +44,7 @@ mod log;
 mod metrics;
 mod output;
 mod primitive;
+mod shard;
 // The record format and the ring are public for the corpus tests, fuzz targets and benches, not
 // as a stable API.
 #[doc(hidden)]

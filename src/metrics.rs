@@ -13,6 +13,7 @@ use crate::global::{self, LOCAL, SERIES_CACHE, is_enabled};
 use crate::histogram::{AtomicHistogram, DEFAULT_BOUNDS, HistAcc};
 use crate::output::{Attr, HistPoint, Num, PointData, PointView};
 use crate::record::{self, Dec, Enc};
+use crate::shard::{self, SumShard};
 use crate::value::{KeyValue, Value};
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock};
@@ -93,8 +94,13 @@ impl std::fmt::Debug for Series {
 }
 
 enum Cells {
-    Sum(Box<[CachePadded<AtomicU64>]>),
-    Gauge { bits: AtomicU64, set: AtomicBool },
+    /// Per-thread-index shards, each written by the thread that claimed it, and a last one
+    /// shared by the threads whose shard is taken (see `src/shard.rs`).
+    Sum(Box<[CachePadded<SumShard>]>),
+    Gauge {
+        bits: AtomicU64,
+        set: AtomicBool,
+    },
     Histogram(Box<[CachePadded<AtomicHistogram>]>),
 }
 
@@ -116,9 +122,11 @@ fn shard_count() -> usize {
     })
 }
 
+/// This thread's index, or `u32::MAX` (which owns no shard) while its thread-local state is
+/// being torn down.
 #[inline]
-fn my_shard(n: usize) -> usize {
-    LOCAL.try_with(|l| l.index() as usize).unwrap_or(0) & (n - 1)
+fn thread_index() -> u32 {
+    LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX)
 }
 
 fn cardinality_limit() -> usize {
@@ -341,8 +349,8 @@ impl Series {
         let n = shard_count();
         let cells = match kind {
             Kind::Counter | Kind::UpDownCounter => Cells::Sum(
-                (0..n)
-                    .map(|_| CachePadded::new(AtomicU64::new(0)))
+                (0..n + 1)
+                    .map(|_| CachePadded::new(SumShard::new()))
                     .collect(),
             ),
             Kind::Gauge | Kind::ObservableGauge => Cells::Gauge {
@@ -384,9 +392,9 @@ impl Series {
     }
 
     #[inline]
-    fn add(&self, v: u64) {
+    fn add(&'static self, v: u64) {
         if let Cells::Sum(shards) = &self.cells {
-            shards[my_shard(shards.len())].fetch_add(v, Ordering::Relaxed);
+            shard::add(shards, thread_index(), v);
         }
     }
 
@@ -399,10 +407,10 @@ impl Series {
     }
 
     #[inline]
-    fn record(&self, v: f64) {
+    fn record(&'static self, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
             let shared = shards.len() - 1;
-            let thread = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
+            let thread = thread_index();
             let own = &shards[thread as usize & (shared - 1)];
             let ok = if own.claim(thread) {
                 own.record_owned(v)
@@ -419,7 +427,7 @@ impl Series {
         match &self.cells {
             Cells::Sum(shards) => shards
                 .iter()
-                .fold(0u64, |a, s| a.wrapping_add(s.load(Ordering::Relaxed))),
+                .fold(0u64, |a, s| a.wrapping_add(s.value.load(Ordering::Relaxed))),
             _ => 0,
         }
     }

@@ -88,8 +88,8 @@ fn counters_and_histograms_are_exact_across_threads() {
 
 #[test]
 fn histograms_are_exact_with_more_threads_than_shards() {
-    // Histogram shards have one writer each; threads beyond the shard count share one more,
-    // with atomic read-modify-writes. Both kinds of shard must add up exactly.
+    // Sum and histogram shards have one writer each; threads beyond the shard count share one
+    // more, with atomic read-modify-writes. Both kinds of shard must add up exactly.
     let (threads, n) = (48u64, 20_000u64);
     let lines = json_lines(&run(
         "scenario",
@@ -104,6 +104,10 @@ fn histograms_are_exact_with_more_threads_than_shards() {
     assert_eq!(
         point(&lines, "hits", json!({"kind": "call", "shared": true}))["value"],
         threads * n
+    );
+    assert_eq!(
+        point(&lines, "hits", json!({"kind": "bound"}))["value"],
+        2 * threads * n
     );
 }
 
