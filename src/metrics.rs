@@ -393,8 +393,14 @@ impl Series {
 
     #[inline]
     fn add(&'static self, v: u64) {
+        self.add_at(thread_index(), v);
+    }
+
+    /// `add` for a caller that already has this thread's index.
+    #[inline]
+    fn add_at(&'static self, thread: u32, v: u64) {
         if let Cells::Sum(shards) = &self.cells {
-            shard::add(shards, thread_index(), v);
+            shard::add(shards, thread, v);
         }
     }
 
@@ -408,9 +414,14 @@ impl Series {
 
     #[inline]
     fn record(&'static self, v: f64) {
+        self.record_at(thread_index(), v);
+    }
+
+    /// `record` for a caller that already has this thread's index.
+    #[inline]
+    fn record_at(&'static self, thread: u32, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
             let shared = shards.len() - 1;
-            let thread = thread_index();
             let own = &shards[thread as usize & (shared - 1)];
             let ok = if own.claim(thread) {
                 own.record_owned(v)
@@ -440,11 +451,18 @@ impl Instrument {
 
     #[inline]
     fn series(&'static self, attrs: &[KeyValue<'_>]) -> &'static Series {
+        self.series_for(attrs).0
+    }
+
+    /// The series of `attrs`, and this thread's index (read in the same thread-local access).
+    #[inline]
+    fn series_for(&'static self, attrs: &[KeyValue<'_>]) -> (&'static Series, u32) {
         if attrs.is_empty() {
-            if let Some(s) = self.no_attrs.get() {
-                return s;
-            }
-            return self.no_attrs();
+            let s = match self.no_attrs.get() {
+                Some(s) => s,
+                None => self.no_attrs(),
+            };
+            return (s, thread_index());
         }
         // Short attribute lists of short strings, numbers and booleans (the usual kind):
         // fingerprint once, hash the fingerprints, and confirm a cache hit by comparing them.
@@ -480,7 +498,7 @@ impl Instrument {
                             _ => s.matches(attrs),
                         };
                         if same {
-                            return s;
+                            return (s, l.index());
                         }
                     }
                 }
@@ -490,9 +508,9 @@ impl Instrument {
                     hash: h,
                     series: Some(s),
                 });
-                s
+                (s, l.index())
             })
-            .unwrap_or_else(|_| self.lookup_global(attrs))
+            .unwrap_or_else(|_| (self.lookup_global(attrs), u32::MAX))
     }
 
     fn find(&self, h: u64, attrs: &[KeyValue<'_>]) -> Option<&'static Series> {
@@ -771,7 +789,8 @@ impl Counter {
         if !is_enabled() {
             return;
         }
-        self.inst.series(attrs).add(value);
+        let (s, thread) = self.inst.series_for(attrs);
+        s.add_at(thread, value);
     }
 
     /// A bound handle for `attrs`.
@@ -800,7 +819,8 @@ impl UpDownCounter {
         if !is_enabled() {
             return;
         }
-        self.inst.series(attrs).add(value as u64);
+        let (s, thread) = self.inst.series_for(attrs);
+        s.add_at(thread, value as u64);
     }
 
     /// A bound handle for `attrs`.
@@ -859,7 +879,8 @@ impl Histogram {
         if !is_enabled() {
             return;
         }
-        self.inst.series(attrs).record(value);
+        let (s, thread) = self.inst.series_for(attrs);
+        s.record_at(thread, value);
     }
 
     /// A bound handle for `attrs`.
