@@ -114,13 +114,15 @@ mod tests {
     #[test]
     fn one_owner_per_shard_given_back_at_thread_exit() {
         let o = leak(Owner::new());
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                assert!(o.claim(3));
-                assert!(o.claim(3), "the owner keeps it");
-                assert!(!o.claim(4), "another thread does not get it");
-            });
-        });
+        // `join` (not a scope, which may return before the thread's thread-local destructors
+        // have run) waits for the thread to be gone entirely.
+        std::thread::spawn(|| {
+            assert!(o.claim(3));
+            assert!(o.claim(3), "the owner keeps it");
+            assert!(!o.claim(4), "another thread does not get it");
+        })
+        .join()
+        .unwrap();
         assert_eq!(o.0.load(Ordering::Acquire), NO_OWNER, "given back at exit");
         assert!(o.claim(5));
         assert!(!leak(Owner::new()).claim(NO_OWNER));
