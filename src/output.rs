@@ -320,13 +320,7 @@ impl Output {
                         for (i, (k, val)) in v.attrs.iter().enumerate() {
                             match pre.keys.get(i).filter(|_| i < n) {
                                 Some(key) => out.extend_from_slice(key),
-                                None => {
-                                    if i > 0 {
-                                        out.push(b',');
-                                    }
-                                    json::string(out, k);
-                                    out.push(b':');
-                                }
+                                None => key_json(out, i, k),
                             }
                             value_json(out, val)?;
                         }
@@ -677,15 +671,21 @@ fn num(out: &mut Vec<u8>, n: Num) {
 pub(crate) fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt> {
     out.push(b'{');
     for (i, (k, v)) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json::string(out, k);
-        out.push(b':');
+        key_json(out, i, k);
         value_json(out, v)?;
     }
     out.push(b'}');
     Ok(())
+}
+
+/// The key of the `i`-th member of an object: `"key":`, after a comma unless it is the first.
+#[inline]
+fn key_json(out: &mut Vec<u8>, i: usize, k: &str) {
+    if i > 0 {
+        out.push(b',');
+    }
+    json::string(out, k);
+    out.push(b':');
 }
 
 /// Writes one value as JSON.
