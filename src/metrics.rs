@@ -434,12 +434,9 @@ impl Series {
     #[inline]
     fn record_at(&'static self, thread: u32, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
-            let shared = shards.len() - 1;
-            let own = &shards[thread as usize & (shared - 1)];
-            let ok = if own.claim(thread) {
-                own.record_owned(v)
-            } else {
-                shards[shared].record(v)
+            let ok = match shard::pick(shards, thread, |h, t| h.claim(t)) {
+                (h, true) => h.record_owned(v),
+                (h, false) => h.record(v),
             };
             if !ok {
                 INVALID.fetch_add(1, Ordering::Relaxed);

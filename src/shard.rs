@@ -89,16 +89,31 @@ impl SumShard {
     }
 }
 
-/// Adds `v` to the sum sharded over `shards`, whose last shard is the shared one: on the
-/// calling thread's own shard when it owns it, else atomically on the shared shard.
+/// The shard the calling thread writes to, among `shards` whose last one is shared, and whether
+/// it owns it: its own shard (by index) when `claim` gives it, else the shared one.
 #[inline(always)]
-pub(crate) fn add(shards: &'static [crossbeam_utils::CachePadded<SumShard>], thread: u32, v: u64) {
+pub(crate) fn pick<T>(
+    shards: &'static [T],
+    thread: u32,
+    claim: impl Fn(&'static T, u32) -> bool,
+) -> (&'static T, bool) {
     let shared = shards.len() - 1;
     let own = &shards[thread as usize & (shared - 1)];
-    if own.owner.claim(thread) {
-        add_owned(&own.value, v);
+    if claim(own, thread) {
+        (own, true)
     } else {
-        shards[shared].value.fetch_add(v, Ordering::Relaxed);
+        (&shards[shared], false)
+    }
+}
+
+/// Adds `v` to the sum sharded over `shards` (the last one shared; see [`pick`]).
+#[inline(always)]
+pub(crate) fn add(shards: &'static [crossbeam_utils::CachePadded<SumShard>], thread: u32, v: u64) {
+    match pick(shards, thread, |s, t| s.owner.claim(t)) {
+        (s, true) => add_owned(&s.value, v),
+        (s, false) => {
+            s.value.fetch_add(v, Ordering::Relaxed);
+        }
     }
 }
 
