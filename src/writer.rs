@@ -4,8 +4,9 @@
 //! half full, by `flush()` and by `shutdown()`. The sleep adapts: after a pass that found records
 //! it is short (`MIN_NAP`), so under steady traffic the writer comes back on its own long before a
 //! ring is half full and producers never pay for a wake-up system call; each empty pass doubles
-//! it, up to the configured flush interval, so an idle process costs almost nothing. Output accumulates in one reusable buffer that is
-//! written with a few large `write` calls per pass. A failing sink (closed pipe, full disk) is
+//! it, up to the configured flush interval, so an idle process costs almost nothing. On Linux the
+//! writer asks for a 1 µs timer slack, so a 50 µs nap lasts about that long. Output accumulates
+//! in one reusable buffer that is written with a few large `write` calls per pass. A failing sink (closed pipe, full disk) is
 //! reported once on stderr and counted; the writer keeps draining so producers never block on it.
 
 use crate::clock::Calibration;
@@ -31,6 +32,31 @@ const MIN_NAP: Duration = Duration::from_micros(50);
 
 /// Output is written to the sink once the buffer holds this much.
 const WRITE_CHUNK: usize = 256 * 1024;
+
+/// Timer slack asked for the writer thread, in nanoseconds.
+const TIMER_SLACK_NS: u64 = 1_000;
+
+/// Asks the kernel to end this thread's sleeps within [`TIMER_SLACK_NS`] of their deadline.
+///
+/// Linux lets a sleep run late by the thread's timer slack, 50 µs by default, so that wake-ups
+/// can be grouped. Measured here, the writer's 50 µs nap took ~130 µs: with the default 64 KiB
+/// ring and a thread sending ~230 MB/s of records, the ring then often passed half full between
+/// two passes and the producer paid for a wake-up system call (paced request p99.9 ~10 µs; with a
+/// 1 µs slack, 1.9 µs, in the same slow stretch of the VM). Elsewhere it does nothing.
+fn tighten_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `PR_SET_TIMERSLACK` takes an integer argument and changes only the calling
+    // thread's timer slack; no memory is passed to the kernel. On failure the slack is unchanged.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_TIMERSLACK,
+            TIMER_SLACK_NS as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+}
 
 /// A ring as the writer knows it.
 pub(crate) struct RingEntry {
@@ -181,6 +207,7 @@ impl Writer {
 
     pub fn run(mut self) {
         let _ = crate::global::LOCAL.try_with(|l| l.is_writer.set(true));
+        tighten_timer_slack();
         let now = self.now_unix();
         self.output.resource_line(&mut self.out, now);
         self.lines += 1;

@@ -52,6 +52,12 @@ fn writer_sink_flush_stats_and_shutdown() {
     logger.info("before flush");
     counter.add(3, &[KeyValue::new("k", "v")]);
     mini_telemetry::flush();
+    #[cfg(target_os = "linux")]
+    assert_eq!(
+        writer_timer_slack_ns(),
+        Some(1_000),
+        "writer thread's timer slack"
+    );
 
     // flush() returned: everything above is in the sink, metrics included.
     let lines = sink.lines();
@@ -88,4 +94,20 @@ fn writer_sink_flush_stats_and_shutdown() {
     assert_eq!(mini_telemetry::stats().lost, 1);
     mini_telemetry::flush(); // harmless
     assert_eq!(sink.lines().len(), lines.len());
+}
+
+/// The timer slack of this process's writer thread, read from `/proc` (Linux).
+#[cfg(target_os = "linux")]
+fn writer_timer_slack_ns() -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let tid = task.ok()?.file_name();
+        let tid = tid.to_str()?;
+        // Thread names are cut to 15 bytes: "mini-telemetry-writer" reads "mini-telemetry-".
+        let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+        if comm.trim_end().starts_with("mini-telemetry") {
+            let ns = std::fs::read_to_string(format!("/proc/{tid}/timerslack_ns")).ok()?;
+            return ns.trim().parse().ok();
+        }
+    }
+    None
 }
