@@ -462,9 +462,10 @@ fn scaling(res: &mut Results) {
     let counter = meter.counter("shared").build();
     let bound = counter.bind(&[KeyValue::new("series", "one")]);
     let logger = mini_telemetry::logger("bench.scaling");
-    // Each run is ~40 ms, so one preemption on this shared VM can halve it: the thread counts
-    // take turns for 9 rounds and each ratio to one thread is taken within a round, then the
-    // median of the rounds is reported. A reference runs alongside in each round: the same
+    // A run of one thread is ~100 ms (fresh threads can start on one CPU and wait for the load
+    // balancer, which weighs on short runs), and one preemption on this shared VM can still
+    // halve a run: the thread counts take turns for 15 rounds, each ratio to one thread is
+    // taken within a round, and the median of the rounds is reported. A reference runs alongside in each round: the same
     // threads running the store-heavy reference block of the `rounds` group (no telemetry, no
     // shared memory), which shows how much of a second CPU this VM gives at that moment. (The
     // first reference, register-only arithmetic, stayed at 2.0x while this VM's slow stretches
@@ -491,13 +492,13 @@ fn scaling(res: &mut Results) {
     };
     for _round in 0..ROUNDS {
         for (ci, &threads) in counts.iter().enumerate() {
-            rates[ci].push(run(threads, 20_000_000, &|per| {
+            rates[ci].push(run(threads, 80_000_000, &|per| {
                 for _ in 0..per {
                     bound.add(1);
                 }
             }));
-            // ~33 µs per block: 1,200 blocks is about as long as the counter run.
-            reference[ci].push(run(threads, 1_200, &|per| {
+            // ~33 µs per block: 3,000 blocks is about as long as the counter run.
+            reference[ci].push(run(threads, 3_000, &|per| {
                 for _ in 0..per {
                     std::hint::black_box(reference_block());
                 }
