@@ -2,10 +2,11 @@
 //!
 //! It sleeps (`park_timeout`) between passes and is woken by producers only when a ring passes
 //! half full, by `flush()` and by `shutdown()`. The sleep adapts: after a pass that found records
-//! it is short (`MIN_NAP`), so under steady traffic the writer comes back on its own long before a
-//! ring is half full and producers never pay for a wake-up system call; each empty pass doubles
-//! it, up to the configured flush interval, so an idle process costs almost nothing. On Linux the
-//! writer asks for a 1 µs timer slack, so a 50 µs nap lasts about that long. Output accumulates
+//! it is short (`MIN_NAP`), so under steady traffic the writer usually comes back on its own
+//! before a ring is half full and producers seldom pay for a wake-up system call; each empty pass
+//! doubles it, up to the configured flush interval, so an idle process costs almost nothing. On
+//! Linux the writer asks for a 1 µs timer slack: a 50 µs nap then lasts ~73 µs here (median of
+//! 2,000), against ~122 µs with the default 50 µs slack. Output accumulates
 //! in one reusable buffer that is written with a few large `write` calls per pass. A failing sink (closed pipe, full disk) is
 //! reported once on stderr and counted; the writer keeps draining so producers never block on it.
 
@@ -39,10 +40,11 @@ const TIMER_SLACK_NS: u64 = 1_000;
 /// Asks the kernel to end this thread's sleeps within [`TIMER_SLACK_NS`] of their deadline.
 ///
 /// Linux lets a sleep run late by the thread's timer slack, 50 µs by default, so that wake-ups
-/// can be grouped. Measured here, the writer's 50 µs nap took ~130 µs: with the default 64 KiB
-/// ring and a thread sending ~230 MB/s of records, the ring then often passed half full between
-/// two passes and the producer paid for a wake-up system call (paced request p99.9 ~10 µs; with a
-/// 1 µs slack, 1.9 µs, in the same slow stretch of the VM). Elsewhere it does nothing.
+/// can be grouped. Measured here, a 50 µs `park_timeout` took ~122 µs (~73 µs with this slack).
+/// With the default 64 KiB ring and a thread sending ~230 MB/s of records, the ring then often
+/// passed half full between two passes, and the producer paid for a wake-up system call: paced
+/// request p99.9 ~10 µs, against 1.9 µs with a 1 µs slack in the same slow stretch of the VM.
+/// On other systems this does nothing.
 fn tighten_timer_slack() {
     #[cfg(target_os = "linux")]
     // SAFETY: `PR_SET_TIMERSLACK` takes an integer argument and changes only the calling
