@@ -82,20 +82,14 @@ fn baseline(c: &mut Criterion) {
     g.finish();
 }
 
+include!("shared/ops.rs");
+
 fn spans(c: &mut Criterion) {
     let tracer = mini_telemetry::tracer("bench");
     let mut g = c.benchmark_group("span");
-    g.bench_function("start_end", |b| bursts(b, || drop(tracer.start("span"))));
+    g.bench_function("start_end", |b| bursts(b, || op_span(&tracer)));
     g.bench_function("start_end_3_attrs_1_event", |b| {
-        bursts(b, || {
-            let s = tracer.start("span");
-            s.set_attributes(&[
-                KeyValue::new("http.method", "GET"),
-                KeyValue::new("http.status", 200),
-                KeyValue::new("cache.hit", true),
-            ]);
-            s.add_event("event", &[]);
-        })
+        bursts(b, || op_span_3_attrs_1_event(&tracer))
     });
     g.finish();
 }
@@ -106,14 +100,7 @@ fn logs(c: &mut Criterion) {
     let mut g = c.benchmark_group("log");
     let span = tracer.start("parent");
     g.bench_function("macro_2_fields_in_span", |b| {
-        bursts(b, || {
-            info!(
-                logger,
-                "request done",
-                status = black_box(200),
-                path = "/api"
-            )
-        })
+        bursts(b, || op_log_macro_2_fields(&logger))
     });
     g.bench_function("dynamic_2_attrs_in_span", |b| {
         bursts(b, || {
@@ -138,15 +125,7 @@ fn counters(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter");
     g.bench_function("bound_add", |b| b.iter(|| bound.add(black_box(1))));
     g.bench_function("add_2_attrs", |b| {
-        b.iter(|| {
-            counter.add(
-                black_box(1),
-                &[
-                    KeyValue::new("endpoint", "/api"),
-                    KeyValue::new("method", "GET"),
-                ],
-            )
-        })
+        b.iter(|| op_counter_add_2_attrs(&counter))
     });
     g.finish();
 }

@@ -10,40 +10,30 @@
 use mini_telemetry::{Config, KeyValue, Sink, info};
 use std::hint::black_box;
 
+include!("shared/ops.rs");
+
 #[inline(never)]
 fn probe_span(t: &mini_telemetry::Tracer, n: u64) {
     for _ in 0..n {
-        drop(t.start(black_box("span")));
+        op_span(t);
     }
 }
 #[inline(never)]
 fn probe_span_attrs(t: &mini_telemetry::Tracer, n: u64) {
     for _ in 0..n {
-        let s = t.start("span");
-        s.set_attributes(&[
-            KeyValue::new("http.method", "GET"),
-            KeyValue::new("http.status", 200),
-            KeyValue::new("cache.hit", true),
-        ]);
-        s.add_event("event", &[]);
+        op_span_3_attrs_1_event(t);
     }
 }
 #[inline(never)]
 fn probe_log(l: &mini_telemetry::Logger, n: u64) {
     for _ in 0..n {
-        info!(l, "request done", status = black_box(200), path = "/api");
+        op_log_macro_2_fields(l);
     }
 }
 #[inline(never)]
 fn probe_counter_attrs(c: &mini_telemetry::Counter, n: u64) {
     for _ in 0..n {
-        c.add(
-            black_box(1),
-            &[
-                KeyValue::new("endpoint", "/api"),
-                KeyValue::new("method", "GET"),
-            ],
-        );
+        op_counter_add_2_attrs(c);
     }
 }
 #[inline(never)]

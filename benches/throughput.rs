@@ -89,6 +89,7 @@ impl Results {
 }
 
 include!("shared/request.rs");
+include!("shared/ops.rs");
 
 fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     let tracer = mini_telemetry::tracer("bench.request");
@@ -304,35 +305,12 @@ fn per_call_rounds(res: &mut Results, ns: f64) {
         first_after_flush.extend(lat.drain(..20));
         requests.push(lat);
         // Bursts of 2,000 record-producing calls fit in the 1 MiB ring.
-        per[0].push(burst(2_000, || drop(tracer.start("span"))));
-        per[1].push(burst(2_000, || {
-            let s = tracer.start("span");
-            s.set_attributes(&[
-                KeyValue::new("http.method", "GET"),
-                KeyValue::new("http.status", 200),
-                KeyValue::new("cache.hit", true),
-            ]);
-            s.add_event("event", &[]);
-        }));
+        per[0].push(burst(2_000, || op_span(&tracer)));
+        per[1].push(burst(2_000, || op_span_3_attrs_1_event(&tracer)));
         let parent = tracer.start("parent");
-        per[2].push(burst(2_000, || {
-            info!(
-                logger,
-                "request done",
-                status = std::hint::black_box(200),
-                path = "/api"
-            )
-        }));
+        per[2].push(burst(2_000, || op_log_macro_2_fields(&logger)));
         drop(parent);
-        per[3].push(burst(20_000, || {
-            counter.add(
-                std::hint::black_box(1),
-                &[
-                    KeyValue::new("endpoint", "/api"),
-                    KeyValue::new("method", "GET"),
-                ],
-            )
-        }));
+        per[3].push(burst(20_000, || op_counter_add_2_attrs(&counter)));
         mini_telemetry::flush();
     }
     let sorted = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);
