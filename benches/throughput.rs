@@ -218,8 +218,9 @@ fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
 }
 
 /// A fixed piece of work with no telemetry in it: loads and stores in a 4 KiB buffer, mixed
-/// with arithmetic, the kind of work the hot path does. Timed next to every burst of the
-/// `rounds` group, it shows which stretches of the run were slow for reasons that are not ours.
+/// with arithmetic, the kind of work the hot path does. Timed at the start of every round of the
+/// `rounds` group, it shows which stretches of the run were slow for reasons that are not ours;
+/// the `scaling` group runs it on 1–8 threads as a reference for the counter.
 ///
 /// Chosen by a trial run that timed three candidates next to the operations: the store-heavy
 /// block tracked the slow stretches best (correlation with the operations' times 0.72–0.84,
