@@ -488,6 +488,7 @@ fn scaling(res: &mut Results) {
     const ROUNDS: usize = 15;
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut reference: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    let mut stores: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let run = |threads: usize, total: u64, body: &(dyn Fn(u64) + Sync)| {
         let per = total / threads as u64;
         let barrier = Barrier::new(threads + 1);
@@ -517,6 +518,18 @@ fn scaling(res: &mut Results) {
                     std::hint::black_box(reference_block());
                 }
             }));
+            // The counter's memory pattern without the library: a load and a store to a cell
+            // of the thread's own (on its stack, so no two threads share a line).
+            stores[ci].push(run(threads, 80_000_000, &|per| {
+                let cell = AtomicU64::new(0);
+                let cell = std::hint::black_box(&cell);
+                for _ in 0..per {
+                    cell.store(
+                        cell.load(Ordering::Relaxed).wrapping_add(1),
+                        Ordering::Relaxed,
+                    );
+                }
+            }));
         }
     }
     let median = |mut v: Vec<f64>| {
@@ -543,6 +556,12 @@ fn scaling(res: &mut Results) {
             "scaling",
             &format!("reference block, {threads} threads: vs 1 thread"),
             per_round(&reference, ci),
+            "x",
+        );
+        res.add(
+            "scaling",
+            &format!("reference plain stores, {threads} threads: vs 1 thread"),
+            per_round(&stores, ci),
             "x",
         );
     }

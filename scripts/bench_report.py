@@ -113,6 +113,7 @@ targets = [
     ("writer: log records/s", "≥ 8 M/s", tp_v("logs: records/s"), None, "rec/s", 8e6),
     ("2 threads, same counter series, vs 1 (median of per-round ratios)", "≥ 1.8×", tp_v("bound counter, 2 threads: vs 1 thread"), None, "x", 1.8),
     ("↳ reference block on 2 threads vs 1, same rounds", "", tp_v("reference block, 2 threads: vs 1 thread"), None, "x", None),
+    ("↳ plain loads and stores to a cell per thread (the counter's pattern, no library), same rounds", "", tp_v("reference plain stores, 2 threads: vs 1 thread"), None, "x", None),
 ]
 
 
