@@ -69,6 +69,20 @@ fn tick_ns() -> f64 {
     (i1 - i0).as_nanos() as f64 / (t1 - t0) as f64
 }
 
+/// Busy-waits for `d` (the think time between paced requests): the thread keeps its CPU.
+fn spin_for(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// The median, or NaN for no values (which [`Results::add`] leaves out).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn pct(sorted: &[u64], q: f64) -> u64 {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
@@ -105,10 +119,7 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
         request(&tracer, &logger, &counter, &hist, i as u64);
         lat.push(ticks() - t0);
         if paced {
-            let until = Instant::now() + think;
-            while Instant::now() < until {
-                std::hint::spin_loop();
-            }
+            spin_for(think);
         }
     }
     mini_telemetry::flush();
@@ -198,10 +209,7 @@ fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
             let t0 = ticks();
             work(hi);
             lat.push(ticks() - t0);
-            let until = Instant::now() + think;
-            while Instant::now() < until {
-                std::hint::spin_loop();
-            }
+            spin_for(think);
         }
         stop.store(true, Ordering::Relaxed);
         if let Some(b) = bg {
@@ -296,10 +304,7 @@ fn per_call_rounds(res: &mut Results, ns: f64) {
                 let t0 = ticks();
                 request(&tracer, &logger, &counter, &hist, (round * 500 + i) as u64);
                 let t = ticks() - t0;
-                let until = Instant::now() + Duration::from_micros(2);
-                while Instant::now() < until {
-                    std::hint::spin_loop();
-                }
+                spin_for(Duration::from_micros(2));
                 t
             })
             .collect();
@@ -314,20 +319,11 @@ fn per_call_rounds(res: &mut Results, ns: f64) {
         per[3].push(burst(20_000, || op_counter_add_2_attrs(&counter)));
         mini_telemetry::flush();
     }
-    let sorted = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);
     let mut r = reference.clone();
-    sorted(&mut r);
+    r.sort_by(f64::total_cmp);
     let quiet_bound = r[ROUNDS / 20] * 1.1;
     let quiet: Vec<bool> = reference.iter().map(|&x| x <= quiet_bound).collect();
     let n_quiet = quiet.iter().filter(|&&q| q).count();
-    let median = |mut v: Vec<f64>| {
-        sorted(&mut v);
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v[v.len() / 2]
-        }
-    };
     let pick = |v: &[f64], want: bool| -> Vec<f64> {
         v.iter()
             .zip(&quiet)
@@ -532,10 +528,6 @@ fn scaling(res: &mut Results) {
             }));
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let per_round = |v: &[Vec<f64>], ci: usize| -> f64 {
         median((0..ROUNDS).map(|r| v[ci][r] / v[0][r]).collect())
     };

@@ -5,10 +5,10 @@
 //! it is short (`MIN_NAP`), so under steady traffic the writer usually comes back on its own
 //! before a ring is half full and producers seldom pay for a wake-up system call; each empty pass
 //! doubles it, up to the configured flush interval, so an idle process costs almost nothing. On
-//! Linux the writer asks for a 1 µs timer slack: a 50 µs nap then lasts ~73 µs here (median of
-//! 2,000), against ~122 µs with the default 50 µs slack. Output accumulates
-//! in one reusable buffer that is written with a few large `write` calls per pass. A failing sink (closed pipe, full disk) is
-//! reported once on stderr and counted; the writer keeps draining so producers never block on it.
+//! Linux the writer asks for a 1 µs timer slack so that a nap ends close to its deadline (see
+//! `tighten_timer_slack`). Output accumulates in one reusable buffer that is written with a few
+//! large `write` calls per pass. A failing sink (closed pipe, full disk) is reported once on
+//! stderr and counted; the writer keeps draining so producers never block on it.
 
 use crate::clock::Calibration;
 use crate::config::{Config, Sink};
