@@ -8,10 +8,12 @@
 //! - `request`: a request = 3 spans + 2 logs + counter + histogram, timed one by one with the
 //!   TSC while the writer thread drains the rings; p50/p99/p99.9/max per request. Run paced (a
 //!   fixed think time between requests, so the writer keeps up) and saturated (back to back, so
-//!   lossless back-pressure shows in the tail).
+//!   lossless back-pressure shows in the tail). Paced, blocks of requests alternate with blocks
+//!   of memory work without telemetry (the memory floor), and two arithmetic floors follow.
 //! - `writer`: records/s and MB/s the writer thread serialises, with one producer far faster than
 //!   it, lossless; every line is counted at the sink, nothing may be lost.
-//! - `scaling`: counter adds on one shared series and logs from 1, 2, 4, 8 threads.
+//! - `scaling`: counter adds on one shared series from 1, 2, 4, 8 threads in fixed windows of
+//!   time, with two references; logs end to end from 1, 2, 4, 8 threads.
 //! - `rounds`: the per-call targets and paced requests again, in short bursts taken in turn and
 //!   each round opened by a fixed reference block without telemetry, so that the slow stretches
 //!   of this VM show up in the reference too; reported over all rounds and over the quiet ones.
@@ -112,14 +114,47 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     let counter = meter.counter("requests").build();
     let hist = meter.histogram("request.duration").with_unit("ms").build();
     let n = 200_000;
-    let mut lat = Vec::with_capacity(n);
     let think = Duration::from_micros(2);
-    for i in 0..n {
-        let t0 = ticks();
-        request(&tracer, &logger, &counter, &hist, i as u64);
-        lat.push(ticks() - t0);
-        if paced {
-            spin_for(think);
+    // Paced, a memory floor runs in the same stretches of time as the requests: blocks of 1,000
+    // requests alternate with blocks of 1,000 runs of the reference block's loop (loads and
+    // stores in a 4 KiB buffer, no telemetry) shortened to the median request, measured on a
+    // first 20,000 requests. This VM's slow stretches last tenths of a second, so both sample
+    // the same ones.
+    let mut buf = [0u64; 512];
+    let floor_k = paced.then(|| {
+        let mut warm: Vec<u64> = (0..20_000)
+            .map(|i| {
+                let t0 = ticks();
+                request(&tracer, &logger, &counter, &hist, i);
+                let t = ticks() - t0;
+                spin_for(think);
+                t
+            })
+            .collect();
+        warm.sort_unstable();
+        calibrate(pct(&warm, 0.5), &mut |k| {
+            reference_work(&mut buf, k as usize)
+        })
+    });
+    const BLOCK: usize = 1_000;
+    let mut lat = Vec::with_capacity(n);
+    let mut floor = Vec::with_capacity(n);
+    for b in 0..n / BLOCK {
+        for j in 0..BLOCK {
+            let t0 = ticks();
+            request(&tracer, &logger, &counter, &hist, (b * BLOCK + j) as u64);
+            lat.push(ticks() - t0);
+            if paced {
+                spin_for(think);
+            }
+        }
+        if let Some(k) = floor_k {
+            for _ in 0..BLOCK {
+                let t0 = ticks();
+                std::hint::black_box(reference_work(&mut buf, k as usize));
+                floor.push(ticks() - t0);
+                spin_for(think);
+            }
         }
     }
     mini_telemetry::flush();
@@ -134,6 +169,13 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
         "ns",
     );
     if paced {
+        floor.sort_unstable();
+        add_percentiles(
+            res,
+            "memory floor, alternate blocks, paced 2us",
+            &floor,
+            ns_per_tick,
+        );
         machine_floor(res, ns_per_tick, pct(&lat, 0.5));
     }
 }
@@ -150,20 +192,59 @@ fn add_percentiles(res: &mut Results, label: &str, sorted: &[u64], ns_per_tick: 
     }
 }
 
-/// The same paced loop around plain arithmetic that takes as long as the median request, and
-/// no telemetry: its tail is what this machine does to any 200 ns piece of work (interrupts,
-/// the hypervisor, the other thread), the floor under the request's tail.
+/// The same paced loop around plain arithmetic in registers that takes as long as the median
+/// request, and no telemetry: its tail is what this machine does to any ~200 ns piece of work
+/// (interrupts, the hypervisor), run with the other CPU idle, then with another thread streaming
+/// through memory there (the writer's kind of load, without the writer). Work that touches
+/// memory, as a request does, has a longer tail here: see the memory floor in
+/// [`request_latency`].
 fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
     #[inline(never)]
-    fn work(k: u64) -> u64 {
+    fn arithmetic(k: u64) -> u64 {
         let mut x = std::hint::black_box(0x9e37_79b9u64);
         for _ in 0..k {
             x = x.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(1);
         }
         std::hint::black_box(x)
     }
-    // Calibrate k so the median of `work` matches the median request.
-    let median_of = |k: u64| {
+    let k = calibrate(request_p50, &mut arithmetic);
+    for (what, neighbour) in [
+        ("machine floor, paced 2us", false),
+        ("machine floor, other CPU streaming memory, paced 2us", true),
+    ] {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let bg = neighbour.then(|| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 20];
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    buf[i] = buf[i].wrapping_add(1);
+                    i = (i + 4096 + 64) % buf.len();
+                }
+            })
+        });
+        let n = 200_000;
+        let mut lat = Vec::with_capacity(n);
+        let think = Duration::from_micros(2);
+        for _ in 0..n {
+            let t0 = ticks();
+            arithmetic(k);
+            lat.push(ticks() - t0);
+            spin_for(think);
+        }
+        stop.store(true, Ordering::Relaxed);
+        if let Some(b) = bg {
+            b.join().unwrap();
+        }
+        lat.sort_unstable();
+        add_percentiles(res, what, &lat, ns_per_tick);
+    }
+}
+
+/// The `k` for which the median of `work(k)` is the median request.
+fn calibrate(request_p50: u64, work: &mut dyn FnMut(u64) -> u64) -> u64 {
+    let mut median_of = |k: u64| {
         let mut v: Vec<u64> = (0..2001)
             .map(|_| {
                 let t0 = ticks();
@@ -187,42 +268,7 @@ fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
             hi = mid
         }
     }
-    // Twice: with the other CPU idle, then with another thread streaming through memory there
-    // (the writer's kind of load, without the writer). `work` touches no memory itself.
-    for neighbour in [false, true] {
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let bg = neighbour.then(|| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 << 20];
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    buf[i] = buf[i].wrapping_add(1);
-                    i = (i + 4096 + 64) % buf.len();
-                }
-            })
-        });
-        let n = 200_000;
-        let mut lat = Vec::with_capacity(n);
-        let think = Duration::from_micros(2);
-        for _ in 0..n {
-            let t0 = ticks();
-            work(hi);
-            lat.push(ticks() - t0);
-            spin_for(think);
-        }
-        stop.store(true, Ordering::Relaxed);
-        if let Some(b) = bg {
-            b.join().unwrap();
-        }
-        lat.sort_unstable();
-        let what = if neighbour {
-            "machine floor, other CPU streaming memory, paced 2us"
-        } else {
-            "machine floor, paced 2us"
-        };
-        add_percentiles(res, what, &lat, ns_per_tick);
-    }
+    hi
 }
 
 /// A fixed piece of work with no telemetry in it: loads and stores in a 4 KiB buffer, mixed
@@ -236,14 +282,20 @@ fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
 #[inline(never)]
 fn reference_block() -> u64 {
     let mut buf = [0u64; 512];
+    reference_work(&mut buf, 40_000)
+}
+
+/// The reference block's loop, `iterations` times over `buf`.
+#[inline(never)]
+fn reference_work(buf: &mut [u64; 512], iterations: usize) -> u64 {
     let mut x = std::hint::black_box(1u64);
-    for i in 0..40_000usize {
+    for i in 0..iterations {
         let k = (i * 7) & 511;
         buf[k] = buf[k].wrapping_add(x);
         buf[(k + 1) & 511] ^= i as u64;
         x = x.rotate_left(5) ^ buf[(k + 3) & 511];
     }
-    std::hint::black_box(&buf);
+    std::hint::black_box(&*buf);
     x
 }
 
@@ -472,7 +524,7 @@ fn scaling(res: &mut Results) {
     let counter = meter.counter("shared").build();
     let bound = counter.bind(&[KeyValue::new("series", "one")]);
     let logger = mini_telemetry::logger("bench.scaling");
-    // A run of one thread is ~100 ms (fresh threads can start on one CPU and wait for the load
+    // A run is a 60 ms window (fresh threads can start on one CPU and wait for the load
     // balancer, which weighs on short runs), and one preemption on this shared VM can still
     // halve a run: the thread counts take turns for 15 rounds, each ratio to one thread is
     // taken within a round, and the median of the rounds is reported. A reference runs alongside in each round: the same
@@ -485,51 +537,95 @@ fn scaling(res: &mut Results) {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut reference: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut stores: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
-    let run = |threads: usize, total: u64, body: &(dyn Fn(u64) + Sync)| {
-        let per = total / threads as u64;
+    let dump = std::env::var_os("MINI_TELEMETRY_BENCH_DUMP").is_some();
+    // Each thread runs `body` until `stop` is set after a fixed window and returns how many
+    // operations it did; the rate is the sum of each thread's count over its own running time.
+    // A fixed window, not a fixed amount of work: with fixed work, a thread slowed by this VM
+    // (one CPU in a slow stretch, measured at 80 ms against its twin's 46 ms) leaves the
+    // other CPU idle while it finishes, which says nothing about the counter.
+    let run = |threads: usize, body: &(dyn Fn(&AtomicBool) -> u64 + Sync)| {
         let barrier = Barrier::new(threads + 1);
-        let t = std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    barrier.wait();
-                    body(per);
-                });
-            }
+        let stop = AtomicBool::new(false);
+        let per_thread: Vec<(u64, f64)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let t = Instant::now();
+                        let n = body(&stop);
+                        (n, t.elapsed().as_secs_f64())
+                    })
+                })
+                .collect();
             barrier.wait();
-            // The scope joins every thread before returning.
-            Instant::now()
+            std::thread::sleep(Duration::from_millis(60));
+            stop.store(true, Ordering::Relaxed);
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        (per * threads as u64) as f64 / t.elapsed().as_secs_f64()
+        if dump {
+            let ms: Vec<String> = per_thread
+                .iter()
+                .map(|(n, t)| format!("{:.4e}/s over {:.1} ms", *n as f64 / t, t * 1e3))
+                .collect();
+            eprintln!("scaling {threads} threads: {}", ms.join(", "));
+        }
+        per_thread.iter().map(|(n, t)| *n as f64 / t).sum::<f64>()
     };
+    // The operations between two looks at `stop`: ~5 µs of counter adds.
+    const CHUNK: u64 = 4096;
     for _round in 0..ROUNDS {
         for (ci, &threads) in counts.iter().enumerate() {
-            rates[ci].push(run(threads, 80_000_000, &|per| {
-                for _ in 0..per {
-                    bound.add(1);
+            rates[ci].push(run(threads, &|stop| {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..CHUNK {
+                        bound.add(1);
+                    }
+                    n += CHUNK;
                 }
+                n
             }));
-            // ~33 µs per block: 3,000 blocks is about as long as the counter run.
-            reference[ci].push(run(threads, 3_000, &|per| {
-                for _ in 0..per {
+            reference[ci].push(run(threads, &|stop| {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
                     std::hint::black_box(reference_block());
+                    n += 1;
                 }
+                n
             }));
-            // The counter's memory pattern without the library: a load and a store to a cell
-            // of the thread's own (on its stack, so no two threads share a line).
-            stores[ci].push(run(threads, 80_000_000, &|per| {
-                let cell = AtomicU64::new(0);
-                let cell = std::hint::black_box(&cell);
-                for _ in 0..per {
-                    cell.store(
-                        cell.load(Ordering::Relaxed).wrapping_add(1),
-                        Ordering::Relaxed,
-                    );
+            // A load and a store to a cell of the thread's own, on a line of its own, with no
+            // library. It runs at ~1 cycle an add (~3.6 G/s, against the counter's ~0.87 G/s):
+            // this CPU forwards the store to the next load without waiting, so it is a
+            // reference for the two CPUs, not the counter's cost.
+            stores[ci].push(run(threads, &|stop| {
+                let cell = Box::new(crossbeam_utils::CachePadded::new(AtomicU64::new(0)));
+                let cell = std::hint::black_box(&**cell);
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..CHUNK {
+                        cell.store(
+                            cell.load(Ordering::Relaxed).wrapping_add(1),
+                            Ordering::Relaxed,
+                        );
+                    }
+                    n += CHUNK;
                 }
+                n
             }));
         }
     }
     let per_round = |v: &[Vec<f64>], ci: usize| -> f64 {
         median((0..ROUNDS).map(|r| v[ci][r] / v[0][r]).collect())
+    };
+    // The same ratio between the upper quartiles of the rates over the rounds: a slow stretch
+    // on either CPU pulls a round's ratio down, while the upper quartile shows what the two
+    // CPUs do when this VM leaves them alone. Shown beside the median, never instead of it.
+    let upper = |v: &[Vec<f64>], ci: usize| -> f64 {
+        let q = |mut r: Vec<f64>| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() * 3 / 4]
+        };
+        q(v[ci].clone()) / q(v[0].clone())
     };
     for (ci, &threads) in counts.iter().enumerate() {
         res.add(
@@ -546,14 +642,32 @@ fn scaling(res: &mut Results) {
         );
         res.add(
             "scaling",
+            &format!("bound counter, {threads} threads: vs 1 thread, upper quartiles"),
+            upper(&rates, ci),
+            "x",
+        );
+        res.add(
+            "scaling",
             &format!("reference block, {threads} threads: vs 1 thread"),
             per_round(&reference, ci),
             "x",
         );
         res.add(
             "scaling",
+            &format!("reference block, {threads} threads: vs 1 thread, upper quartiles"),
+            upper(&reference, ci),
+            "x",
+        );
+        res.add(
+            "scaling",
             &format!("reference plain stores, {threads} threads: vs 1 thread"),
             per_round(&stores, ci),
+            "x",
+        );
+        res.add(
+            "scaling",
+            &format!("reference plain stores, {threads} threads: vs 1 thread, upper quartiles"),
+            upper(&stores, ci),
             "x",
         );
     }

@@ -109,11 +109,13 @@ targets = [
     ("request p50 (paced 2 µs, 1 MiB ring)", "≤ 200 ns", tp_v("paced 2us p50"), "p50", "ns", 200),
     ("request p99.9 (paced 2 µs, 1 MiB ring)", "≤ 1 µs", tp_v("paced 2us p99.9"), "p99.9", "ns", 1000),
     ("↳ reference: same paced loop, plain arithmetic, no telemetry, p99.9", "", tp_v("machine floor, paced 2us p99.9"), None, "ns", None),
+    ("↳ reference: loads and stores in 4 KiB, no telemetry, in blocks alternating with the requests', p99.9", "", tp_v("memory floor, alternate blocks, paced 2us p99.9"), None, "ns", None),
     ("writer: span records/s", "≥ 5 M/s", tp_v("spans: records/s"), None, "rec/s", 5e6),
     ("writer: log records/s", "≥ 8 M/s", tp_v("logs: records/s"), None, "rec/s", 8e6),
     ("2 threads, same counter series, vs 1 (median of per-round ratios)", "≥ 1.8×", tp_v("bound counter, 2 threads: vs 1 thread"), None, "x", 1.8),
+    ("↳ the same, ratio of the upper quartiles of the rounds' rates", "", tp_v("bound counter, 2 threads: vs 1 thread, upper quartiles"), None, "x", None),
     ("↳ reference block on 2 threads vs 1, same rounds", "", tp_v("reference block, 2 threads: vs 1 thread"), None, "x", None),
-    ("↳ plain loads and stores to a cell per thread (the counter's pattern, no library), same rounds", "", tp_v("reference plain stores, 2 threads: vs 1 thread"), None, "x", None),
+    ("↳ a load and a store to a cell per thread, no library (~1 cycle an add), same rounds", "", tp_v("reference plain stores, 2 threads: vs 1 thread"), None, "x", None),
 ]
 
 
