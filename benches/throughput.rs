@@ -9,7 +9,8 @@
 //!   TSC while the writer thread drains the rings; p50/p99/p99.9/max per request. Run paced (a
 //!   fixed think time between requests, so the writer keeps up) and saturated (back to back, so
 //!   lossless back-pressure shows in the tail). Paced, blocks of requests alternate with blocks
-//!   of memory work without telemetry (the memory floor), and two arithmetic floors follow.
+//!   of the same work done by a bare ring without the library (the ring floor), and two
+//!   arithmetic floors follow.
 //! - `writer`: records/s and MB/s the writer thread serialises, with one producer far faster than
 //!   it, lossless; every line is counted at the sink, nothing may be lost.
 //! - `scaling`: counter adds on one shared series from 1, 2, 4, 8 threads in fixed windows of
@@ -115,48 +116,58 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     let hist = meter.histogram("request.duration").with_unit("ms").build();
     let n = 200_000;
     let think = Duration::from_micros(2);
-    // Paced, a memory floor runs in the same stretches of time as the requests: blocks of 1,000
-    // requests alternate with blocks of 1,000 runs of the reference block's loop (loads and
-    // stores in a 4 KiB buffer, no telemetry) shortened to the median request, measured on a
-    // first 20,000 requests. This VM's slow stretches last tenths of a second, so both sample
-    // the same ones.
+    // Paced, a floor runs in the same stretches of time as the requests: blocks of 1,000
+    // requests alternate with blocks of 1,000 runs of the same work without the library (see
+    // [`BareRing`]), calibrated to the median of a first 20,000 requests. This VM's slow
+    // stretches last tenths of a second, so both sample the same ones.
     let mut buf = [0u64; 512];
-    let floor_k = paced.then(|| {
-        let mut warm: Vec<u64> = (0..20_000)
-            .map(|i| {
-                let t0 = ticks();
-                request(&tracer, &logger, &counter, &hist, i);
-                let t = ticks() - t0;
-                spin_for(think);
-                t
-            })
-            .collect();
-        warm.sort_unstable();
-        calibrate(pct(&warm, 0.5), &mut |k| {
-            reference_work(&mut buf, k as usize)
-        })
-    });
+    let bare = BareRing::new(1 << 20);
+    let stop = AtomicBool::new(false);
+    let mut cached_tail = 0;
     const BLOCK: usize = 1_000;
     let mut lat = Vec::with_capacity(n);
     let mut floor = Vec::with_capacity(n);
-    for b in 0..n / BLOCK {
-        for j in 0..BLOCK {
-            let t0 = ticks();
-            request(&tracer, &logger, &counter, &hist, (b * BLOCK + j) as u64);
-            lat.push(ticks() - t0);
-            if paced {
-                spin_for(think);
-            }
+    std::thread::scope(|s| {
+        if paced {
+            s.spawn(|| bare.drain_until(&stop));
         }
-        if let Some(k) = floor_k {
-            for _ in 0..BLOCK {
+        let floor_k = paced.then(|| {
+            let mut warm: Vec<u64> = (0..20_000)
+                .map(|i| {
+                    let t0 = ticks();
+                    request(&tracer, &logger, &counter, &hist, i);
+                    let t = ticks() - t0;
+                    spin_for(think);
+                    t
+                })
+                .collect();
+            warm.sort_unstable();
+            calibrate(pct(&warm, 0.5), &mut |k| {
+                bare.push(&mut cached_tail);
+                reference_work(&mut buf, k as usize)
+            })
+        });
+        for b in 0..n / BLOCK {
+            for j in 0..BLOCK {
                 let t0 = ticks();
-                std::hint::black_box(reference_work(&mut buf, k as usize));
-                floor.push(ticks() - t0);
-                spin_for(think);
+                request(&tracer, &logger, &counter, &hist, (b * BLOCK + j) as u64);
+                lat.push(ticks() - t0);
+                if paced {
+                    spin_for(think);
+                }
+            }
+            if let Some(k) = floor_k {
+                for _ in 0..BLOCK {
+                    let t0 = ticks();
+                    bare.push(&mut cached_tail);
+                    std::hint::black_box(reference_work(&mut buf, k as usize));
+                    floor.push(ticks() - t0);
+                    spin_for(think);
+                }
             }
         }
-    }
+        stop.store(true, Ordering::Relaxed);
+    });
     mini_telemetry::flush();
     lat.sort_unstable();
     let to_ns = |t: u64| t as f64 * ns_per_tick;
@@ -172,7 +183,7 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
         floor.sort_unstable();
         add_percentiles(
             res,
-            "memory floor, alternate blocks, paced 2us",
+            "bare ring floor, alternate blocks, paced 2us",
             &floor,
             ns_per_tick,
         );
@@ -192,11 +203,69 @@ fn add_percentiles(res: &mut Results, label: &str, sorted: &[u64], ns_per_tick: 
     }
 }
 
+/// The request's floor without the library: a single-producer ring of 1 MiB that a thread
+/// drains every ~50 µs (as the writer does), into which the producer stores 472 bytes (what one
+/// request encodes) next to some of the reference block's loads and stores (so that the whole
+/// takes as long as the median request), with no encoding, no thread-local state and no metric
+/// cells. Its tail is what this VM does to a minimal design of the same shape.
+struct BareRing {
+    words: Box<[AtomicU64]>,
+    /// Words written (producer).
+    head: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+    /// Words read (consumer).
+    tail: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+}
+
+impl BareRing {
+    /// 472 bytes.
+    const RECORD: usize = 59;
+
+    fn new(bytes: usize) -> Self {
+        BareRing {
+            words: (0..bytes / 8).map(|_| AtomicU64::new(0)).collect(),
+            head: Default::default(),
+            tail: Default::default(),
+        }
+    }
+
+    /// Stores one record, waiting for room; `cached_tail` is the producer's view of `tail`.
+    #[inline(never)]
+    fn push(&self, cached_tail: &mut usize) {
+        let len = self.words.len();
+        let h = self.head.load(Ordering::Relaxed);
+        while h + Self::RECORD - *cached_tail > len {
+            *cached_tail = self.tail.load(Ordering::Acquire);
+            std::hint::spin_loop();
+        }
+        for i in 0..Self::RECORD {
+            self.words[(h + i) % len].store((h + i) as u64, Ordering::Relaxed);
+        }
+        self.head.store(h + Self::RECORD, Ordering::Release);
+    }
+
+    /// Reads everything published, every ~50 µs, until `stop`.
+    fn drain_until(&self, stop: &AtomicBool) {
+        let len = self.words.len();
+        let mut sum = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let h = self.head.load(Ordering::Acquire);
+            let mut t = self.tail.load(Ordering::Relaxed);
+            while t < h {
+                sum = sum.wrapping_add(self.words[t % len].load(Ordering::Relaxed));
+                t += 1;
+            }
+            self.tail.store(t, Ordering::Release);
+            std::thread::park_timeout(Duration::from_micros(50));
+        }
+        std::hint::black_box(sum);
+    }
+}
+
 /// The same paced loop around plain arithmetic in registers that takes as long as the median
 /// request, and no telemetry: its tail is what this machine does to any ~200 ns piece of work
 /// (interrupts, the hypervisor), run with the other CPU idle, then with another thread streaming
 /// through memory there (the writer's kind of load, without the writer). Work that touches
-/// memory, as a request does, has a longer tail here: see the memory floor in
+/// memory, as a request does, has a longer tail here: see [`BareRing`] and
 /// [`request_latency`].
 fn machine_floor(res: &mut Results, ns_per_tick: f64, request_p50: u64) {
     #[inline(never)]
