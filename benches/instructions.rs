@@ -49,7 +49,7 @@ fn probe_hist_attr(h: &mini_telemetry::Histogram, n: u64) {
     let mut v = 0.0;
     for _ in 0..n {
         v = if v > 999.0 { 0.37 } else { v + 0.37 };
-        h.record(black_box(v), &[KeyValue::new("endpoint", "/api")]);
+        op_hist_record_1_attr(h, black_box(v));
     }
 }
 

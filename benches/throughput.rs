@@ -395,6 +395,7 @@ fn per_call_rounds(res: &mut Results, ns: f64) {
         "span + 3 attributes + 1 event",
         "log macro, 2 fields, in a span",
         "counter add, 2 attributes",
+        "histogram record, 1 attribute",
     ];
     let mut reference = Vec::with_capacity(ROUNDS);
     let mut per: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); names.len()];
@@ -438,6 +439,12 @@ fn per_call_rounds(res: &mut Results, ns: f64) {
         per[2].push(burst(2_000, || op_log_macro_2_fields(&logger)));
         drop(parent);
         per[3].push(burst(20_000, || op_counter_add_2_attrs(&counter)));
+        let mut v = 0.0;
+        per[4].push(burst(20_000, || {
+            // A cheap walk over 0..1000, as in the criterion bench.
+            v = if v > 999.0 { 0.37 } else { v + 0.37 };
+            op_hist_record_1_attr(&hist, v)
+        }));
         mini_telemetry::flush();
     }
     let mut r = reference.clone();

@@ -103,7 +103,7 @@ targets = [
     ("counter add, 2 per-call attributes", "≤ 15 ns", hot_m("counter", "add_2_attrs"), "counter add, 2 attributes", "ns", 15),
     ("↳ reference block, no telemetry", "", None, "REF", "ns", None),
     ("histogram record, bound", "≤ 8 ns", hot_m("histogram", "bound_record"), None, "ns", 8),
-    ("histogram record, 1 per-call attribute", "≤ 20 ns", hot_m("histogram", "record_1_attr"), None, "ns", 20),
+    ("histogram record, 1 per-call attribute", "≤ 20 ns", hot_m("histogram", "record_1_attr"), "histogram record, 1 attribute", "ns", 20),
     ("span before init", "≤ 1 ns", hot_m("disabled", "span"), None, "ns", 1),
     ("log macro before init", "≤ 1 ns", hot_m("disabled", "log_macro"), None, "ns", 1),
     ("request p50 (paced 2 µs, 1 MiB ring)", "≤ 200 ns", tp_v("paced 2us p50"), "p50", "ns", 200),

@@ -253,16 +253,22 @@ impl Fp {
         })
     }
 
-    /// Equal lists, compared without a branch per word.
+    /// Equal lists, compared without a branch per word; `fresh` are fingerprints the caller has
+    /// just stored word by word, and they are read back one word at a time. (Wider reads, which the compiler otherwise makes, span
+    /// two of those stores, cannot be forwarded from the store buffer and wait until the stores
+    /// reach the cache.)
     #[inline(always)]
-    fn same(a: &[Fp], b: &[Fp]) -> bool {
-        a.len() == b.len()
-            && a.iter().zip(b).fold(0, |d, (x, y)| {
-                d | (x.key[0] ^ y.key[0])
-                    | (x.key[1] ^ y.key[1])
-                    | (x.val[0] ^ y.val[0])
-                    | (x.val[1] ^ y.val[1])
-                    | (x.lens ^ y.lens)
+    fn same_as_stored(kept: &[Fp], fresh: &[Fp]) -> bool {
+        kept.len() == fresh.len()
+            && kept.iter().zip(fresh).fold(0, |d, (x, y)| {
+                // SAFETY: `y` is a reference to an initialised `Fp`, a struct of `u64`s, so each
+                // field read is of a valid, aligned `u64`.
+                let w = |p: &u64| unsafe { std::ptr::read_volatile(p) };
+                d | (x.key[0] ^ w(&y.key[0]))
+                    | (x.key[1] ^ w(&y.key[1]))
+                    | (x.val[0] ^ w(&y.val[0]))
+                    | (x.val[1] ^ w(&y.val[1]))
+                    | (x.lens ^ w(&y.lens))
             }) == 0
     }
 
@@ -465,7 +471,13 @@ impl Instrument {
     }
 
     /// The series of `attrs`, and this thread's index (read in the same thread-local access).
-    #[inline]
+    ///
+    /// The fingerprints and their hash are computed here, inlined into the caller: when the
+    /// attributes are literals, as they usually are, the compiler folds them into constants and
+    /// the call no longer waits on a chain of multiplies before it can look in the cache. The
+    /// per-thread cache is then probed out of line ([`Instrument::probe`]), so each call site
+    /// stays small.
+    #[inline(always)]
     fn series_for(&'static self, attrs: &[KeyValue<'_>]) -> (&'static Series, u32) {
         if attrs.is_empty() {
             let s = match self.no_attrs.get() {
@@ -493,8 +505,22 @@ impl Instrument {
                 }
             }
         }
-        let h = if fast { fmix(h) } else { hash_attrs(attrs) };
-        let fps = &fps[..attrs.len().min(Fp::MAX)];
+        if fast {
+            self.probe(attrs, fmix(h), Some(&fps[..attrs.len()]))
+        } else {
+            self.probe(attrs, hash_attrs(attrs), None)
+        }
+    }
+
+    /// [`Instrument::series_for`] once the hash `h` of `attrs` (and their fingerprints `fps`,
+    /// when every one has one) is known: the per-thread cache, else the instrument's map.
+    #[inline(never)]
+    fn probe(
+        &'static self,
+        attrs: &[KeyValue<'_>],
+        h: u64,
+        fps: Option<&[Fp]>,
+    ) -> (&'static Series, u32) {
         let slot = ((h ^ (self.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 58) as usize
             & (SERIES_CACHE - 1);
         LOCAL
@@ -503,8 +529,10 @@ impl Instrument {
                 let e = cell.get();
                 if e.instrument == self.id && e.hash == h {
                     if let Some(s) = e.series {
-                        let same = match &s.fps {
-                            Some(sf) if fast => Fp::same(sf, fps) || s.matches(attrs),
+                        let same = match (&s.fps, fps) {
+                            (Some(sf), Some(fps)) => {
+                                Fp::same_as_stored(sf, fps) || s.matches(attrs)
+                            }
                             _ => s.matches(attrs),
                         };
                         if same {
@@ -794,7 +822,7 @@ pub struct Bound<T> {
 
 impl Counter {
     /// Adds `value` to the series for `attrs`.
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, value: u64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {
             return;
@@ -824,7 +852,7 @@ impl Bound<Counter> {
 
 impl UpDownCounter {
     /// Adds `value` (may be negative).
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, value: i64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {
             return;
@@ -884,7 +912,7 @@ impl Bound<Gauge> {
 impl Histogram {
     /// Records `value` for `attrs`. NaN and infinities are not recorded; they are counted in
     /// [`Stats::invalid_measurements`](crate::Stats).
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, value: f64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {
             return;
@@ -1107,6 +1135,29 @@ mod tests {
         for (i, a) in kinds.iter().enumerate() {
             for b in &kinds[i + 1..] {
                 assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprint_lists_compare_every_word_and_the_length() {
+        let fp = |k: &str, v: &str| Fp::of(&KeyValue::new(k, v)).unwrap();
+        let a = [fp("route", "/api/users"), fp("method", "GET")];
+        assert!(Fp::same_as_stored(&a, &a.clone()));
+        assert!(!Fp::same_as_stored(&a, &a[..1]));
+        assert!(!Fp::same_as_stored(&a[..1], &a));
+        // One word differs at a time: each field of each fingerprint counts.
+        for i in 0..a.len() {
+            for w in 0..5 {
+                let mut b = a;
+                match w {
+                    0 => b[i].key[0] ^= 1,
+                    1 => b[i].key[1] ^= 1,
+                    2 => b[i].val[0] ^= 1,
+                    3 => b[i].val[1] ^= 1,
+                    _ => b[i].lens ^= 1,
+                }
+                assert!(!Fp::same_as_stored(&a, &b), "fingerprint {i}, word {w}");
             }
         }
     }
