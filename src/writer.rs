@@ -135,6 +135,41 @@ impl Hasher for SpanIdHasher {
     }
 }
 
+/// Keeps one attribute per key among `attrs[start..]`: the last value, in the place of the
+/// key's first occurrence (as for span attributes). OpenTelemetry's attribute collections have
+/// unique keys, and exporters are to drop the earlier duplicates. Returns whether any attribute
+/// was removed; allocates only then.
+#[inline]
+fn keep_last_per_key(attrs: &mut Vec<Attr<'_>>, start: usize) -> bool {
+    let tail = &attrs[start..];
+    let n = tail.len();
+    if n < 2 {
+        return false;
+    }
+    let has_dup = if n <= 16 {
+        (1..n).any(|i| tail[..i].iter().any(|(k, _)| *k == tail[i].0))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        !tail.iter().all(|(k, _)| seen.insert(*k))
+    };
+    if !has_dup {
+        return false;
+    }
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(n);
+    let mut kept: Vec<Attr<'_>> = Vec::with_capacity(n);
+    for (k, v) in attrs.drain(start..) {
+        match index.get(k) {
+            Some(&i) => kept[i].1 = v,
+            None => {
+                index.insert(k, kept.len());
+                kept.push((k, v));
+            }
+        }
+    }
+    attrs.extend(kept);
+    true
+}
+
 /// Reuses a vector's allocation for a different lifetime (it is emptied first).
 fn recycle<'a, 'b>(mut v: Vec<Attr<'a>>) -> Vec<Attr<'b>> {
     v.clear();
@@ -162,7 +197,8 @@ pub(crate) struct Writer {
     sub_attrs: Vec<Attr<'static>>,
     events: Vec<EventView<'static>>,
     links: Vec<LinkView>,
-    callsites: Vec<(&'static str, &'static [&'static str])>,
+    /// Macro-log callsites by id: message, field names, and whether the names are all different.
+    callsites: Vec<(&'static str, &'static [&'static str], bool)>,
     metric_interval: Duration,
     flush_interval: Duration,
     last_export: Instant,
@@ -404,7 +440,7 @@ impl Writer {
         let mut callsite = None;
         if flags & record::LOG_CALLSITE != 0 {
             let id = d.u32()?;
-            let (msg, fields) = self.callsite(id).ok_or(Corrupt)?;
+            let (msg, fields, unique) = self.callsite(id).ok_or(Corrupt)?;
             body = msg;
             let n = d.u16()? as usize;
             if n > fields.len() {
@@ -413,13 +449,17 @@ impl Writer {
             for f in &fields[..n] {
                 attrs.push((f, d.value()?));
             }
-            callsite = Some((id, fields, n));
+            // A macro naming a field twice is rendered the general way, once per key.
+            if unique || !keep_last_per_key(&mut attrs, 0) {
+                callsite = Some((id, fields, n));
+            }
         } else {
             body = d.str()?;
             let n = d.u16()?;
             for _ in 0..n {
                 attrs.push(d.kv()?);
             }
+            keep_last_per_key(&mut attrs, 0);
         }
         if dropped > 0 {
             // Not an attribute of the caller's: reported the OpenTelemetry way.
@@ -442,13 +482,14 @@ impl Writer {
         r
     }
 
-    fn callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str])> {
+    fn callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str], bool)> {
         if let Some(c) = self.callsites.get(id as usize) {
             return Some(*c);
         }
         while self.callsites.len() <= id as usize {
-            let c = crate::log::callsite(self.callsites.len() as u32)?;
-            self.callsites.push(c);
+            let (msg, fields) = crate::log::callsite(self.callsites.len() as u32)?;
+            let unique = (1..fields.len()).all(|i| !fields[..i].contains(&fields[i]));
+            self.callsites.push((msg, fields, unique));
         }
         self.callsites.get(id as usize).copied()
     }
@@ -533,6 +574,7 @@ impl Writer {
                 for _ in 0..n {
                     sub_attrs.push(e.kv()?);
                 }
+                keep_last_per_key(&mut sub_attrs, start);
                 if dropped > 0 {
                     sub_attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
                 }
@@ -554,6 +596,7 @@ impl Writer {
                 for _ in 0..n {
                     sub_attrs.push(l.kv()?);
                 }
+                keep_last_per_key(&mut sub_attrs, start);
                 if dropped > 0 {
                     sub_attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
                 }
@@ -687,5 +730,33 @@ impl Writer {
             );
         }
         self.sink_failed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_attribute_per_key_the_last_value_in_the_first_place() {
+        let a = |k: &'static str, v: i64| (k, DValue::I64(v));
+        let mut v = vec![a("pre", 0), a("k", 1), a("j", 2), a("k", 3), a("pre", 4)];
+        // Only the tail from `start` is one collection.
+        assert!(keep_last_per_key(&mut v, 1));
+        assert_eq!(v, [a("pre", 0), a("k", 3), a("j", 2), a("pre", 4)]);
+        assert!(!keep_last_per_key(&mut v, 1));
+        assert!(!keep_last_per_key(&mut v, 4));
+        // Long lists take the hashed path.
+        let names: Vec<String> = (0..40).map(|i| format!("k{}", i % 20)).collect();
+        let mut long: Vec<Attr<'_>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), DValue::I64(i as i64)))
+            .collect();
+        assert!(keep_last_per_key(&mut long, 0));
+        assert_eq!(long.len(), 20);
+        for (i, (k, v)) in long.iter().enumerate() {
+            assert_eq!((*k, v), (names[i].as_str(), &DValue::I64(i as i64 + 20)));
+        }
     }
 }

@@ -18,6 +18,10 @@ impl Write for Shared {
 }
 
 impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
     fn lines(&self) -> Vec<serde_json::Value> {
         let b = self.0.lock().unwrap();
         std::str::from_utf8(&b)
@@ -50,6 +54,28 @@ fn writer_sink_flush_stats_and_shutdown() {
     .unwrap();
     let _s = tracer.start("here");
     logger.info("before flush");
+    // A repeated attribute key: one key in the output, with the last value.
+    logger.log(
+        mini_telemetry::Level::Info,
+        "repeated key",
+        &[
+            KeyValue::new("k", 1),
+            KeyValue::new("j", 2),
+            KeyValue::new("k", 3),
+        ],
+    );
+    info!(logger, "repeated field", f = 1, g = 2, f = 3);
+    {
+        let s = tracer.start("repeated keys");
+        let rep = [
+            KeyValue::new("e", 1),
+            KeyValue::new("x", 2),
+            KeyValue::new("e", 3),
+        ];
+        s.set_attributes(&rep);
+        s.add_event("ev", &rep);
+        s.add_link(s.context(), &rep);
+    }
     counter.add(3, &[KeyValue::new("k", "v")]);
     mini_telemetry::flush();
     #[cfg(target_os = "linux")]
@@ -68,6 +94,33 @@ fn writer_sink_flush_stats_and_shutdown() {
             .any(|l| l["body"] == "from exited thread" && l["trace_id"].is_string())
     );
     assert!(lines.iter().any(|l| l["body"] == "before flush"));
+    let raw = sink.text();
+    for (body, key, other) in [("repeated key", "k", "j"), ("repeated field", "f", "g")] {
+        let line = raw
+            .lines()
+            .find(|l| l.contains(&format!("\"body\":\"{body}\"")))
+            .unwrap_or_else(|| panic!("{body}: no line"));
+        assert_eq!(line.matches(&format!("\"{key}\":")).count(), 1, "{line}");
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(l["attributes"][key], 3, "{line}");
+        assert_eq!(l["attributes"][other], 2, "{line}");
+        let keys: Vec<&String> = l["attributes"].as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 2, "{line}");
+    }
+    let line = raw
+        .lines()
+        .find(|l| l.contains("\"name\":\"repeated keys\""))
+        .expect("span line");
+    // Once each in the span's, the event's and the link's attributes.
+    assert_eq!(line.matches("\"e\":").count(), 3, "{line}");
+    let l: serde_json::Value = serde_json::from_str(line).unwrap();
+    for a in [
+        &l["attributes"],
+        &l["events"][0]["attributes"],
+        &l["links"][0]["attributes"],
+    ] {
+        assert_eq!((&a["e"], &a["x"]), (&3.into(), &2.into()), "{line}");
+    }
     assert!(lines.iter().any(|l| l["name"] == "n" && l["value"] == 3));
     assert!(
         !lines.iter().any(|l| l["name"] == "here"),
