@@ -181,7 +181,8 @@ fn hostile() {
     span.set_attribute("u64max", Value::from(u64::MAX));
     let many: Vec<KeyValue<'_>> = (0..300).map(|i| KeyValue::new("k", i)).collect();
     span.set_attributes(&many);
-    // 10,000 more, one call each: all beyond the limit, all counted.
+    // 10,000 more, one call each: the first ones within what a span sends (4 x the limit of
+    // 128 keys), the others dropped and counted.
     for i in 0..10_000 {
         span.set_attribute("one-by-one", i);
     }

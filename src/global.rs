@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     /// independent of the value length limit).
     pub max_text: usize,
     pub span_limits: crate::config::SpanLimits,
+    /// Attribute values one span sends: `ATTR_VALUES_PER_KEY` × its attribute limit.
+    pub span_attr_values: u32,
     pub cardinality_limit: usize,
 }
 
@@ -176,6 +178,10 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
         max_str,
         max_text: ring_capacity / 4,
         span_limits: cfg.span_limits,
+        span_attr_values: cfg
+            .span_limits
+            .attributes
+            .saturating_mul(crate::trace::ATTR_VALUES_PER_KEY),
         cardinality_limit: cfg.cardinality_limit,
     };
     crate::log::set_min_level(cfg.min_level);

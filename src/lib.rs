@@ -115,6 +115,7 @@ pub mod __private {
                             max_str: 1 << 14,
                             max_text: 1 << 14,
                             span_limits: crate::SpanLimits::default(),
+                            span_attr_values: 512,
                             cardinality_limit: 2000,
                         }),
                     ));

@@ -343,6 +343,12 @@ const END_FIXED: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
 /// Size of the fixed part of an attribute record (kind + span id).
 const ATTRS_FIXED: usize = 1 + 8;
 
+/// Attribute values a span sends, per key its limit allows. The limit counts keys, and only the
+/// writer sees them all (it applies the limit, keeping a new value for a kept key); a span sends
+/// up to this many values per allowed key and drops (and counts) the ones after, new keys or
+/// not: the bound on what one span holds.
+pub(crate) const ATTR_VALUES_PER_KEY: u32 = 4;
+
 impl SpanInner {
     /// This span's ids.
     pub fn context(&self) -> SpanContext {
@@ -361,8 +367,7 @@ impl SpanInner {
         let max_str = g.settings.max_str;
         let room = g
             .settings
-            .span_limits
-            .attributes
+            .span_attr_values
             .saturating_sub(self.n_attrs.get()) as usize;
         let budget = g.settings.ring_capacity / 2 - 8 - ATTRS_FIXED - 2;
         let (n, size) = record::fit_kvs(attrs, room, budget, max_str);

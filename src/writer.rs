@@ -537,28 +537,38 @@ impl Writer {
         } else {
             (Vec::new(), Vec::new())
         };
+        let limit = self.g.settings.span_limits.attributes as usize;
+        let mut dropped_attrs = dropped_attrs;
         let r = (|| {
-            // Attributes: a later value for a key replaces an earlier one, in place.
+            // Attributes: a later value for a key replaces an earlier one, in place, and the
+            // limit counts keys, not calls: a key past the limit is dropped (and counted), a
+            // value for a key already kept is not.
             let mut ad = Dec::new(&p.attrs);
-            if p.n_attrs <= 64 {
-                for _ in 0..p.n_attrs {
-                    let (k, v) = ad.kv()?;
-                    match attrs.iter_mut().find(|(ek, _)| *ek == k) {
-                        Some(e) => e.1 = v,
-                        None => attrs.push((k, v)),
+            let mut index: Option<HashMap<&str, usize>> = None;
+            for _ in 0..p.n_attrs {
+                let (k, v) = ad.kv()?;
+                let at = match &mut index {
+                    Some(ix) => ix.get(k).copied(),
+                    None => attrs.iter().position(|(ek, _)| *ek == k),
+                };
+                match at {
+                    Some(i) => attrs[i].1 = v,
+                    None if attrs.len() >= limit => {
+                        dropped_attrs = dropped_attrs.saturating_add(1);
                     }
-                }
-            } else {
-                // Limits raised far above the default: index the keys, stay linear.
-                let mut index: HashMap<&str, usize> = HashMap::new();
-                for _ in 0..p.n_attrs {
-                    let (k, v) = ad.kv()?;
-                    match index.get(k) {
-                        Some(&i) => attrs[i].1 = v,
-                        None => {
-                            index.insert(k, attrs.len());
-                            attrs.push((k, v));
+                    None => {
+                        if let Some(ix) = &mut index {
+                            ix.insert(k, attrs.len());
+                        } else if attrs.len() == 64 {
+                            // Limits raised far above the default: index the keys, stay linear.
+                            let mut ix: HashMap<&str, usize> = HashMap::with_capacity(128);
+                            for (i, (ek, _)) in attrs.iter().enumerate() {
+                                ix.insert(ek, i);
+                            }
+                            ix.insert(k, attrs.len());
+                            index = Some(ix);
                         }
+                        attrs.push((k, v));
                     }
                 }
             }

@@ -159,9 +159,12 @@ fn hostile_input_stays_valid_json_and_bounded() {
     assert_eq!(a["u64max"], u64::MAX as f64);
     // 1 MiB value: cut to the per-value limit (a quarter of the 64 KiB ring), at a char boundary.
     assert_eq!(a["big"].as_str().unwrap().len(), 16 * 1024);
-    // 128 attributes kept in all (10 named + the first 118 of "k"), the rest counted.
-    assert_eq!(s["dropped_attributes_count"], 300 - 118 + 10_000);
-    assert_eq!(a["k"], 117, "last value kept for a repeated key");
+    // The limit counts keys: 10 named, "k" and "one-by-one" are 12. A span sends at most
+    // 4 x 128 values: 10 + 300 of "k" + the first 202 of "one-by-one", the rest counted.
+    assert_eq!(s["dropped_attributes_count"], 10_000 - 202);
+    assert_eq!(a["k"], 299, "last value kept for a repeated key");
+    assert_eq!(a["one-by-one"], 201, "values past the bound are dropped");
+    assert_eq!(a.as_object().unwrap().len(), 12);
     assert_eq!(s["events"].as_array().unwrap().len(), 128);
     assert_eq!(s["dropped_events_count"], 100_000 - 128);
     assert_eq!(s["links"].as_array().unwrap().len(), 128);

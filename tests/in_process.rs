@@ -76,6 +76,16 @@ fn writer_sink_flush_stats_and_shutdown() {
         s.add_event("ev", &rep);
         s.add_link(s.context(), &rep);
     }
+    {
+        // The limit (128) counts keys: 300 values of one key, then 130 other keys.
+        let s = tracer.start("limit counts keys");
+        for i in 0..300 {
+            s.set_attribute("r", i);
+        }
+        for i in 0..130 {
+            s.set_attribute(&format!("d{i}"), i);
+        }
+    }
     counter.add(3, &[KeyValue::new("k", "v")]);
     mini_telemetry::flush();
     #[cfg(target_os = "linux")]
@@ -107,6 +117,14 @@ fn writer_sink_flush_stats_and_shutdown() {
         let keys: Vec<&String> = l["attributes"].as_object().unwrap().keys().collect();
         assert_eq!(keys.len(), 2, "{line}");
     }
+    let limit = lines
+        .iter()
+        .find(|l| l["name"] == "limit counts keys")
+        .expect("span");
+    assert_eq!(limit["attributes"].as_object().unwrap().len(), 128);
+    assert_eq!(limit["attributes"]["r"], 299);
+    assert_eq!(limit["attributes"]["d126"], 126);
+    assert_eq!(limit["dropped_attributes_count"], 3, "d127, d128, d129");
     let line = raw
         .lines()
         .find(|l| l.contains("\"name\":\"repeated keys\""))
