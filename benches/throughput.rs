@@ -730,37 +730,31 @@ fn scaling(res: &mut Results) {
         }
         per_thread.iter().map(|(n, t)| *n as f64 / t).sum::<f64>()
     };
-    // The operations between two looks at `stop`: ~5 µs of counter adds.
+    // Runs `op` until `stop`, looking at it every `chunk` calls; returns the calls made.
+    #[inline(always)]
+    fn until(stop: &AtomicBool, chunk: u64, mut op: impl FnMut()) -> u64 {
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            for _ in 0..chunk {
+                op();
+            }
+            n += chunk;
+        }
+        n
+    }
+    // Counter adds between two looks at `stop`: ~5 µs.
     const CHUNK: u64 = 4096;
     for _round in 0..ROUNDS {
         for (ci, &threads) in counts.iter().enumerate() {
-            rates[ci].push(run(threads, &|stop| {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..CHUNK {
-                        bound.add(1);
-                    }
-                    n += CHUNK;
-                }
-                n
-            }));
+            rates[ci].push(run(threads, &|stop| until(stop, CHUNK, || bound.add(1))));
             reference[ci].push(run(threads, &|stop| {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
+                until(stop, 1, || {
                     std::hint::black_box(reference_block());
-                    n += 1;
-                }
-                n
+                })
             }));
             // The same add without the library (see [`bare_counter`]).
             bare_rates[ci].push(run(threads, &|stop| {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..CHUNK {
-                        bare.add(1);
-                    }
-                    n += CHUNK;
-                }
+                let n = until(stop, CHUNK, || bare.add(1));
                 bare.release();
                 n
             }));
@@ -786,42 +780,16 @@ fn scaling(res: &mut Results) {
             median(rates[ci].clone()),
             "op/s",
         );
-        res.add(
-            "scaling",
-            &format!("bound counter, {threads} threads: vs 1 thread"),
-            per_round(&rates, ci),
-            "x",
-        );
-        res.add(
-            "scaling",
-            &format!("bound counter, {threads} threads: vs 1 thread, upper quartiles"),
-            upper(&rates, ci),
-            "x",
-        );
-        res.add(
-            "scaling",
-            &format!("reference block, {threads} threads: vs 1 thread"),
-            per_round(&reference, ci),
-            "x",
-        );
-        res.add(
-            "scaling",
-            &format!("reference block, {threads} threads: vs 1 thread, upper quartiles"),
-            upper(&reference, ci),
-            "x",
-        );
-        res.add(
-            "scaling",
-            &format!("library-free add, {threads} threads: vs 1 thread"),
-            per_round(&bare_rates, ci),
-            "x",
-        );
-        res.add(
-            "scaling",
-            &format!("library-free add, {threads} threads: vs 1 thread, upper quartiles"),
-            upper(&bare_rates, ci),
-            "x",
-        );
+        for (what, v) in [
+            ("bound counter", &rates),
+            ("reference block", &reference),
+            ("library-free add", &bare_rates),
+        ] {
+            let name = format!("{what}, {threads} threads: vs 1 thread");
+            res.add("scaling", &name, per_round(v, ci), "x");
+            let name = format!("{name}, upper quartiles");
+            res.add("scaling", &name, upper(v, ci), "x");
+        }
     }
     for threads in [1usize, 2, 4, 8] {
         let per = 400_000 / threads as u64;
