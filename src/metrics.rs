@@ -912,7 +912,9 @@ impl Bound<Gauge> {
 impl Histogram {
     /// Records `value` for `attrs`. NaN and infinities are not recorded; they are counted in
     /// [`Stats::invalid_measurements`](crate::Stats).
-    #[inline(always)]
+    // Left to the compiler: always inlined, the histogram's record made the request scenario's
+    // p50 170 -> 180-190 ns, with no gain on the call itself.
+    #[inline]
     pub fn record(&self, value: f64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {
             return;
