@@ -393,20 +393,33 @@ impl Series {
         }))
     }
 
+    /// True when `attrs` is this series' attribute set: each key names one of the series' keys
+    /// with its value, and no two name the same one (a call that repeats a key is a smaller set,
+    /// never this one).
     #[inline]
     fn matches(&self, attrs: &[KeyValue<'_>]) -> bool {
         if attrs.len() != self.attrs.len() {
             return false;
         }
+        // A series has at most MAX_SERIES_ATTRS (128) keys: one bit for each.
+        let mut used = 0u128;
         attrs.iter().enumerate().all(|(i, kv)| {
             // Callers usually pass keys in the same (sorted) order: try that position first.
             let at = &self.attrs[i];
-            if bytes_eq(at.key.as_bytes(), kv.key.as_bytes()) {
-                return same(&at.value, &kv.value);
+            let j = if bytes_eq(at.key.as_bytes(), kv.key.as_bytes()) {
+                Some(i)
+            } else {
+                self.attrs
+                    .iter()
+                    .position(|s| bytes_eq(s.key.as_bytes(), kv.key.as_bytes()))
+            };
+            match j {
+                Some(j) if used & (1 << j) == 0 && same(&self.attrs[j].value, &kv.value) => {
+                    used |= 1 << j;
+                    true
+                }
+                _ => false,
             }
-            self.attrs
-                .iter()
-                .any(|s| bytes_eq(s.key.as_bytes(), kv.key.as_bytes()) && same(&s.value, &kv.value))
         })
     }
 
@@ -1162,6 +1175,30 @@ mod tests {
                 assert!(!Fp::same_as_stored(&a, &b), "fingerprint {i}, word {w}");
             }
         }
+    }
+
+    #[test]
+    fn a_repeated_key_never_matches_a_larger_set() {
+        let s = Series::new(
+            Kind::Counter,
+            &[KeyValue::new("a", "p"), KeyValue::new("b", "q")],
+        );
+        assert!(s.matches(&[KeyValue::new("b", "q"), KeyValue::new("a", "p")]));
+        assert!(!s.matches(&[KeyValue::new("a", "p"), KeyValue::new("a", "p")]));
+        assert!(!s.matches(&[KeyValue::new("a", "p"), KeyValue::new("b", "x")]));
+        // Through the cache, with a value crafted so that the two lists hash alike (found by a
+        // reviewer): the second call must get a series of its own.
+        let m = meter("test.metrics.repeat");
+        let c = m.counter("unit.repeat").build();
+        let crafted = "21434400dK_Qq|ye";
+        let one = c
+            .inst
+            .series(&[KeyValue::new("a", "p"), KeyValue::new("b", crafted)]);
+        let two = c
+            .inst
+            .series(&[KeyValue::new("a", "p"), KeyValue::new("a", "p")]);
+        assert!(!std::ptr::eq(one, two));
+        assert_eq!(two.attrs, &[KeyValue::new("a", "p")][..]);
     }
 
     #[test]

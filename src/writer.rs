@@ -135,6 +135,15 @@ impl Hasher for SpanIdHasher {
     }
 }
 
+/// Adds the count of attributes the producer dropped, when there are any, the OpenTelemetry way:
+/// as an attribute of its own, last (so that it wins over a caller's attribute of that name).
+#[inline]
+fn push_dropped(attrs: &mut Vec<Attr<'_>>, dropped: u32) {
+    if dropped > 0 {
+        attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
+    }
+}
+
 /// Keeps one attribute per key among `attrs[start..]`: the last value, in the place of the
 /// key's first occurrence (as for span attributes). OpenTelemetry's attribute collections have
 /// unique keys, and exporters are to drop the earlier duplicates. Returns whether any attribute
@@ -449,8 +458,10 @@ impl Writer {
             for f in &fields[..n] {
                 attrs.push((f, d.value()?));
             }
-            // A macro naming a field twice is rendered the general way, once per key.
-            if unique || !keep_last_per_key(&mut attrs, 0) {
+            push_dropped(&mut attrs, dropped);
+            // A macro naming a field twice (or naming the dropped count's key when there is one)
+            // is rendered the general way, once per key.
+            if (unique && dropped == 0) || !keep_last_per_key(&mut attrs, 0) {
                 callsite = Some((id, fields, n));
             }
         } else {
@@ -459,11 +470,8 @@ impl Writer {
             for _ in 0..n {
                 attrs.push(d.kv()?);
             }
+            push_dropped(&mut attrs, dropped);
             keep_last_per_key(&mut attrs, 0);
-        }
-        if dropped > 0 {
-            // Not an attribute of the caller's: reported the OpenTelemetry way.
-            attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
         }
         let r = self.output.log(
             &mut self.out,
@@ -584,10 +592,8 @@ impl Writer {
                 for _ in 0..n {
                     sub_attrs.push(e.kv()?);
                 }
+                push_dropped(&mut sub_attrs, dropped);
                 keep_last_per_key(&mut sub_attrs, start);
-                if dropped > 0 {
-                    sub_attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
-                }
                 events.push(EventView {
                     time,
                     name,
@@ -606,10 +612,8 @@ impl Writer {
                 for _ in 0..n {
                     sub_attrs.push(l.kv()?);
                 }
+                push_dropped(&mut sub_attrs, dropped);
                 keep_last_per_key(&mut sub_attrs, start);
-                if dropped > 0 {
-                    sub_attrs.push(("otel.dropped_attributes_count", DValue::I64(dropped as i64)));
-                }
                 links.push(LinkView {
                     trace,
                     span,
@@ -756,6 +760,11 @@ mod tests {
         assert_eq!(v, [a("pre", 0), a("k", 3), a("j", 2), a("pre", 4)]);
         assert!(!keep_last_per_key(&mut v, 1));
         assert!(!keep_last_per_key(&mut v, 4));
+        // The dropped count wins over a caller's attribute of the same name.
+        let mut d = vec![a("otel.dropped_attributes_count", 7), a("x", 1)];
+        push_dropped(&mut d, 2);
+        assert!(keep_last_per_key(&mut d, 0));
+        assert_eq!(d, [a("otel.dropped_attributes_count", 2), a("x", 1)]);
         // Long lists take the hashed path.
         let names: Vec<String> = (0..40).map(|i| format!("k{}", i % 20)).collect();
         let mut long: Vec<Attr<'_>> = names
