@@ -41,7 +41,7 @@ pub(crate) struct Settings {
     /// independent of the value length limit).
     pub max_text: usize,
     pub span_limits: crate::config::SpanLimits,
-    /// Attribute values one span sends: `ATTR_VALUES_PER_KEY` × its attribute limit.
+    /// Attribute values one span sends (`trace::span_attr_values`).
     pub span_attr_values: u32,
     pub cardinality_limit: usize,
 }
@@ -178,10 +178,7 @@ pub(crate) fn install(mut cfg: Config) -> Result<Guard, InitError> {
         max_str,
         max_text: ring_capacity / 4,
         span_limits: cfg.span_limits,
-        span_attr_values: cfg
-            .span_limits
-            .attributes
-            .saturating_mul(crate::trace::ATTR_VALUES_PER_KEY),
+        span_attr_values: crate::trace::span_attr_values(&cfg.span_limits),
         cardinality_limit: cfg.cardinality_limit,
     };
     crate::log::set_min_level(cfg.min_level);

@@ -115,9 +115,9 @@ pub mod __private {
                             max_str: 1 << 14,
                             max_text: 1 << 14,
                             span_limits: crate::SpanLimits::default(),
-                            span_attr_values: crate::SpanLimits::default()
-                                .attributes
-                                .saturating_mul(crate::trace::ATTR_VALUES_PER_KEY),
+                            span_attr_values: crate::trace::span_attr_values(
+                                &crate::SpanLimits::default(),
+                            ),
                             cardinality_limit: 2000,
                         }),
                     ));

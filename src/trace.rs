@@ -347,7 +347,12 @@ const ATTRS_FIXED: usize = 1 + 8;
 /// writer sees them all (it applies the limit, keeping a new value for a kept key); a span sends
 /// up to this many values per allowed key and drops (and counts) the ones after, new keys or
 /// not: the bound on what one span holds.
-pub(crate) const ATTR_VALUES_PER_KEY: u32 = 4;
+const ATTR_VALUES_PER_KEY: u32 = 4;
+
+/// The attribute values one span sends under `limits` (see [`ATTR_VALUES_PER_KEY`]).
+pub(crate) fn span_attr_values(limits: &crate::config::SpanLimits) -> u32 {
+    limits.attributes.saturating_mul(ATTR_VALUES_PER_KEY)
+}
 
 impl SpanInner {
     /// This span's ids.
