@@ -254,9 +254,9 @@ impl Fp {
     }
 
     /// Equal lists, compared without a branch per word; `fresh` are fingerprints the caller has
-    /// just stored word by word, and they are read back one word at a time. (Wider reads, which the compiler otherwise makes, span
-    /// two of those stores, cannot be forwarded from the store buffer and wait until the stores
-    /// reach the cache.)
+    /// just stored word by word, and they are read back one word at a time. (Wider reads, which
+    /// the compiler otherwise makes, span two of those stores, cannot be forwarded from the
+    /// store buffer and wait until the stores reach the cache.)
     #[inline(always)]
     fn same_as_stored(kept: &[Fp], fresh: &[Fp]) -> bool {
         kept.len() == fresh.len()

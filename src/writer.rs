@@ -155,7 +155,8 @@ fn keep_last_per_key(attrs: &mut Vec<Attr<'_>>, start: usize) -> bool {
     if n < 2 {
         return false;
     }
-    let has_dup = if n <= 16 {
+    // Compared pairwise up to 64 keys (no allocation), hashed beyond.
+    let has_dup = if n <= 64 {
         (1..n).any(|i| tail[..i].iter().any(|(k, _)| *k == tail[i].0))
     } else {
         let mut seen = std::collections::HashSet::with_capacity(n);
@@ -549,36 +550,17 @@ impl Writer {
         let mut dropped_attrs = dropped_attrs;
         let r = (|| {
             // Attributes: a later value for a key replaces an earlier one, in place, and the
-            // limit counts keys, not calls: a key past the limit is dropped (and counted), a
+            // limit counts keys, not calls: keys past the limit are dropped (and counted), a new
             // value for a key already kept is not.
             let mut ad = Dec::new(&p.attrs);
-            let mut index: Option<HashMap<&str, usize>> = None;
             for _ in 0..p.n_attrs {
-                let (k, v) = ad.kv()?;
-                let at = match &mut index {
-                    Some(ix) => ix.get(k).copied(),
-                    None => attrs.iter().position(|(ek, _)| *ek == k),
-                };
-                match at {
-                    Some(i) => attrs[i].1 = v,
-                    None if attrs.len() >= limit => {
-                        dropped_attrs = dropped_attrs.saturating_add(1);
-                    }
-                    None => {
-                        if let Some(ix) = &mut index {
-                            ix.insert(k, attrs.len());
-                        } else if attrs.len() == 64 {
-                            // Limits raised far above the default: index the keys, stay linear.
-                            let mut ix: HashMap<&str, usize> = HashMap::with_capacity(128);
-                            for (i, (ek, _)) in attrs.iter().enumerate() {
-                                ix.insert(ek, i);
-                            }
-                            ix.insert(k, attrs.len());
-                            index = Some(ix);
-                        }
-                        attrs.push((k, v));
-                    }
-                }
+                attrs.push(ad.kv()?);
+            }
+            keep_last_per_key(&mut attrs, 0);
+            if attrs.len() > limit {
+                let over = (attrs.len() - limit).min(u32::MAX as usize) as u32;
+                dropped_attrs = dropped_attrs.saturating_add(over);
+                attrs.truncate(limit);
             }
             let mut ed = Dec::new(&p.events);
             while !ed.is_empty() {
