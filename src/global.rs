@@ -462,15 +462,16 @@ pub(crate) struct Local {
     pub rng: Cell<u64>,
     pub index: Cell<u32>,
     pub series_cache: [Cell<CacheEntry>; SERIES_CACHE],
-    /// Metric shards this thread claimed, given back when it exits (see `src/shard.rs`).
-    pub owned: RefCell<Vec<&'static crate::shard::Owner>>,
+    /// This thread's metric shard slot (see `src/shard.rs`), taken on first use and given back
+    /// when the thread exits.
+    slot: Cell<u32>,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
-        for o in self.owned.get_mut().drain(..) {
-            o.release();
-        }
+        // Runs after this thread's last measurement through its slot: once the state is being
+        // torn down, `LOCAL.try_with` fails and measurements go to the shared shard.
+        crate::shard::give_back(self.slot.replace(crate::shard::NO_SLOT));
     }
 }
 
@@ -484,7 +485,7 @@ thread_local! {
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
             series_cache: [const { Cell::new(CacheEntry::EMPTY) }; SERIES_CACHE],
-            owned: RefCell::new(Vec::new()),
+            slot: Cell::new(crate::shard::NO_SLOT),
         }
     };
 }
@@ -502,6 +503,19 @@ impl Local {
         let i = THREAD_INDEX.fetch_add(1, Ordering::Relaxed) % (u32::MAX - 1);
         self.index.set(i);
         i
+    }
+
+    /// This thread's metric shard slot: small, and unique among live threads (taken on first
+    /// use; see `src/shard.rs`).
+    #[inline]
+    pub fn slot(&self) -> u32 {
+        let s = self.slot.get();
+        if s != crate::shard::NO_SLOT {
+            return s;
+        }
+        let s = crate::shard::take();
+        self.slot.set(s);
+        s
     }
 }
 

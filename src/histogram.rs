@@ -11,7 +11,7 @@
 //! records, so per-thread recording would need a lock or a hand-off on the calling thread. This
 //! type is the same idea (log-linear buckets with bounded relative error) on atomics.
 
-use crate::shard::{Owner, add_owned};
+use crate::shard::add_owned;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,12 +29,11 @@ pub const DEFAULT_BOUNDS: [f64; 15] = [
 
 /// One shard of a histogram series.
 ///
-/// A shard is written either by the one thread that owns it ([`claim`](Self::claim), then
-/// [`record_owned`](Self::record_owned): plain loads and stores, no read-modify-write) or by any
-/// number of threads ([`record`](Self::record): atomic read-modify-writes), never both (see
+/// A shard is written either by the one thread whose slot it is
+/// ([`record_owned`](Self::record_owned): plain loads and stores, no read-modify-write) or by
+/// any number of threads ([`record`](Self::record): atomic read-modify-writes), never both (see
 /// `src/shard.rs`).
 pub struct AtomicHistogram {
-    owner: Owner,
     // No separate count: it is the sum of the explicit buckets (one atomic add fewer per value).
     sum: AtomicU64,
     min: AtomicU64,
@@ -61,7 +60,6 @@ impl std::fmt::Debug for AtomicHistogram {
 impl Default for AtomicHistogram {
     fn default() -> Self {
         AtomicHistogram {
-            owner: Owner::new(),
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
@@ -128,12 +126,6 @@ fn bucket_mid(o: usize, s: usize) -> f64 {
 }
 
 impl AtomicHistogram {
-    /// True when thread `thread` is (now) this shard's only writer (see `src/shard.rs`).
-    #[inline]
-    pub fn claim(&'static self, thread: u32) -> bool {
-        self.owner.claim(thread)
-    }
-
     /// Records a value; any number of threads may call this at once. Returns false (recording
     /// nothing) for NaN and infinities.
     #[inline]
@@ -142,8 +134,8 @@ impl AtomicHistogram {
     }
 
     /// Records a value with plain loads and stores (about three atomic read-modify-writes
-    /// cheaper). Only for the thread that [`claim`](Self::claim)ed the shard: a concurrent writer
-    /// would lose counts (never memory safety: every access is atomic).
+    /// cheaper). Only for the shard's one writer (the thread holding its slot): a concurrent
+    /// writer would lose counts (never memory safety: every access is atomic).
     #[inline]
     pub fn record_owned(&self, v: f64) -> bool {
         self.record_as::<true>(v)
@@ -359,11 +351,9 @@ mod tests {
     }
 
     #[test]
-    fn a_shard_has_one_owner_and_both_paths_count_the_same() {
-        // (Ownership itself is tested in src/shard.rs.)
-        let h: &'static AtomicHistogram = Box::leak(Box::default());
-        assert!(h.claim(3));
-        assert!(!h.claim(4), "another thread does not get it");
+    fn owned_and_shared_recording_count_the_same() {
+        // (Who may record owned is tested in src/shard.rs.)
+        let h = AtomicHistogram::default();
         let shared = AtomicHistogram::default();
         for v in [0.0, -1.0, 0.5, 5.0, 7.0, 1e6] {
             assert!(h.record_owned(v));

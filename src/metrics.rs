@@ -13,7 +13,7 @@ use crate::global::{self, LOCAL, SERIES_CACHE, is_enabled};
 use crate::histogram::{AtomicHistogram, DEFAULT_BOUNDS, HistAcc};
 use crate::output::{Attr, HistPoint, Num, PointData, PointView};
 use crate::record::{self, Dec, Enc};
-use crate::shard::{self, SumShard};
+use crate::shard;
 use crate::value::{KeyValue, Value};
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock};
@@ -94,9 +94,9 @@ impl std::fmt::Debug for Series {
 }
 
 enum Cells {
-    /// Per-thread-index shards, each written by the thread that claimed it, and a last one
-    /// shared by the threads whose shard is taken (see `src/shard.rs`).
-    Sum(Box<[CachePadded<SumShard>]>),
+    /// One shard per thread slot, each written by the thread holding that slot, and a last one
+    /// shared by the threads past them (see `src/shard.rs`).
+    Sum(Box<[CachePadded<AtomicU64>]>),
     Gauge {
         bits: AtomicU64,
         set: AtomicBool,
@@ -122,11 +122,11 @@ fn shard_count() -> usize {
     })
 }
 
-/// This thread's index, or `u32::MAX` (which owns no shard) while its thread-local state is
-/// being torn down.
+/// This thread's shard slot, or [`shard::NO_SLOT`] (the shared shard) while its thread-local
+/// state is being torn down.
 #[inline]
-fn thread_index() -> u32 {
-    LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX)
+fn thread_slot() -> u32 {
+    LOCAL.try_with(|l| l.slot()).unwrap_or(shard::NO_SLOT)
 }
 
 fn cardinality_limit() -> usize {
@@ -369,15 +369,15 @@ impl Series {
         let cells = match kind {
             Kind::Counter | Kind::UpDownCounter => Cells::Sum(
                 (0..n + 1)
-                    .map(|_| CachePadded::new(SumShard::new()))
+                    .map(|_| CachePadded::new(AtomicU64::new(0)))
                     .collect(),
             ),
             Kind::Gauge | Kind::ObservableGauge => Cells::Gauge {
                 bits: AtomicU64::new(0),
                 set: AtomicBool::new(false),
             },
-            // One shard per thread index (modulo n), each written only by the first thread
-            // that claims it, and one more shared by the threads whose shard is taken.
+            // One shard per thread slot below n, each written only by the thread holding the
+            // slot, and one more shared by the threads past them (see `src/shard.rs`).
             Kind::Histogram => Cells::Histogram(
                 (0..n + 1)
                     .map(|_| CachePadded::new(AtomicHistogram::default()))
@@ -425,14 +425,14 @@ impl Series {
 
     #[inline]
     fn add(&'static self, v: u64) {
-        self.add_at(thread_index(), v);
+        self.add_at(thread_slot(), v);
     }
 
-    /// `add` for a caller that already has this thread's index.
+    /// `add` for a caller that already has this thread's slot.
     #[inline]
-    fn add_at(&'static self, thread: u32, v: u64) {
+    fn add_at(&'static self, slot: u32, v: u64) {
         if let Cells::Sum(shards) = &self.cells {
-            shard::add(shards, thread, v);
+            shard::add(shards, slot, v);
         }
     }
 
@@ -446,14 +446,14 @@ impl Series {
 
     #[inline]
     fn record(&'static self, v: f64) {
-        self.record_at(thread_index(), v);
+        self.record_at(thread_slot(), v);
     }
 
-    /// `record` for a caller that already has this thread's index.
+    /// `record` for a caller that already has this thread's slot.
     #[inline]
-    fn record_at(&'static self, thread: u32, v: f64) {
+    fn record_at(&'static self, slot: u32, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
-            let ok = match shard::pick(shards, thread, |h, t| h.claim(t)) {
+            let ok = match shard::pick(shards, slot) {
                 (h, true) => h.record_owned(v),
                 (h, false) => h.record(v),
             };
@@ -467,7 +467,7 @@ impl Series {
         match &self.cells {
             Cells::Sum(shards) => shards
                 .iter()
-                .fold(0u64, |a, s| a.wrapping_add(s.value.load(Ordering::Relaxed))),
+                .fold(0u64, |a, s| a.wrapping_add(s.load(Ordering::Relaxed))),
             _ => 0,
         }
     }
@@ -483,7 +483,7 @@ impl Instrument {
         self.series_for(attrs).0
     }
 
-    /// The series of `attrs`, and this thread's index (read in the same thread-local access).
+    /// The series of `attrs`, and this thread's shard slot (read in the same thread-local access).
     ///
     /// The fingerprints and their hash are computed here, inlined into the caller: when the
     /// attributes are literals, as they usually are, the compiler folds them into constants and
@@ -497,7 +497,7 @@ impl Instrument {
                 Some(s) => s,
                 None => self.no_attrs(),
             };
-            return (s, thread_index());
+            return (s, thread_slot());
         }
         // Short attribute lists of short strings, numbers and booleans (the usual kind):
         // fingerprint once, hash the fingerprints, and confirm a cache hit by comparing them.
@@ -549,7 +549,7 @@ impl Instrument {
                             _ => s.matches(attrs),
                         };
                         if same {
-                            return (s, l.index());
+                            return (s, l.slot());
                         }
                     }
                 }
@@ -559,9 +559,9 @@ impl Instrument {
                     hash: h,
                     series: Some(s),
                 });
-                (s, l.index())
+                (s, l.slot())
             })
-            .unwrap_or_else(|_| (self.lookup_global(attrs), u32::MAX))
+            .unwrap_or_else(|_| (self.lookup_global(attrs), shard::NO_SLOT))
     }
 
     fn find(&self, h: u64, attrs: &[KeyValue<'_>]) -> Option<&'static Series> {
@@ -840,8 +840,8 @@ impl Counter {
         if !is_enabled() {
             return;
         }
-        let (s, thread) = self.inst.series_for(attrs);
-        s.add_at(thread, value);
+        let (s, slot) = self.inst.series_for(attrs);
+        s.add_at(slot, value);
     }
 
     /// A bound handle for `attrs`.
@@ -870,8 +870,8 @@ impl UpDownCounter {
         if !is_enabled() {
             return;
         }
-        let (s, thread) = self.inst.series_for(attrs);
-        s.add_at(thread, value as u64);
+        let (s, slot) = self.inst.series_for(attrs);
+        s.add_at(slot, value as u64);
     }
 
     /// A bound handle for `attrs`.
@@ -932,8 +932,8 @@ impl Histogram {
         if !is_enabled() {
             return;
         }
-        let (s, thread) = self.inst.series_for(attrs);
-        s.record_at(thread, value);
+        let (s, slot) = self.inst.series_for(attrs);
+        s.record_at(slot, value);
     }
 
     /// A bound handle for `attrs`.
@@ -1224,6 +1224,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn sums_and_histograms_are_exact_through_thread_churn() {
+        // Waves of threads (more than the shards, so some share) each take a slot on their
+        // first measurement and give it back at exit, when the next wave picks it up: every
+        // add must land exactly once whichever shard it went to.
+        let m = meter("test.metrics.churn");
+        let c = m.counter("unit.churn").build().bind(&[]);
+        let h = m.histogram("unit.churn.h").build().bind(&[]);
+        let threads = shard_count() + 3;
+        for _wave in 0..4 {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        for i in 1..=1000u64 {
+                            c.series.add(i);
+                            h.series.record(i as f64);
+                        }
+                    });
+                }
+            });
+        }
+        let n = (4 * threads) as u64;
+        assert_eq!(c.series.sum(), n * 500_500);
+        let Cells::Histogram(shards) = &h.series.cells else {
+            unreachable!()
+        };
+        let mut acc = HistAcc::default();
+        for sh in shards.iter() {
+            sh.add_into(&mut acc);
+        }
+        assert_eq!((acc.count, acc.sum), (n * 1000, (n * 500_500) as f64));
     }
 
     #[test]

@@ -1,66 +1,62 @@
-//! Single-writer shards: a metric cell that one thread claims and then updates with a plain load
-//! and store instead of an atomic read-modify-write.
+//! Per-thread shards: each live thread gets a small slot number of its own, and a metric cell
+//! kept per slot is written by that thread alone, with a plain load and store instead of an
+//! atomic read-modify-write.
 //!
-//! An uncontended `lock xadd` still costs several times a plain add and keeps two threads on one
-//! physical core from scaling. A shard is claimed by the first thread (by thread index) that
-//! writes to it, and given back when that thread exits; a thread whose shard belongs to another
-//! live thread writes to a shared shard with atomic read-modify-writes instead. A cell must never
-//! be written both ways at once: a plain store could overwrite another thread's increment.
-//! Giving a shard back is a release store and taking it an acquire exchange, so the next owner's
-//! plain loads see every store of the previous one. Readers (the writer thread, at export) only
-//! load, so every access stays atomic and a reader sees each shard's last store.
+//! An uncontended `lock xadd` still costs several times a plain add, and it keeps two threads on
+//! one physical core from scaling. A series keeps one shard per slot below the shard count and
+//! a last one shared by every other thread, which uses atomic read-modify-writes there. A cell
+//! must never be written both ways at once: a plain store could overwrite another thread's
+//! increment; slots are what rule that out.
+//!
+//! Slots are unique among live threads: a thread takes the lowest free slot on its first
+//! measurement and gives it back when it exits, so the first threads alive at once each get a
+//! shard of their own however many threads came and went before (a thread pool that respawns
+//! workers keeps low slots). Both go through one lock (once per thread), whose release and
+//! acquire order the previous owner's last plain store before the next owner's first load.
+//! Readers (the writer thread, at export) only load, so every access stays atomic and a reader
+//! sees each shard's last store.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use parking_lot::Mutex;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// No thread owns the shard.
-const NO_OWNER: u32 = u32::MAX;
+/// No slot: the value a thread has before its first measurement, and the one used while its
+/// thread-local state is torn down. It is above every shard count, so it picks the shared shard.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
-/// Which thread, if any, owns a shard.
-#[derive(Debug)]
-pub(crate) struct Owner(AtomicU32);
+struct Pool {
+    /// Slots never handed out start here.
+    next: u32,
+    /// Slots given back by exited threads, lowest first.
+    free: BinaryHeap<Reverse<u32>>,
+}
 
-impl Owner {
-    /// A shard nobody owns yet.
-    pub(crate) const fn new() -> Self {
-        Owner(AtomicU32::new(NO_OWNER))
-    }
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    next: 0,
+    free: BinaryHeap::new(),
+});
 
-    /// True when thread `thread` is (now) the shard's only writer: it already was, or the shard
-    /// had no owner and `thread` took it (and registered it to give back when it exits).
-    /// `u32::MAX` (no thread index) never owns a shard.
-    #[inline]
-    pub(crate) fn claim(&'static self, thread: u32) -> bool {
-        let o = self.0.load(Ordering::Relaxed);
-        if o == thread {
-            return thread != NO_OWNER;
+/// Takes the lowest slot no live thread holds. The caller must [`give_back`] it when it exits.
+#[cold]
+#[inline(never)]
+pub(crate) fn take() -> u32 {
+    let mut p = POOL.lock();
+    match p.free.pop() {
+        Some(Reverse(s)) => s,
+        None => {
+            let s = p.next;
+            // Never hand out NO_SLOT (four billion live threads do not happen).
+            p.next = (s + 1).min(NO_SLOT - 1);
+            s
         }
-        o == NO_OWNER && thread != NO_OWNER && self.take(thread)
     }
+}
 
-    #[cold]
-    #[inline(never)]
-    fn take(&'static self, thread: u32) -> bool {
-        // Only while this thread's state is alive: its destructor gives the shard back.
-        crate::global::LOCAL
-            .try_with(|l| {
-                let Ok(mut owned) = l.owned.try_borrow_mut() else {
-                    return false;
-                };
-                let won = self
-                    .0
-                    .compare_exchange(NO_OWNER, thread, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok();
-                if won {
-                    owned.push(self);
-                }
-                won
-            })
-            .unwrap_or(false)
-    }
-
-    /// Gives the shard back (its owner is exiting).
-    pub(crate) fn release(&self) {
-        self.0.store(NO_OWNER, Ordering::Release);
+/// Gives back a slot from [`take`]; the calling thread must write no shard of it afterwards.
+pub(crate) fn give_back(slot: u32) {
+    if slot != NO_SLOT {
+        POOL.lock().free.push(Reverse(slot));
     }
 }
 
@@ -73,34 +69,15 @@ pub(crate) fn add_owned(cell: &AtomicU64, v: u64) {
     );
 }
 
-/// A sum shard: its owner and its value.
-#[derive(Debug)]
-pub(crate) struct SumShard {
-    pub owner: Owner,
-    pub value: AtomicU64,
-}
-
-impl SumShard {
-    pub(crate) const fn new() -> Self {
-        SumShard {
-            owner: Owner::new(),
-            value: AtomicU64::new(0),
-        }
-    }
-}
-
-/// The shard the calling thread writes to, among `shards` whose last one is shared, and whether
-/// it owns it: its own shard (by index) when `claim` gives it, else the shared one.
+/// The shard that the thread holding `slot` writes to, among `shards` whose last one is shared,
+/// and whether it is that thread's own: the slot's shard, or the shared one for slots past the
+/// others (and [`NO_SLOT`]).
 #[inline(always)]
-pub(crate) fn pick<T>(
-    shards: &'static [T],
-    thread: u32,
-    claim: impl Fn(&'static T, u32) -> bool,
-) -> (&'static T, bool) {
+pub(crate) fn pick<T>(shards: &[T], slot: u32) -> (&T, bool) {
     let shared = shards.len() - 1;
-    let own = &shards[thread as usize & (shared - 1)];
-    if claim(own, thread) {
-        (own, true)
+    let i = slot as usize;
+    if i < shared {
+        (&shards[i], true)
     } else {
         (&shards[shared], false)
     }
@@ -108,11 +85,11 @@ pub(crate) fn pick<T>(
 
 /// Adds `v` to the sum sharded over `shards` (the last one shared; see [`pick`]).
 #[inline(always)]
-pub(crate) fn add(shards: &'static [crossbeam_utils::CachePadded<SumShard>], thread: u32, v: u64) {
-    match pick(shards, thread, |s, t| s.owner.claim(t)) {
-        (s, true) => add_owned(&s.value, v),
+pub(crate) fn add(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slot: u32, v: u64) {
+    match pick(shards, slot) {
+        (s, true) => add_owned(s, v),
         (s, false) => {
-            s.value.fetch_add(v, Ordering::Relaxed);
+            s.fetch_add(v, Ordering::Relaxed);
         }
     }
 }
@@ -121,50 +98,55 @@ pub(crate) fn add(shards: &'static [crossbeam_utils::CachePadded<SumShard>], thr
 mod tests {
     use super::*;
     use crossbeam_utils::CachePadded;
-
-    fn leak<T>(v: T) -> &'static T {
-        Box::leak(Box::new(v))
-    }
+    use std::sync::Barrier;
 
     #[test]
-    fn one_owner_per_shard_given_back_at_thread_exit() {
-        let o = leak(Owner::new());
-        // `join` (not a scope, which may return before the thread's thread-local destructors
-        // have run) waits for the thread to be gone entirely.
-        std::thread::spawn(|| {
-            assert!(o.claim(3));
-            assert!(o.claim(3), "the owner keeps it");
-            assert!(!o.claim(4), "another thread does not get it");
-        })
-        .join()
-        .unwrap();
-        assert_eq!(o.0.load(Ordering::Acquire), NO_OWNER, "given back at exit");
-        assert!(o.claim(5));
-        assert!(!leak(Owner::new()).claim(NO_OWNER));
+    fn live_threads_hold_distinct_slots_and_exited_ones_give_theirs_back() {
+        // Other tests take slots too: check distinctness and reuse, not exact numbers.
+        let held: Vec<u32> = (0..6).map(|_| take()).collect();
+        let mut sorted = held.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), held.len(), "slots held at once are distinct");
+        let lowest = sorted[0];
+        give_back(sorted[3]);
+        give_back(lowest);
+        // The lowest free slot comes back first (unless a concurrent test took it).
+        let again = take();
+        assert!(again <= sorted[3], "{again} reused before fresh slots");
+        for s in held.into_iter().filter(|&s| s != lowest && s != sorted[3]) {
+            give_back(s);
+        }
+        give_back(again);
+        give_back(NO_SLOT); // ignored
     }
 
     #[test]
     fn sums_are_exact_with_owned_shared_and_handed_over_shards() {
-        let shards: &'static [CachePadded<SumShard>] = Box::leak(
-            (0..5)
-                .map(|_| CachePadded::new(SumShard::new()))
-                .collect::<Vec<_>>()
-                .into_boxed_slice(),
-        );
-        // 3 waves of 12 "threads" over 4 own shards: in each wave 4 own a shard (handed over
-        // from the previous wave's owners, who have exited) and 8 use the shared one.
-        for wave in 0..3u32 {
+        let shards: Vec<CachePadded<AtomicU64>> = (0..5)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
+            .collect();
+        // 3 waves of 12 threads over 4 own shards: slots are handed over from one wave to the
+        // next, and every thread whose slot is 4 or more (at least 8 a wave) uses the shared
+        // shard; those with NO_SLOT too.
+        let start = Barrier::new(12);
+        for _wave in 0..3 {
             std::thread::scope(|s| {
-                for t in 0..12u32 {
+                for t in 0..12 {
+                    let (shards, start) = (&shards, &start);
                     s.spawn(move || {
+                        let slot = if t == 11 { NO_SLOT } else { take() };
+                        start.wait();
                         for _ in 0..10_000 {
-                            add(shards, wave * 100 + t, 1);
+                            add(shards, slot, 1);
                         }
+                        give_back(slot);
                     });
                 }
             });
         }
-        let total: u64 = shards.iter().map(|s| s.value.load(Ordering::Relaxed)).sum();
+        let total: u64 = shards.iter().map(|s| s.load(Ordering::Relaxed)).sum();
         assert_eq!(total, 360_000);
+        assert!(shards[4].load(Ordering::Relaxed) >= 3 * 8 * 10_000);
     }
 }
