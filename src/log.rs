@@ -180,6 +180,8 @@ pub fn logger(scope: &str) -> Logger {
 /// span id (zeros and no `LOG_HAS_CONTEXT` flag outside a span). Always present, so the header is
 /// one constant-size copy.
 const LOG_HEAD: usize = 4 + 4 + 8 + 4 + 16 + 8;
+/// Distinct attribute keys a log record keeps (applied by the writer, as for spans).
+pub(crate) const LOG_ATTRIBUTES: usize = 128;
 
 #[inline(always)]
 fn log_head(
@@ -283,7 +285,8 @@ impl Logger {
         let time = clock::now();
         let head = LOG_HEAD + record::str_size(message, g.settings.max_text) + 2;
         let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(head);
-        let (n, size) = record::fit_kvs(attrs, 128, budget, max_str);
+        let values = LOG_ATTRIBUTES * crate::trace::ATTR_VALUES_PER_KEY as usize;
+        let (n, size) = record::fit_kvs(attrs, values, budget, max_str);
         let dropped = (attrs.len() - n) as u32;
         let scope = self.scope;
         global::emit_local(g, head + size, |b, l| {

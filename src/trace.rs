@@ -343,15 +343,22 @@ const END_FIXED: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
 /// Size of the fixed part of an attribute record (kind + span id).
 const ATTRS_FIXED: usize = 1 + 8;
 
-/// Attribute values a span sends, per key its limit allows. The limit counts keys, and only the
-/// writer sees them all (it applies the limit, keeping a new value for a kept key); a span sends
-/// up to this many values per allowed key and drops (and counts) the ones after, new keys or
-/// not: the bound on what one span holds.
-const ATTR_VALUES_PER_KEY: u32 = 4;
+/// Attribute values a span, event, link or log sends, per key its limit allows. The limit
+/// counts keys, and only the writer sees them all (it applies the limit, keeping a new value for
+/// a kept key); a producer sends up to this many values per allowed key and drops (and counts)
+/// the ones after, new keys or not: the bound on what one record holds.
+pub(crate) const ATTR_VALUES_PER_KEY: u32 = 4;
 
 /// The attribute values one span sends under `limits` (see [`ATTR_VALUES_PER_KEY`]).
 pub(crate) fn span_attr_values(limits: &crate::config::SpanLimits) -> u32 {
     limits.attributes.saturating_mul(ATTR_VALUES_PER_KEY)
+}
+
+/// The attribute values one event or link sends under `limits` (see [`ATTR_VALUES_PER_KEY`]).
+fn event_attr_values(limits: &crate::config::SpanLimits) -> usize {
+    limits
+        .attributes_per_event
+        .saturating_mul(ATTR_VALUES_PER_KEY) as usize
 }
 
 impl SpanInner {
@@ -413,7 +420,7 @@ impl SpanInner {
         let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(fixed);
         let (n, size) = record::fit_kvs(
             attrs,
-            g.settings.span_limits.attributes_per_event as usize,
+            event_attr_values(&g.settings.span_limits),
             budget,
             max_str,
         );
@@ -448,7 +455,7 @@ impl SpanInner {
         let budget = g.settings.ring_capacity / 2 - 8 - fixed;
         let (n, size) = record::fit_kvs(
             attrs,
-            g.settings.span_limits.attributes_per_event as usize,
+            event_attr_values(&g.settings.span_limits),
             budget,
             max_str,
         );

@@ -14,6 +14,7 @@ use crate::clock::Calibration;
 use crate::config::{Config, Sink};
 use crate::global::{Global, scope_id};
 use crate::histogram::HistAcc;
+use crate::log::LOG_ATTRIBUTES;
 use crate::output::{
     Attr, EventView, LinkView, LogView, Num, Output, PointData, PointView, SpanView,
 };
@@ -178,6 +179,27 @@ fn keep_last_per_key(attrs: &mut Vec<Attr<'_>>, start: usize) -> bool {
     }
     attrs.extend(kept);
     true
+}
+
+/// Makes the attributes decoded into `attrs[start..]` an OpenTelemetry attribute collection: one
+/// per key (see [`keep_last_per_key`]), at most `limit` keys (the keys past it are dropped), and
+/// the count of dropped attributes (`dropped`, from the producer, plus those) as
+/// `otel.dropped_attributes_count`. Returns whether `attrs[start..]` changed.
+fn finish_attrs(attrs: &mut Vec<Attr<'_>>, start: usize, dropped: u32, limit: usize) -> bool {
+    let mut changed = keep_last_per_key(attrs, start);
+    let mut dropped = dropped;
+    if attrs.len() - start > limit {
+        let over = (attrs.len() - start - limit).min(u32::MAX as usize) as u32;
+        dropped = dropped.saturating_add(over);
+        attrs.truncate(start + limit);
+    }
+    if dropped > 0 {
+        push_dropped(attrs, dropped);
+        // The caller may have used that key too: still one attribute per key (the count).
+        keep_last_per_key(attrs, start);
+        changed = true;
+    }
+    changed
 }
 
 /// Reuses a vector's allocation for a different lifetime (it is emptied first).
@@ -459,10 +481,10 @@ impl Writer {
             for f in &fields[..n] {
                 attrs.push((f, d.value()?));
             }
-            push_dropped(&mut attrs, dropped);
-            // A macro naming a field twice (or naming the dropped count's key when there is one)
-            // is rendered the general way, once per key.
-            if (unique && dropped == 0) || !keep_last_per_key(&mut attrs, 0) {
+            // A macro naming a field twice, or a record with attributes dropped (by its size,
+            // or past the key limit), is rendered the general way, once per key.
+            let plain = unique && dropped == 0 && n <= LOG_ATTRIBUTES;
+            if plain || !finish_attrs(&mut attrs, 0, dropped, LOG_ATTRIBUTES) {
                 callsite = Some((id, fields, n));
             }
         } else {
@@ -471,8 +493,7 @@ impl Writer {
             for _ in 0..n {
                 attrs.push(d.kv()?);
             }
-            push_dropped(&mut attrs, dropped);
-            keep_last_per_key(&mut attrs, 0);
+            finish_attrs(&mut attrs, 0, dropped, LOG_ATTRIBUTES);
         }
         let r = self.output.log(
             &mut self.out,
@@ -547,6 +568,7 @@ impl Writer {
             (Vec::new(), Vec::new())
         };
         let limit = self.g.settings.span_limits.attributes as usize;
+        let per_event = self.g.settings.span_limits.attributes_per_event as usize;
         let mut dropped_attrs = dropped_attrs;
         let r = (|| {
             // Attributes: a later value for a key replaces an earlier one, in place, and the
@@ -574,8 +596,7 @@ impl Writer {
                 for _ in 0..n {
                     sub_attrs.push(e.kv()?);
                 }
-                push_dropped(&mut sub_attrs, dropped);
-                keep_last_per_key(&mut sub_attrs, start);
+                finish_attrs(&mut sub_attrs, start, dropped, per_event);
                 events.push(EventView {
                     time,
                     name,
@@ -594,8 +615,7 @@ impl Writer {
                 for _ in 0..n {
                     sub_attrs.push(l.kv()?);
                 }
-                push_dropped(&mut sub_attrs, dropped);
-                keep_last_per_key(&mut sub_attrs, start);
+                finish_attrs(&mut sub_attrs, start, dropped, per_event);
                 links.push(LinkView {
                     trace,
                     span,

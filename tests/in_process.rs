@@ -32,6 +32,10 @@ impl Shared {
     }
 }
 
+fn json(v: i64) -> serde_json::Value {
+    v.into()
+}
+
 #[test]
 fn writer_sink_flush_stats_and_shutdown() {
     let sink = Shared::default();
@@ -89,6 +93,18 @@ fn writer_sink_flush_stats_and_shutdown() {
         s.set_attribute("r", -1);
         s.set_attribute("d0", -2);
         s.set_attribute("d126", -3);
+        // The same calls as one list, for an event, a link and a log (limit 128 each).
+        let names: Vec<String> = (0..130).map(|i| format!("d{i}")).collect();
+        let mut list: Vec<KeyValue> = (0..300).map(|i| KeyValue::new("r", i)).collect();
+        list.extend(names.iter().zip(0i64..).map(|(k, i)| KeyValue::new(k, i)));
+        list.extend([
+            KeyValue::new("r", -1),
+            KeyValue::new("d0", -2),
+            KeyValue::new("d126", -3),
+        ]);
+        s.add_event("limit counts keys", &list);
+        s.add_link(s.context(), &list);
+        logger.log(mini_telemetry::Level::Info, "limit counts keys", &list);
     }
     counter.add(3, &[KeyValue::new("k", "v")]);
     mini_telemetry::flush();
@@ -130,6 +146,24 @@ fn writer_sink_flush_stats_and_shutdown() {
     assert_eq!(limit["attributes"]["d0"], -2);
     assert_eq!(limit["attributes"]["d126"], -3);
     assert_eq!(limit["dropped_attributes_count"], 3, "d127, d128, d129");
+    let log_limit = lines
+        .iter()
+        .find(|l| l["body"] == "limit counts keys")
+        .expect("log");
+    for a in [
+        &limit["events"][0]["attributes"],
+        &limit["links"][0]["attributes"],
+        &log_limit["attributes"],
+    ] {
+        // 128 keys and the dropped count.
+        assert_eq!(a.as_object().unwrap().len(), 129, "{a}");
+        assert_eq!(
+            (&a["r"], &a["d0"], &a["d126"]),
+            (&json(-1), &json(-2), &json(-3))
+        );
+        assert!(a.get("d127").is_none());
+        assert_eq!(a["otel.dropped_attributes_count"], 3, "d127, d128, d129");
+    }
     let line = raw
         .lines()
         .find(|l| l.contains("\"name\":\"repeated keys\""))
