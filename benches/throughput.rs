@@ -613,9 +613,11 @@ fn writer_throughput(res: &mut Results, sink: &Counting) {
 }
 
 /// The bound counter's add written without the library, as a reference for the `scaling` group:
-/// the same steps (an enabled flag, the thread's index from a thread-local, the shard of that
-/// index claimed by its first thread, a plain load and store to an owned shard, an atomic add to
-/// a shared one otherwise), none of the library's code.
+/// the same steps (an enabled flag, the thread's slot from a thread-local, taken on first use,
+/// a plain load and store to the slot's own shard, an atomic add to a shared one past the
+/// slots), none of the library's code. Slots here are handed out by a counter and never given
+/// back, which is enough for the bench: the threads of one run are consecutive, so they get
+/// distinct shards, and runs do not overlap.
 mod bare_counter {
     use crossbeam_utils::CachePadded;
     use std::cell::Cell;
@@ -626,35 +628,25 @@ mod bare_counter {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     const NONE: u32 = u32::MAX;
     thread_local! {
-        static INDEX: Cell<u32> = const { Cell::new(NONE) };
+        static SLOT: Cell<u32> = const { Cell::new(NONE) };
     }
 
-    struct Shard {
-        owner: AtomicU32,
-        value: AtomicU64,
-    }
-
-    /// Eight shards owned by thread index, and a shared ninth.
-    pub struct Counter(Box<[CachePadded<Shard>]>);
+    /// Eight shards, one per slot, and a shared ninth.
+    pub struct Counter(Box<[CachePadded<AtomicU64>]>);
 
     impl Counter {
         pub fn new() -> Self {
             Counter(
                 (0..9)
-                    .map(|_| {
-                        CachePadded::new(Shard {
-                            owner: AtomicU32::new(NONE),
-                            value: AtomicU64::new(0),
-                        })
-                    })
+                    .map(|_| CachePadded::new(AtomicU64::new(0)))
                     .collect(),
             )
         }
 
-        fn index() -> u32 {
-            INDEX.with(|c| {
+        fn slot() -> u32 {
+            SLOT.with(|c| {
                 if c.get() == NONE {
-                    c.set(NEXT.fetch_add(1, Ordering::Relaxed) % NONE);
+                    c.set(NEXT.fetch_add(1, Ordering::Relaxed) & 7);
                 }
                 c.get()
             })
@@ -665,29 +657,15 @@ mod bare_counter {
             if !ENABLED.load(Ordering::Relaxed) {
                 return;
             }
-            let i = Self::index();
-            let own = &self.0[(i & 7) as usize];
-            let o = own.owner.load(Ordering::Relaxed);
-            let owned = o == i
-                || (o == NONE
-                    && own
-                        .owner
-                        .compare_exchange(NONE, i, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok());
-            if owned {
-                let x = own.value.load(Ordering::Relaxed);
-                own.value.store(x.wrapping_add(v), Ordering::Relaxed);
+            let i = Self::slot() as usize;
+            if i < 8 {
+                let own = &self.0[i];
+                own.store(
+                    own.load(Ordering::Relaxed).wrapping_add(v),
+                    Ordering::Relaxed,
+                );
             } else {
-                self.0[8].value.fetch_add(v, Ordering::Relaxed);
-            }
-        }
-
-        /// Gives back the calling thread's shard, if it owns one (before the thread ends).
-        pub fn release(&self) {
-            let i = Self::index();
-            let own = &self.0[(i & 7) as usize];
-            if own.owner.load(Ordering::Relaxed) == i {
-                own.owner.store(NONE, Ordering::Release);
+                self.0[8].fetch_add(v, Ordering::Relaxed);
             }
         }
     }
@@ -770,11 +748,7 @@ fn scaling(res: &mut Results) {
                 })
             }));
             // The same add without the library (see [`bare_counter`]).
-            bare_rates[ci].push(run(threads, &|stop| {
-                let n = until(stop, CHUNK, || bare.add(1));
-                bare.release();
-                n
-            }));
+            bare_rates[ci].push(run(threads, &|stop| until(stop, CHUNK, || bare.add(1))));
         }
     }
     let per_round = |v: &[Vec<f64>], ci: usize| -> f64 {
