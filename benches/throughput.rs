@@ -371,6 +371,24 @@ fn reference_block() -> u64 {
     reference_work(&mut buf, 40_000)
 }
 
+/// Register-only arithmetic in eight independent chains, bound by the ALUs' throughput (several
+/// instructions a cycle) rather than by one chain's latency, as the bound counter's loop is:
+/// for the `scaling` group. Two threads scale 2x on it only when each has a whole core to
+/// itself; on two hardware threads of one host core they share its ALUs.
+#[inline(never)]
+fn alu_block() -> u64 {
+    let mut x = [0u64; 8];
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = std::hint::black_box(i as u64 + 1);
+    }
+    for i in 0..4096u64 {
+        for v in x.iter_mut() {
+            *v = v.rotate_left(7).wrapping_add(i) ^ 0x9e37_79b9;
+        }
+    }
+    x.iter().fold(0, |a, v| a ^ v)
+}
+
 /// The reference block's loop, `iterations` times over `buf`.
 #[inline(never)]
 fn reference_work(buf: &mut [u64; 512], iterations: usize) -> u64 {
@@ -690,6 +708,7 @@ fn scaling(res: &mut Results) {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut reference: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut bare_rates: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    let mut alu_rates: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let bare = bare_counter::Counter::new();
     let dump = std::env::var_os("MINI_TELEMETRY_BENCH_DUMP").is_some();
     // Each thread runs `body` until `stop` is set after a fixed window and returns how many
@@ -749,6 +768,11 @@ fn scaling(res: &mut Results) {
             }));
             // The same add without the library (see [`bare_counter`]).
             bare_rates[ci].push(run(threads, &|stop| until(stop, CHUNK, || bare.add(1))));
+            alu_rates[ci].push(run(threads, &|stop| {
+                until(stop, 1, || {
+                    std::hint::black_box(alu_block());
+                })
+            }));
         }
     }
     let per_round = |v: &[Vec<f64>], ci: usize| -> f64 {
@@ -775,6 +799,7 @@ fn scaling(res: &mut Results) {
             ("bound counter", &rates),
             ("reference block", &reference),
             ("library-free add", &bare_rates),
+            ("ALU-bound arithmetic", &alu_rates),
         ] {
             let name = format!("{what}, {threads} threads: vs 1 thread");
             res.add("scaling", &name, per_round(v, ci), "x");

@@ -462,16 +462,13 @@ pub(crate) struct Local {
     pub rng: Cell<u64>,
     pub index: Cell<u32>,
     pub series_cache: [Cell<CacheEntry>; SERIES_CACHE],
-    /// This thread's metric shard slot (see `src/shard.rs`), taken on first use and given back
-    /// when the thread exits.
-    slot: Cell<u32>,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         // Runs after this thread's last measurement through its slot: once the state is being
         // torn down, `LOCAL.try_with` fails and measurements go to the shared shard.
-        crate::shard::give_back(self.slot.replace(crate::shard::NO_SLOT));
+        crate::shard::give_back(SLOT.replace(crate::shard::NO_SLOT));
     }
 }
 
@@ -485,9 +482,41 @@ thread_local! {
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
             series_cache: [const { Cell::new(CacheEntry::EMPTY) }; SERIES_CACHE],
-            slot: Cell::new(crate::shard::NO_SLOT),
         }
     };
+}
+
+thread_local! {
+    /// This thread's metric shard slot (see `src/shard.rs`), taken on first use and given back
+    /// by `Local`'s destructor. Kept apart from `LOCAL` so that reading it is one load, with no
+    /// check of a destructor's state: a bound metric handle's add reads nothing else of this
+    /// thread's.
+    static SLOT: Cell<u32> = const { Cell::new(crate::shard::NO_SLOT) };
+}
+
+/// This thread's metric shard slot: small, and unique among live threads (taken on first use;
+/// see `src/shard.rs`). [`NO_SLOT`](crate::shard::NO_SLOT), the shared shard, once this
+/// thread's state is torn down.
+#[inline(always)]
+pub(crate) fn thread_slot() -> u32 {
+    let s = SLOT.get();
+    if s != crate::shard::NO_SLOT {
+        return s;
+    }
+    take_slot()
+}
+
+#[cold]
+#[inline(never)]
+fn take_slot() -> u32 {
+    // Only while `LOCAL` is alive (this registers its destructor, which gives the slot back).
+    LOCAL
+        .try_with(|_| {
+            let s = crate::shard::take();
+            SLOT.set(s);
+            s
+        })
+        .unwrap_or(crate::shard::NO_SLOT)
 }
 
 static THREAD_INDEX: AtomicU32 = AtomicU32::new(0);
@@ -505,17 +534,10 @@ impl Local {
         i
     }
 
-    /// This thread's metric shard slot: small, and unique among live threads (taken on first
-    /// use; see `src/shard.rs`).
+    /// This thread's metric shard slot (see [`thread_slot`]).
     #[inline]
     pub fn slot(&self) -> u32 {
-        let s = self.slot.get();
-        if s != crate::shard::NO_SLOT {
-            return s;
-        }
-        let s = crate::shard::take();
-        self.slot.set(s);
-        s
+        thread_slot()
     }
 }
 

@@ -122,12 +122,7 @@ fn shard_count() -> usize {
     })
 }
 
-/// This thread's shard slot, or [`shard::NO_SLOT`] (the shared shard) while its thread-local
-/// state is being torn down.
-#[inline]
-fn thread_slot() -> u32 {
-    LOCAL.try_with(|l| l.slot()).unwrap_or(shard::NO_SLOT)
-}
+use crate::global::thread_slot;
 
 fn cardinality_limit() -> usize {
     global::global()
