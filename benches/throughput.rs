@@ -716,7 +716,7 @@ fn scaling(res: &mut Results) {
     // A fixed window, not a fixed amount of work: with fixed work, a thread slowed by this VM
     // (one CPU in a slow stretch, measured at 80 ms against its twin's 46 ms) leaves the
     // other CPU idle while it finishes, which says nothing about the counter.
-    let run = |threads: usize, body: &(dyn Fn(&AtomicBool) -> u64 + Sync)| {
+    let run = |threads: usize, what: &str, body: &(dyn Fn(&AtomicBool) -> u64 + Sync)| {
         let barrier = Barrier::new(threads + 1);
         let stop = AtomicBool::new(false);
         let per_thread: Vec<(u64, f64)> = std::thread::scope(|s| {
@@ -740,7 +740,7 @@ fn scaling(res: &mut Results) {
                 .iter()
                 .map(|(n, t)| format!("{:.4e}/s over {:.1} ms", *n as f64 / t, t * 1e3))
                 .collect();
-            eprintln!("scaling {threads} threads: {}", ms.join(", "));
+            eprintln!("scaling {what}, {threads} threads: {}", ms.join(", "));
         }
         per_thread.iter().map(|(n, t)| *n as f64 / t).sum::<f64>()
     };
@@ -758,21 +758,33 @@ fn scaling(res: &mut Results) {
     }
     // Counter adds between two looks at `stop`: ~5 µs.
     const CHUNK: u64 = 4096;
-    for _round in 0..ROUNDS {
+    // The four loops take turns at going first (in a quarter of the rounds each). The run right
+    // after a one-thread run can start with both threads on one CPU, the scheduler still
+    // counting the other one as loaded, until its balancer moves one of them; with a fixed
+    // order, that handicap fell on the same loop every round.
+    for round in 0..ROUNDS {
         for (ci, &threads) in counts.iter().enumerate() {
-            rates[ci].push(run(threads, &|stop| until(stop, CHUNK, || bound.add(1))));
-            reference[ci].push(run(threads, &|stop| {
-                until(stop, 1, || {
-                    std::hint::black_box(reference_block());
-                })
-            }));
-            // The same add without the library (see [`bare_counter`]).
-            bare_rates[ci].push(run(threads, &|stop| until(stop, CHUNK, || bare.add(1))));
-            alu_rates[ci].push(run(threads, &|stop| {
-                until(stop, 1, || {
-                    std::hint::black_box(alu_block());
-                })
-            }));
+            for j in 0..4 {
+                match (round + j) % 4 {
+                    0 => rates[ci].push(run(threads, "bound counter", &|stop| {
+                        until(stop, CHUNK, || bound.add(1))
+                    })),
+                    1 => reference[ci].push(run(threads, "reference block", &|stop| {
+                        until(stop, 1, || {
+                            std::hint::black_box(reference_block());
+                        })
+                    })),
+                    // The same add without the library (see [`bare_counter`]).
+                    2 => bare_rates[ci].push(run(threads, "library-free add", &|stop| {
+                        until(stop, CHUNK, || bare.add(1))
+                    })),
+                    _ => alu_rates[ci].push(run(threads, "ALU-bound arithmetic", &|stop| {
+                        until(stop, 1, || {
+                            std::hint::black_box(alu_block());
+                        })
+                    })),
+                }
+            }
         }
     }
     let per_round = |v: &[Vec<f64>], ci: usize| -> f64 {
