@@ -58,6 +58,9 @@ fn disabled(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("counter_add_2_attrs_macro", |b| {
+        b.iter(|| mini_telemetry::add!(counter, 1, a = "x", b = black_box(2)))
+    });
     g.finish();
 }
 
@@ -126,6 +129,9 @@ fn counters(c: &mut Criterion) {
     g.bench_function("bound_add", |b| b.iter(|| bound.add(black_box(1))));
     g.bench_function("add_2_attrs", |b| {
         b.iter(|| op_counter_add_2_attrs(&counter))
+    });
+    g.bench_function("add_2_attrs_macro", |b| {
+        b.iter(|| op_counter_add_2_attrs_macro(&counter))
     });
     g.finish();
 }

@@ -106,6 +106,8 @@ targets = [
     ("histogram record, 1 per-call attribute", "≤ 20 ns", hot_m("histogram", "record_1_attr"), "histogram record, 1 attribute", "ns", 20),
     ("span before init", "≤ 1 ns", hot_m("disabled", "span"), None, "ns", 1),
     ("log macro before init", "≤ 1 ns", hot_m("disabled", "log_macro"), None, "ns", 1),
+    ("counter add, 2 per-call attributes, before init: `add!` macro", "≤ 1 ns", hot_m("disabled", "counter_add_2_attrs_macro"), None, "ns", 1),
+    ("counter add, 2 per-call attributes, before init: `counter.add(v, &[..])` (builds its argument array before the call)", "≤ 1 ns", hot_m("disabled", "counter_add_2_attrs"), None, "ns", 1),
     ("request p50 (paced 2 µs, 1 MiB ring)", "≤ 200 ns", tp_v("paced 2us p50"), "p50", "ns", 200),
     ("request p99.9 (paced 2 µs, 1 MiB ring)", "≤ 1 µs", tp_v("paced 2us p99.9"), "p99.9", "ns", 1000),
     ("↳ reference: same paced loop, plain arithmetic, no telemetry, p99.9", "", tp_v("machine floor, paced 2us p99.9"), None, "ns", None),
@@ -116,6 +118,7 @@ targets = [
     ("↳ the same, ratio of the upper quartiles of the rounds' rates", "", tp_v("bound counter, 2 threads: vs 1 thread, upper quartiles"), None, "x", None),
     ("↳ reference block on 2 threads vs 1, same rounds", "", tp_v("reference block, 2 threads: vs 1 thread"), None, "x", None),
     ("↳ the same add written without the library (benches/throughput.rs, `bare_counter`), same rounds", "", tp_v("library-free add, 2 threads: vs 1 thread"), None, "x", None),
+    ("↳ register arithmetic in eight independent chains (ALU-bound), same rounds", "", tp_v("ALU-bound arithmetic, 2 threads: vs 1 thread"), None, "x", None),
 ]
 
 

@@ -815,6 +815,66 @@ instrument_handle!(
     ObservableGauge
 );
 
+/// Adds to a [`Counter`] or an [`UpDownCounter`] with per-call attributes, after checking that
+/// telemetry is enabled: when it is not, neither the value nor the attributes are evaluated
+/// (a relaxed load and a branch, ~0.3 ns). `counter.add(v, &[...])` builds its attribute array
+/// before the call, enabled or not: ~1.4 ns with two attributes here. Keys are identifiers or
+/// string literals, as in [`info!`](crate::info).
+///
+/// ```
+/// let orders = mini_telemetry::meter("shop").counter("orders").build();
+/// mini_telemetry::add!(orders, 1, region = "eu", "http.route" = "/api");
+/// ```
+#[macro_export]
+macro_rules! add {
+    ($instrument:expr, $value:expr $(, $k:tt = $v:expr)* $(,)?) => {
+        if $crate::is_enabled() {
+            $instrument.add(
+                $value,
+                &[$($crate::KeyValue::new($crate::__key!($k), $v)),*],
+            );
+        }
+    };
+}
+
+/// Records a value in a [`Histogram`] with per-call attributes, after checking that telemetry is
+/// enabled (see [`add!`](crate::add)).
+///
+/// ```
+/// let latency = mini_telemetry::meter("shop").histogram("latency").with_unit("ms").build();
+/// mini_telemetry::record!(latency, 12.5, endpoint = "/api");
+/// ```
+#[macro_export]
+macro_rules! record {
+    ($instrument:expr, $value:expr $(, $k:tt = $v:expr)* $(,)?) => {
+        if $crate::is_enabled() {
+            $instrument.record(
+                $value,
+                &[$($crate::KeyValue::new($crate::__key!($k), $v)),*],
+            );
+        }
+    };
+}
+
+/// Sets a [`Gauge`] with per-call attributes, after checking that telemetry is enabled (see
+/// [`add!`](crate::add)).
+///
+/// ```
+/// let temp = mini_telemetry::meter("room").gauge("temperature").build();
+/// mini_telemetry::set!(temp, 21.5, room = "kitchen");
+/// ```
+#[macro_export]
+macro_rules! set {
+    ($instrument:expr, $value:expr $(, $k:tt = $v:expr)* $(,)?) => {
+        if $crate::is_enabled() {
+            $instrument.set(
+                $value,
+                &[$($crate::KeyValue::new($crate::__key!($k), $v)),*],
+            );
+        }
+    };
+}
+
 /// A handle with its attributes fixed: the cheapest way to record.
 ///
 /// ```

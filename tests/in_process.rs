@@ -107,6 +107,11 @@ fn writer_sink_flush_stats_and_shutdown() {
         logger.log(mini_telemetry::Level::Info, "limit counts keys", &list);
     }
     counter.add(3, &[KeyValue::new("k", "v")]);
+    // The metric macros: the same calls behind an enabled check.
+    let meter = mini_telemetry::meter("t");
+    mini_telemetry::add!(counter, 4, k = "macro", "a.b" = 1);
+    mini_telemetry::record!(meter.histogram("h").build(), 2.5, k = "macro");
+    mini_telemetry::set!(meter.gauge("g").build(), -1.5, k = "macro");
     mini_telemetry::flush();
     #[cfg(target_os = "linux")]
     match writer_timer_slack_ns() {
@@ -179,6 +184,21 @@ fn writer_sink_flush_stats_and_shutdown() {
         assert_eq!((&a["e"], &a["x"]), (&3.into(), &2.into()), "{line}");
     }
     assert!(lines.iter().any(|l| l["name"] == "n" && l["value"] == 3));
+    let macro_point = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["name"] == name && l["attributes"]["k"] == "macro")
+            .unwrap_or_else(|| panic!("{name}"))
+            .clone()
+    };
+    let n = macro_point("n");
+    assert_eq!((&n["value"], &n["attributes"]["a.b"]), (&json(4), &json(1)));
+    let h = macro_point("h");
+    assert_eq!(
+        (h["count"].as_u64(), h["sum"].as_f64()),
+        (Some(1), Some(2.5))
+    );
+    assert_eq!(macro_point("g")["value"], -1.5);
     assert!(
         !lines.iter().any(|l| l["name"] == "here"),
         "span still open"
@@ -200,6 +220,14 @@ fn writer_sink_flush_stats_and_shutdown() {
         "shutdown flushed the last span"
     );
     logger.info("after shutdown"); // a no-op: not a record, not counted
+    // Disabled: the metric macros evaluate neither the value nor the attributes.
+    let evaluated = std::cell::Cell::new(0);
+    let touch = |v| {
+        evaluated.set(evaluated.get() + 1);
+        v
+    };
+    mini_telemetry::add!(counter, touch(1), k = touch(2));
+    assert_eq!(evaluated.get(), 0);
     drop(late); // a record that can no longer be written: counted as lost, never silently
     assert_eq!(mini_telemetry::stats().lost, 1);
     mini_telemetry::flush(); // harmless

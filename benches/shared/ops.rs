@@ -48,6 +48,18 @@ fn op_counter_add_2_attrs(c: &mini_telemetry::Counter) {
     );
 }
 
+/// The same add through the `add!` macro (which checks that telemetry is enabled first).
+#[inline(never)]
+#[allow(dead_code)]
+fn op_counter_add_2_attrs_macro(c: &mini_telemetry::Counter) {
+    mini_telemetry::add!(
+        c,
+        std::hint::black_box(1),
+        endpoint = "/api",
+        method = "GET"
+    );
+}
+
 /// A histogram record with one per-call attribute.
 #[inline(never)]
 fn op_hist_record_1_attr(h: &mini_telemetry::Histogram, v: f64) {
