@@ -102,6 +102,7 @@ targets = [
     ("counter add, bound", "≤ 3 ns", hot_m("counter", "bound_add"), None, "ns", 3),
     ("counter add, 2 per-call attributes", "≤ 15 ns", hot_m("counter", "add_2_attrs"), "counter add, 2 attributes", "ns", 15),
     ("↳ reference block, no telemetry", "", None, "REF", "ns", None),
+    ("↳ ALU-bound reference block (eight independent chains), no telemetry", "", None, "ALU", "ns", None),
     ("histogram record, bound", "≤ 8 ns", hot_m("histogram", "bound_record"), None, "ns", 8),
     ("histogram record, 1 per-call attribute", "≤ 20 ns", hot_m("histogram", "record_1_attr"), "histogram record, 1 attribute", "ns", 20),
     ("span before init", "≤ 1 ns", hot_m("disabled", "span"), None, "ns", 1),
@@ -141,6 +142,8 @@ def rounds_pair(key):
         return None, None
     if key == "REF":
         return rd("reference"), rd("reference, quiet rounds")
+    if key == "ALU":
+        return rd("ALU-bound reference, all"), rd("ALU-bound reference, quiet rounds")
     if key in ("p50", "p99.9"):
         return rd(f"request paced 2us {key}"), rd(f"request paced 2us, quiet rounds {key}")
     return rd(f"{key}: median"), rd(f"{key}: median, quiet rounds")
