@@ -462,13 +462,18 @@ pub(crate) struct Local {
     pub rng: Cell<u64>,
     pub index: Cell<u32>,
     pub series_cache: [Cell<CacheEntry>; SERIES_CACHE],
+    /// The slot in `SLOT`, kept here too for the destructor to give back.
+    slot: Cell<u32>,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         // Runs after this thread's last measurement through its slot: once the state is being
-        // torn down, `LOCAL.try_with` fails and measurements go to the shared shard.
-        crate::shard::give_back(SLOT.replace(crate::shard::NO_SLOT));
+        // torn down, `LOCAL.try_with` fails and measurements go to the shared shard. The copy
+        // kept here is the one given back: where thread-locals are not native, `SLOT` may be
+        // gone already (then `try_with` fails, and nothing reads it again).
+        let _ = SLOT.try_with(|s| s.set(crate::shard::NO_SLOT));
+        crate::shard::give_back(self.slot.replace(crate::shard::NO_SLOT));
     }
 }
 
@@ -482,6 +487,7 @@ thread_local! {
             rng: Cell::new(0),
             index: Cell::new(u32::MAX),
             series_cache: [const { Cell::new(CacheEntry::EMPTY) }; SERIES_CACHE],
+            slot: Cell::new(crate::shard::NO_SLOT),
         }
     };
 }
@@ -511,8 +517,9 @@ pub(crate) fn thread_slot() -> u32 {
 fn take_slot() -> u32 {
     // Only while `LOCAL` is alive (this registers its destructor, which gives the slot back).
     LOCAL
-        .try_with(|_| {
+        .try_with(|l| {
             let s = crate::shard::take();
+            l.slot.set(s);
             SLOT.set(s);
             s
         })

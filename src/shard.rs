@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// thread-local state is torn down. It is above every shard count, so it picks the shared shard.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
+/// Which slots are free: the lowest goes first.
 struct Pool {
     /// Slots never handed out start here.
     next: u32,
@@ -32,32 +33,46 @@ struct Pool {
     free: BinaryHeap<Reverse<u32>>,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    next: 0,
-    free: BinaryHeap::new(),
-});
+impl Pool {
+    const fn new() -> Self {
+        Pool {
+            next: 0,
+            free: BinaryHeap::new(),
+        }
+    }
+
+    fn take(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(Reverse(s)) => s,
+            None => {
+                let s = self.next;
+                // Never hand out NO_SLOT. (Past four billion live threads, NO_SLOT - 1 is handed
+                // out again: above every shard count, so it means the shared shard anyway.)
+                self.next = (s + 1).min(NO_SLOT - 1);
+                s
+            }
+        }
+    }
+
+    fn give_back(&mut self, slot: u32) {
+        if slot != NO_SLOT {
+            self.free.push(Reverse(slot));
+        }
+    }
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool::new());
 
 /// Takes the lowest slot no live thread holds. The caller must [`give_back`] it when it exits.
 #[cold]
 #[inline(never)]
 pub(crate) fn take() -> u32 {
-    let mut p = POOL.lock();
-    match p.free.pop() {
-        Some(Reverse(s)) => s,
-        None => {
-            let s = p.next;
-            // Never hand out NO_SLOT (four billion live threads do not happen).
-            p.next = (s + 1).min(NO_SLOT - 1);
-            s
-        }
-    }
+    POOL.lock().take()
 }
 
 /// Gives back a slot from [`take`]; the calling thread must write no shard of it afterwards.
 pub(crate) fn give_back(slot: u32) {
-    if slot != NO_SLOT {
-        POOL.lock().free.push(Reverse(slot));
-    }
+    POOL.lock().give_back(slot);
 }
 
 /// Adds `v` (wrapping) to a cell that only the calling thread writes.
@@ -101,24 +116,20 @@ mod tests {
     use std::sync::Barrier;
 
     #[test]
-    fn live_threads_hold_distinct_slots_and_exited_ones_give_theirs_back() {
-        // Other tests take slots too: check distinctness and reuse, not exact numbers.
-        let held: Vec<u32> = (0..6).map(|_| take()).collect();
-        let mut sorted = held.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), held.len(), "slots held at once are distinct");
-        let lowest = sorted[0];
-        give_back(sorted[3]);
-        give_back(lowest);
-        // The lowest free slot comes back first (unless a concurrent test took it).
-        let again = take();
-        assert!(again <= sorted[3], "{again} reused before fresh slots");
-        for s in held.into_iter().filter(|&s| s != lowest && s != sorted[3]) {
-            give_back(s);
-        }
-        give_back(again);
-        give_back(NO_SLOT); // ignored
+    fn slots_are_distinct_and_the_lowest_free_one_comes_back_first() {
+        let mut p = Pool::new();
+        let held: Vec<u32> = (0..6).map(|_| p.take()).collect();
+        assert_eq!(held, [0, 1, 2, 3, 4, 5]);
+        p.give_back(4);
+        p.give_back(1);
+        p.give_back(NO_SLOT); // ignored
+        assert_eq!((p.take(), p.take(), p.take()), (1, 4, 6));
+        // The global pool hands out distinct slots too (other tests use it: no exact numbers).
+        let a = take();
+        let b = take();
+        assert_ne!(a, b);
+        give_back(a);
+        give_back(b);
     }
 
     #[test]
