@@ -540,12 +540,6 @@ impl Local {
         self.index.set(i);
         i
     }
-
-    /// This thread's metric shard slot (see [`thread_slot`]).
-    #[inline]
-    pub fn slot(&self) -> u32 {
-        thread_slot()
-    }
 }
 
 fn register(g: &Global) -> Producer {

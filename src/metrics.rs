@@ -9,7 +9,7 @@
 //! Every instrument keeps at most `cardinality_limit` series (2000 by default); measurements for
 //! new attribute sets beyond it go to one series with the attribute `otel.metric.overflow=true`.
 
-use crate::global::{self, LOCAL, SERIES_CACHE, is_enabled};
+use crate::global::{self, LOCAL, SERIES_CACHE, is_enabled, thread_slot};
 use crate::histogram::{AtomicHistogram, DEFAULT_BOUNDS, HistAcc};
 use crate::output::{Attr, HistPoint, Num, PointData, PointView};
 use crate::record::{self, Dec, Enc};
@@ -121,8 +121,6 @@ fn shard_count() -> usize {
         (cpus * 4).next_power_of_two().clamp(4, 64)
     })
 }
-
-use crate::global::thread_slot;
 
 fn cardinality_limit() -> usize {
     global::global()
@@ -478,7 +476,7 @@ impl Instrument {
         self.series_for(attrs).0
     }
 
-    /// The series of `attrs`, and this thread's shard slot (read in the same thread-local access).
+    /// The series of `attrs`, and this thread's shard slot.
     ///
     /// The fingerprints and their hash are computed here, inlined into the caller: when the
     /// attributes are literals, as they usually are, the compiler folds them into constants and
@@ -544,7 +542,7 @@ impl Instrument {
                             _ => s.matches(attrs),
                         };
                         if same {
-                            return (s, l.slot());
+                            return (s, thread_slot());
                         }
                     }
                 }
@@ -554,7 +552,7 @@ impl Instrument {
                     hash: h,
                     series: Some(s),
                 });
-                (s, l.slot())
+                (s, thread_slot())
             })
             .unwrap_or_else(|_| (self.lookup_global(attrs), shard::NO_SLOT))
     }
