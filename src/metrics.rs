@@ -829,7 +829,7 @@ macro_rules! __metric_call {
 
 /// Adds to a [`Counter`] or an [`UpDownCounter`] with per-call attributes, after checking that
 /// telemetry is enabled: when it is not, nothing in the call is evaluated, neither the value
-/// nor the attributes nor the instrument expression (a relaxed load and a branch, ~0.3 ns).
+/// nor the attributes nor the instrument expression (a relaxed load and a branch, under 0.6 ns).
 /// `counter.add(v, &[...])` builds its attribute array before the call, enabled or not: ~1.4 ns
 /// with two attributes here. Keys are identifiers or string literals, as in
 /// [`info!`](crate::info). For instruments, not [`Bound`] handles (call `bound.add(v)`).

@@ -181,18 +181,27 @@ fn keep_last_per_key(attrs: &mut Vec<Attr<'_>>, start: usize) -> bool {
     true
 }
 
-/// Makes the attributes decoded into `attrs[start..]` an OpenTelemetry attribute collection: one
-/// per key (see [`keep_last_per_key`]), at most `limit` keys (the keys past it are dropped), and
-/// the count of dropped attributes (`dropped`, from the producer, plus those) as
-/// `otel.dropped_attributes_count`. Returns whether `attrs[start..]` changed.
-fn finish_attrs(attrs: &mut Vec<Attr<'_>>, start: usize, dropped: u32, limit: usize) -> bool {
-    let mut changed = keep_last_per_key(attrs, start);
-    let mut dropped = dropped;
-    if attrs.len() - start > limit {
-        let over = (attrs.len() - start - limit).min(u32::MAX as usize) as u32;
-        dropped = dropped.saturating_add(over);
-        attrs.truncate(start + limit);
+/// One attribute per key among `attrs[start..]` (see [`keep_last_per_key`]) and at most `limit`
+/// keys: the limit counts keys, so a new value for a kept key is never dropped. Returns whether
+/// anything changed and how many keys were dropped.
+#[inline]
+fn limit_keys(attrs: &mut Vec<Attr<'_>>, start: usize, limit: usize) -> (bool, u32) {
+    let changed = keep_last_per_key(attrs, start);
+    let kept = attrs.len() - start;
+    if kept <= limit {
+        return (changed, 0);
     }
+    attrs.truncate(start + limit);
+    (true, (kept - limit).min(u32::MAX as usize) as u32)
+}
+
+/// Makes the attributes decoded into `attrs[start..]` an OpenTelemetry attribute collection
+/// ([`limit_keys`]), with the count of dropped attributes (`dropped`, from the producer, plus
+/// the keys past the limit) as `otel.dropped_attributes_count`. Returns whether
+/// `attrs[start..]` changed.
+fn finish_attrs(attrs: &mut Vec<Attr<'_>>, start: usize, dropped: u32, limit: usize) -> bool {
+    let (mut changed, over) = limit_keys(attrs, start, limit);
+    let dropped = dropped.saturating_add(over);
     if dropped > 0 {
         push_dropped(attrs, dropped);
         // The caller may have used that key too: still one attribute per key (the count).
@@ -578,12 +587,8 @@ impl Writer {
             for _ in 0..p.n_attrs {
                 attrs.push(ad.kv()?);
             }
-            keep_last_per_key(&mut attrs, 0);
-            if attrs.len() > limit {
-                let over = (attrs.len() - limit).min(u32::MAX as usize) as u32;
-                dropped_attrs = dropped_attrs.saturating_add(over);
-                attrs.truncate(limit);
-            }
+            let (_, over) = limit_keys(&mut attrs, 0, limit);
+            dropped_attrs = dropped_attrs.saturating_add(over);
             let mut ed = Dec::new(&p.events);
             while !ed.is_empty() {
                 let len = ed.u32()? as usize;
