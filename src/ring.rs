@@ -228,6 +228,33 @@ impl Drop for Producer {
     }
 }
 
+/// Evicts from every cache the lines of ring positions `[from, to)` that the consumer has just
+/// read, before their space goes back to the producer.
+///
+/// Otherwise those lines stay in the consumer's caches, and the producer's next write to each
+/// one must first invalidate that copy. Between two cores of one die that is cheap; between
+/// dies it is not: on this VM, when a cache line's round trip between the two CPUs measured
+/// ~350 ns instead of ~90, a span cost 4.4x its usual time with a 1 MiB ring, and 1.1x with
+/// this eviction (the producer's writes then miss to memory, in order, which the hardware
+/// prefetches). The cost is the writer's: one `clflush` per 64 bytes read.
+#[inline]
+fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        let mut p = from & !63;
+        while p.wrapping_add(64) <= to {
+            // SAFETY: `p & (cap - 1)` is inside the buffer. `clflush` writes back and drops the
+            // cache line holding that address; it changes no memory contents, so a concurrent
+            // write by the producer (there is none: the space is released after this) would
+            // only be slower.
+            unsafe { core::arch::x86_64::_mm_clflush(buf.add(p & (cap - 1))) };
+            p = p.wrapping_add(64);
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = (buf, cap, from, to);
+}
+
 /// The reading half of a ring. Owned by the writer thread.
 pub struct Consumer {
     shared: Arc<Shared>,
@@ -249,6 +276,7 @@ impl Consumer {
     pub fn drain(&mut self, mut each: impl FnMut(&[u8])) -> usize {
         let cap = self.shared.cap;
         let tail = self.shared.tail.load(Ordering::Acquire);
+        let start = self.head;
         let mut n = 0;
         while self.head != tail {
             let pos = self.head & (cap - 1);
@@ -271,6 +299,7 @@ impl Consumer {
             n += 1;
             self.head = self.head.wrapping_add(frame_len(len));
         }
+        evict_read_lines(self.shared.buf, cap, start, self.head);
         self.shared.head.store(self.head, Ordering::Release);
         n
     }
