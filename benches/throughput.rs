@@ -134,6 +134,7 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
     let mut first_of_block = Vec::new();
     let mut lat = Vec::with_capacity(n);
     let mut floor = Vec::with_capacity(n);
+    let round_trip_before = cache_line_round_trip();
     std::thread::scope(|s| {
         if paced {
             s.spawn(|| bare.drain_until(&stop));
@@ -178,10 +179,19 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
         }
         stop.store(true, Ordering::Relaxed);
     });
+    let round_trip_after = cache_line_round_trip();
     mini_telemetry::flush();
     lat.sort_unstable();
     let to_ns = |t: u64| t as f64 * ns_per_tick;
     let mode = if paced { "paced 2us" } else { "saturated" };
+    for (when, v) in [("before", round_trip_before), ("after", round_trip_after)] {
+        res.add(
+            "request",
+            &format!("{mode}: cache-line round trip between the CPUs, {when}"),
+            v,
+            "ns",
+        );
+    }
     add_percentiles(res, mode, &lat, ns_per_tick);
     res.add(
         "request",
@@ -206,6 +216,30 @@ fn request_latency(res: &mut Results, ns_per_tick: f64, paced: bool) {
         );
         machine_floor(res, ns_per_tick, pct(&lat, 0.5));
     }
+}
+
+/// The round trip of one cache line between two threads (on this 2-CPU VM, the two CPUs), in
+/// ns: ~90 most of the time, ~350 in stretches where the host runs the CPUs far apart, and then
+/// a ring whose consumer kept the lines it read made each producer write wait that long (see
+/// `evict_read_lines` in `src/ring.rs`). Reported so that a run shows which state it saw.
+fn cache_line_round_trip() -> f64 {
+    let line = crossbeam_utils::CachePadded::new(AtomicU64::new(0));
+    let n = 50_000u64;
+    let take_turns = |first: u64| {
+        let mut i = first;
+        while i < 2 * n {
+            if line.load(Ordering::Acquire) == i {
+                line.store(i + 1, Ordering::Release);
+                i += 2;
+            }
+        }
+    };
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| take_turns(1));
+        take_turns(0);
+    });
+    t.elapsed().as_nanos() as f64 / n as f64
 }
 
 /// Adds the p50, p99 and p99.9 of sorted tick counts to the request group.
