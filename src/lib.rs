@@ -33,38 +33,34 @@
 //! or after [`shutdown`] cost one relaxed load.
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
-mod clock;
-mod config;
-mod global;
-mod histogram;
-mod json;
-mod log;
-mod metrics;
-mod output;
-mod primitive;
-mod shard;
+// The pipeline, bottom to top; each folder imports only the ones listed before it.
+mod api; //     the calling thread: tracers, spans, loggers, meters, instruments
+mod engine; //  the hand-over: records, rings, clock, metric cells, shared and per-thread state
+mod export; //  the writer thread: drain, assemble, format, write
+mod model; //   plain data: values, levels, span ids, configuration, resource
+mod runtime; // init, flush, shutdown
+
+pub use api::log::{Logger, enabled as log_enabled, logger};
+pub use api::metrics::{
+    Bound, Counter, Gauge, Histogram, InstrumentBuilder, Meter, ObservableGauge, UpDownCounter,
+    meter,
+};
+pub use api::trace::{Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
+pub use engine::callsite::Callsite;
+pub use engine::metrics::Observer;
+pub use engine::shared::is_enabled;
+pub use model::{
+    Config, Format, FullPolicy, KeyValue, Level, Sink, SpanContext, SpanLimits, Value,
+};
+pub use runtime::{Guard, InitError, Stats, flush, flush_timeout, shutdown, stats};
+
 // The record format and the ring are public for the corpus tests, fuzz targets and benches, not
 // as a stable API.
 #[doc(hidden)]
-pub mod record;
-mod resource;
-#[doc(hidden)]
-pub mod ring;
-mod trace;
-mod value;
-mod writer;
-
-pub use config::{Config, Format, FullPolicy, Sink, SpanLimits};
-pub use global::{Guard, InitError, Stats, flush, flush_timeout, is_enabled, shutdown, stats};
-pub use log::{Callsite, Level, Logger, enabled as log_enabled, logger};
-pub use metrics::{
-    Bound, Counter, Gauge, Histogram, InstrumentBuilder, Meter, ObservableGauge, Observer,
-    UpDownCounter, meter,
-};
-pub use trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, Tracer, tracer};
-pub use value::{KeyValue, Value};
+pub use engine::{record, ring};
 
 /// Initialises telemetry with the seed's three resource values and the defaults (JSON Lines to
 /// stdout; see [`Config`] for the rest). Returns a [`Guard`]; dropping it flushes and stops.
@@ -91,7 +87,7 @@ pub struct ReadmeDoctests;
 /// JSON string and number writing, exposed for benchmarks and fuzzing.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::json::{escaped, f64 as write_f64, string as write_string};
+    pub use crate::export::format::write::{escaped, f64 as write_f64, string as write_string};
 
     /// Decodes one arbitrary byte string as a ring record and renders it the way the writer
     /// thread does, in JSON (`text = false`) or text. Returns the output, empty when the record
@@ -99,7 +95,7 @@ pub mod __private {
     pub fn render_record(rec: &[u8], text: bool) -> Vec<u8> {
         use std::cell::RefCell;
         thread_local! {
-            static WRITERS: RefCell<Option<[crate::writer::Writer; 2]>> = const { RefCell::new(None) };
+            static WRITERS: RefCell<Option<[crate::export::Writer; 2]>> = const { RefCell::new(None) };
         }
         WRITERS.with(|w| {
             let mut w = w.borrow_mut();
@@ -107,21 +103,13 @@ pub mod __private {
                 let make = |format| {
                     let cfg = crate::Config::new("fuzz", "0", "fuzz")
                         .format(format)
+                        .ring_capacity(1 << 16)
+                        .full_policy(crate::FullPolicy::Drop)
                         .use_env(false);
-                    let g: &'static crate::global::Global = Box::leak(Box::new(
-                        crate::global::Global::detached(crate::global::Settings {
-                            ring_capacity: 1 << 16,
-                            full_policy: crate::FullPolicy::Drop,
-                            max_str: 1 << 14,
-                            max_text: 1 << 14,
-                            span_limits: crate::SpanLimits::default(),
-                            span_attr_values: crate::trace::span_attr_values(
-                                &crate::SpanLimits::default(),
-                            ),
-                            cardinality_limit: 2000,
-                        }),
-                    ));
-                    crate::writer::Writer::new(&cfg, Box::new(std::io::sink()), g)
+                    let settings = crate::engine::shared::Settings::new(&cfg);
+                    let g: &'static crate::engine::shared::Global =
+                        Box::leak(Box::new(crate::engine::shared::Global::detached(settings)));
+                    crate::export::Writer::new(&cfg, Box::new(std::io::sink()), g)
                 };
                 [make(crate::Format::Json), make(crate::Format::Text)]
             });

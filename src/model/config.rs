@@ -1,9 +1,14 @@
 //! Configuration: a by-value builder with OpenTelemetry's environment variables applied on top.
 
-use crate::log::Level;
+use super::level::Level;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The smallest ring a thread may have (a key of the longest kept length always fits a record).
+pub(crate) const MIN_RING_CAPACITY: usize = 4096;
+/// The largest ring a thread may have (1 GiB).
+pub(crate) const MAX_RING_CAPACITY: usize = 1 << 30;
 
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +157,7 @@ impl Config {
     /// Bytes per thread ring (rounded up to a power of two, between 4 KiB and 1 GiB). One record
     /// may use up to half of it.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
-        self.ring_capacity = bytes.clamp(4096, crate::ring::MAX_CAPACITY);
+        self.ring_capacity = bytes.clamp(MIN_RING_CAPACITY, MAX_RING_CAPACITY);
         self
     }
 
@@ -238,9 +243,12 @@ impl Config {
         self
     }
 
-    /// Installs the configuration globally and starts the writer thread.
-    pub fn install(self) -> Result<crate::Guard, crate::InitError> {
-        crate::global::install(self)
+    /// The ring size every thread gets: the configured size, clamped to
+    /// [`MIN_RING_CAPACITY`, `MAX_RING_CAPACITY`] and rounded up to a power of two.
+    pub(crate) fn ring_bytes(&self) -> usize {
+        self.ring_capacity
+            .clamp(MIN_RING_CAPACITY, MAX_RING_CAPACITY)
+            .next_power_of_two()
     }
 
     /// Applies OpenTelemetry's environment variables (and ours); bad values are reported once on

@@ -1,124 +1,8 @@
-//! The binary records that travel through the rings, and their encoding and decoding.
-//!
-//! Every record starts with a one-byte kind. Integers are little endian; strings are a `u32`
-//! length (a `u16` for keys) and UTF-8 bytes, already truncated to the configured limit at a char
-//! boundary. A value is a one-byte tag and its payload. The calling thread sizes a record with the
-//! `*_size` functions, reserves exactly that many bytes in its ring and fills them with [`Enc`];
-//! the writer reads them back with [`Dec`], which never trusts the bytes (every read is checked, so
-//! a corrupt record is reported, not a crash).
+//! The cursors that write and read a record: [`Enc`] fills a reserved ring slot, [`Dec`] reads
+//! one back and checks every read.
 
-use crate::value::{KeyValue, Value};
-
-/// Record kinds.
-pub mod kind {
-    /// A log record.
-    pub const LOG: u8 = 1;
-    /// The end of a span, with everything known at that point.
-    pub const SPAN_END: u8 = 2;
-    /// Attributes set on a live span.
-    pub const SPAN_ATTRS: u8 = 3;
-    /// An event added to a live span.
-    pub const SPAN_EVENT: u8 = 4;
-    /// A link added to a live span.
-    pub const SPAN_LINK: u8 = 5;
-    /// A status message set on a live span.
-    pub const SPAN_STATUS: u8 = 6;
-}
-
-/// Value tags.
-pub mod tag {
-    /// UTF-8 string.
-    pub const STR: u8 = 0;
-    /// Boolean.
-    pub const BOOL: u8 = 1;
-    /// i64.
-    pub const I64: u8 = 2;
-    /// f64.
-    pub const F64: u8 = 3;
-    /// Array of strings.
-    pub const STR_ARRAY: u8 = 4;
-    /// Array of booleans.
-    pub const BOOL_ARRAY: u8 = 5;
-    /// Array of i64.
-    pub const I64_ARRAY: u8 = 6;
-    /// Array of f64.
-    pub const F64_ARRAY: u8 = 7;
-}
-
-/// Log record flag: trace context present.
-pub const LOG_HAS_CONTEXT: u8 = 1;
-/// Log record flag: body and field names come from a static callsite.
-pub const LOG_CALLSITE: u8 = 2;
-/// Span end flag: a parent span id is present.
-pub const SPAN_HAS_PARENT: u8 = 1;
-/// Span end flag: attributes, events, links or a status message were sent before the end.
-pub const SPAN_HAS_PENDING: u8 = 2;
-/// Span end flag: the parent came from another thread or process (explicit context).
-pub const SPAN_PARENT_REMOTE: u8 = 4;
-
-/// Length of `s` truncated to at most `max` bytes at a char boundary.
-#[inline]
-pub fn trunc_len(s: &str, max: usize) -> usize {
-    if s.len() <= max {
-        return s.len();
-    }
-    let mut n = max;
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    n
-}
-
-/// Encoded size of a string field (u32 length + bytes).
-#[inline]
-pub fn str_size(s: &str, max: usize) -> usize {
-    4 + trunc_len(s, max)
-}
-
-/// Encoded size of a value.
-#[inline]
-pub fn value_size(v: &Value<'_>, max_str: usize) -> usize {
-    1 + match v {
-        Value::Str(s) => str_size(s, max_str),
-        Value::Bool(_) => 1,
-        Value::I64(_) | Value::F64(_) => 8,
-        Value::StrArray(a) => 4 + a.iter().map(|s| str_size(s, max_str)).sum::<usize>(),
-        Value::BoolArray(a) => 4 + a.len(),
-        Value::I64Array(a) => 4 + 8 * a.len(),
-        Value::F64Array(a) => 4 + 8 * a.len(),
-    }
-}
-
-/// Longest key kept, in bytes (independent of the value length limit: two keys must never be cut
-/// into one). A ring is at least 4 KiB, so a key always fits in a record.
-pub const MAX_KEY: usize = 1024;
-
-/// Encoded size of a key-value pair.
-#[inline]
-pub fn kv_size(kv: &KeyValue<'_>, max_str: usize) -> usize {
-    2 + trunc_len(kv.key, MAX_KEY) + value_size(&kv.value, max_str)
-}
-
-/// How many of `kvs` (at most `max_count`) fit in `budget` bytes, and their encoded size.
-#[inline(always)]
-pub fn fit_kvs(
-    kvs: &[KeyValue<'_>],
-    max_count: usize,
-    budget: usize,
-    max_str: usize,
-) -> (usize, usize) {
-    // Counts are encoded as u16.
-    let max_count = max_count.min(u16::MAX as usize);
-    let mut size = 0;
-    for (i, kv) in kvs.iter().take(max_count).enumerate() {
-        let s = kv_size(kv, max_str);
-        if size + s > budget {
-            return (i, size);
-        }
-        size += s;
-    }
-    (kvs.len().min(max_count), size)
-}
+use super::{MAX_KEY, tag, trunc_len};
+use crate::model::value::{KeyValue, Value};
 
 #[inline(always)]
 fn arr<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
@@ -318,6 +202,28 @@ pub enum DValue<'a> {
     Array(u8, u32, &'a [u8]),
 }
 
+impl DValue<'static> {
+    /// The decoded form of a value kept outside any ring (a metric series' attributes, which
+    /// live for the whole process): scalars as they are, an array's elements encoded once into
+    /// a leaked buffer, as a record would hold them.
+    pub fn leaked(v: &Value<'static>) -> DValue<'static> {
+        match *v {
+            Value::Str(s) => DValue::Str(s),
+            Value::Bool(b) => DValue::Bool(b),
+            Value::I64(i) => DValue::I64(i),
+            Value::F64(f) => DValue::F64(f),
+            _ => {
+                let mut buf = vec![0u8; super::value_size(v, usize::MAX / 4)];
+                Enc::new(&mut buf, usize::MAX / 4).value(v);
+                let buf: &'static [u8] = Box::leak(buf.into_boxed_slice());
+                // Tag, then the u32 count, then the elements.
+                let n = u32::from_le_bytes(buf[1..5].try_into().unwrap());
+                DValue::Array(buf[0], n, &buf[5..])
+            }
+        }
+    }
+}
+
 /// The record was shorter than its contents claimed, or held an unknown tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt;
@@ -439,6 +345,7 @@ impl<'a> Dec<'a> {
 
 #[cfg(test)]
 mod tests {
+    use crate::engine::record::{fit_kvs, kv_size};
     #[test]
     fn utf8_fast_path_agrees_with_the_standard_validator() {
         for n in 0..24 {

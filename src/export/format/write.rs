@@ -1,4 +1,4 @@
-//! JSON into a reusable byte buffer: escaped strings, integers and hex ids with word-at-a-time
+//! JSON into a reusable byte buffer, for every format: escaped strings, integers and hex ids with word-at-a-time
 //! (SWAR) digit conversion, floats with `ryu`.
 //!
 //! Rules that keep every line valid JSON whatever the input:
@@ -8,6 +8,8 @@
 //! - finite floats are written by `ryu` (shortest round-trip form, with an exponent when needed);
 //!   NaN, +inf and -inf are written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`, the
 //!   rule of the protobuf JSON mapping that OTLP/JSON uses.
+
+use crate::engine::record::{Corrupt, DValue, Dec, tag};
 
 /// Bytes that need escaping inside a JSON string (plus DEL, which we escape for readability).
 static NEEDS_ESCAPE: [bool; 256] = {
@@ -25,18 +27,8 @@ static NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// Digits of the `\u00XX` escapes.
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Two hex digits per byte value.
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [HEX[i >> 4], HEX[i & 15]];
-        i += 1;
-    }
-    t
-};
 
 /// Appends `s` as a quoted, escaped JSON string.
 #[inline]
@@ -202,46 +194,15 @@ fn digits8(v: u32) -> u64 {
     tens | ((y - tens * 10) << 8)
 }
 
-/// ASCII for `digits8`, without its leading zeros (`v` > 0), and the number of digits.
-#[inline(always)]
-fn digits8_trimmed(v: u32) -> (u64, usize) {
-    let d = digits8(v);
-    let lead = (d.trailing_zeros() / 8) as usize;
-    ((d | 0x3030_3030_3030_3030) >> (lead * 8), 8 - lead)
-}
-
-/// Appends an unsigned integer: at most three 8-digit words, written in one fixed-size copy.
+/// Appends an unsigned integer (`itoa`: as fast as a hand-written digit loop for 19-digit
+/// values and faster for small ones; timestamps go through [`Digits`] instead).
 #[inline]
 pub fn u64(out: &mut Vec<u8>, v: u64) {
-    const E8: u64 = 100_000_000;
     if v < 10 {
         out.push(b'0' + v as u8);
         return;
     }
-    let mut buf = [0u8; 24];
-    let n = if v < E8 {
-        let (w, n) = digits8_trimmed(v as u32);
-        buf[..8].copy_from_slice(&w.to_le_bytes());
-        n
-    } else {
-        let (high, low) = (v / E8, (v % E8) as u32);
-        let n = if high < E8 {
-            let (w, n) = digits8_trimmed(high as u32);
-            buf[..8].copy_from_slice(&w.to_le_bytes());
-            n
-        } else {
-            // v >= 10^16: at most 4 leading digits (u64::MAX has 20).
-            let (w, n) = digits8_trimmed((high / E8) as u32);
-            buf[..8].copy_from_slice(&w.to_le_bytes());
-            let mid = digits8((high % E8) as u32) | 0x3030_3030_3030_3030;
-            buf[n..n + 8].copy_from_slice(&mid.to_le_bytes());
-            n + 8
-        };
-        let low = digits8(low) | 0x3030_3030_3030_3030;
-        buf[n..n + 8].copy_from_slice(&low.to_le_bytes());
-        n + 8
-    };
-    put_prefix(out, &buf, n);
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Renders large integers that share their leading digits with the previous one, such as the
@@ -329,15 +290,20 @@ fn hex8(v: u32) -> u64 {
     x + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64
 }
 
-/// Appends `bytes` (at most 16) as lowercase hex digits (no quotes), in one copy.
+/// Appends a 32-digit lowercase hex trace id, unquoted.
 #[inline]
-pub fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut buf = [0u8; 32];
-    let n = bytes.len().min(16);
-    for (pair, &b) in buf.chunks_exact_mut(2).zip(&bytes[..n]) {
-        pair.copy_from_slice(&HEX_PAIRS[b as usize]);
-    }
-    out.extend_from_slice(&buf[..2 * n]);
+pub fn hex_u128(out: &mut Vec<u8>, id: u128) {
+    let mut buf = [0u8; 34];
+    trace_id_into(&mut buf, id);
+    out.extend_from_slice(&buf[1..33]);
+}
+
+/// Appends a 16-digit lowercase hex span id, unquoted.
+#[inline]
+pub fn hex_u64(out: &mut Vec<u8>, id: u64) {
+    let mut buf = [0u8; 18];
+    span_id_into(&mut buf, id);
+    out.extend_from_slice(&buf[1..17]);
 }
 
 /// Writes a quoted 32-digit trace id into `buf` (34 bytes).
@@ -383,6 +349,35 @@ pub fn span_id(out: &mut Vec<u8>, id: u64) {
     let mut buf = [0u8; 18];
     span_id_into(&mut buf, id);
     out.extend_from_slice(&buf);
+}
+
+/// Appends a decoded attribute value as JSON (an array's elements are decoded here, checked).
+#[inline]
+pub fn value(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrupt> {
+    match *v {
+        DValue::Str(s) => string(out, s),
+        DValue::Bool(b) => bool(out, b),
+        DValue::I64(i) => i64(out, i),
+        DValue::F64(f) => f64(out, f),
+        DValue::Array(t, n, body) => {
+            let mut d = Dec::new(body);
+            out.push(b'[');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match t {
+                    tag::STR_ARRAY => string(out, d.str()?),
+                    tag::BOOL_ARRAY => bool(out, d.u8()? != 0),
+                    tag::I64_ARRAY => i64(out, d.u64()? as i64),
+                    tag::F64_ARRAY => f64(out, f64::from_bits(d.u64()?)),
+                    _ => return Err(Corrupt),
+                }
+            }
+            out.push(b']');
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -557,6 +552,13 @@ mod tests {
 
     #[test]
     fn ids_are_lowercase_hex() {
+        let mut out = Vec::new();
+        hex_u128(&mut out, 0xab);
+        hex_u64(&mut out, 0xcd);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "000000000000000000000000000000ab00000000000000cd"
+        );
         let mut out = Vec::new();
         trace_id(&mut out, 0x0123_4567_89ab_cdef_0011_2233_4455_6677);
         span_id(&mut out, 0xdead_beef_0000_0001);

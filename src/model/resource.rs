@@ -1,6 +1,6 @@
 //! The resource: who is emitting (service, version, environment, host, process, SDK).
 
-use crate::config::Config;
+use super::config::Config;
 
 /// A resource attribute value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@
 //! This module holds most of the crate's `unsafe` code: the two halves hand out disjoint byte slices
 //! of one shared allocation.
 
-use crate::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use super::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+use super::sys::evict_line;
 use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
 
@@ -229,25 +231,17 @@ impl Drop for Producer {
 }
 
 /// Evicts from every cache the lines of ring positions `[from, to)` that the consumer has just
-/// read, before their space goes back to the producer.
-///
-/// Otherwise those lines stay in the consumer's caches, and the producer's next write to each
-/// one must first invalidate that copy. Between two cores of one die that is cheap; between
-/// dies it is not: on this VM, when a cache line's round trip between the two CPUs measured
-/// ~350 ns instead of ~90, a span cost 4.4x its usual time with a 1 MiB ring, and 1.1x with
-/// this eviction (the producer's writes then miss to memory, in order, which the hardware
-/// prefetches). The cost is the writer's: one `clflush` per 64 bytes read.
+/// read, before their space goes back to the producer (see [`evict_line`]). The cost is the
+/// writer's: one `clflush` per 64 bytes read.
 #[inline]
 fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
     {
         let mut p = from & !63;
         while p.wrapping_add(64) <= to {
-            // SAFETY: `p & (cap - 1)` is inside the buffer. `clflush` writes back and drops the
-            // cache line holding that address; it changes no memory contents, so a concurrent
-            // write by the producer (there is none: the space is released after this) would
-            // only be slower.
-            unsafe { core::arch::x86_64::_mm_clflush(buf.add(p & (cap - 1))) };
+            // `p & (cap - 1)` is inside the buffer, and the space is not yet released to the
+            // producer (that happens after this).
+            evict_line(buf.wrapping_add(p & (cap - 1)));
             p = p.wrapping_add(64);
         }
     }

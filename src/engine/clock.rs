@@ -6,6 +6,7 @@
 //! [`Calibration`] that it refines as the process runs (the longer the baseline, the smaller the
 //! error), so no conversion or system call happens on the calling thread.
 
+use super::sys::rdtsc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -66,22 +67,6 @@ fn epoch() -> &'static Epoch {
             unix_nanos,
         }
     })
-}
-
-#[inline(always)]
-fn rdtsc() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: `rdtsc` has no preconditions on x86-64; it only reads the time-stamp counter.
-        #[allow(unused_unsafe)]
-        unsafe {
-            core::arch::x86_64::_rdtsc()
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        0
-    }
 }
 
 /// Initialises the clock (detection and epoch). Called by `init`; calling [`now`] first works too.

@@ -5,71 +5,25 @@
 //! message are copied into the thread's ring as they are added; the end writes one record with the
 //! rest. The writer thread assembles the pieces into one output line.
 
-use crate::clock;
-use crate::global::{self, LOCAL, emit, is_enabled};
-use crate::record::{self, Enc, kind};
-use crate::value::KeyValue;
+use crate::engine::clock;
+use crate::engine::record::{
+    self, Enc, EventHead, LinkHead, PartHead, SPAN_HAS_PARENT, SPAN_HAS_PENDING,
+    SPAN_PARENT_REMOTE, SpanEnd, event_attr_values, kind,
+};
+use crate::engine::scope::scope_id;
+use crate::engine::shared::{global, is_enabled};
+use crate::engine::thread::{LOCAL, Local, emit};
+use crate::model::context::SpanContext;
+use crate::model::value::{KeyValue, Value};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::marker::PhantomData;
 
-/// The identity of a span: its trace id and span id. `Copy` and `Send`, so it can be handed to
-/// another thread and used there as an explicit parent.
-///
-/// ```
-/// use mini_telemetry::SpanContext;
-/// let ctx = SpanContext::new(0x5b8efff798038103d269b633813fc60c, 0xeee19b7ec3c1b174);
-/// assert!(ctx.is_valid());
-/// assert_eq!(ctx.trace_id_hex(), "5b8efff798038103d269b633813fc60c");
-/// assert!(!SpanContext::NONE.is_valid());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SpanContext {
-    trace_id: u128,
-    span_id: u64,
-}
-
 impl SpanContext {
-    /// No span.
-    pub const NONE: SpanContext = SpanContext {
-        trace_id: 0,
-        span_id: 0,
-    };
-
-    /// A context from known ids (e.g. read from a request header).
-    pub const fn new(trace_id: u128, span_id: u64) -> Self {
-        SpanContext { trace_id, span_id }
-    }
-
     /// The current span on this thread, or [`SpanContext::NONE`].
     #[inline]
     pub fn current() -> Self {
         LOCAL.try_with(|l| l.current.get()).unwrap_or(Self::NONE)
-    }
-
-    /// The 128-bit trace id.
-    pub const fn trace_id(&self) -> u128 {
-        self.trace_id
-    }
-
-    /// The 64-bit span id.
-    pub const fn span_id(&self) -> u64 {
-        self.span_id
-    }
-
-    /// True when both ids are non-zero.
-    pub const fn is_valid(&self) -> bool {
-        self.trace_id != 0 && self.span_id != 0
-    }
-
-    /// The trace id as 32 lowercase hex digits.
-    pub fn trace_id_hex(&self) -> String {
-        format!("{:032x}", self.trace_id)
-    }
-
-    /// The span id as 16 lowercase hex digits.
-    pub fn span_id_hex(&self) -> String {
-        format!("{:016x}", self.span_id)
     }
 }
 
@@ -134,7 +88,7 @@ pub struct Tracer {
 /// A tracer for `scope` (the instrumentation scope reported on every span).
 pub fn tracer(scope: &str) -> Tracer {
     Tracer {
-        scope: global::scope_id(scope),
+        scope: scope_id(scope),
     }
 }
 
@@ -231,12 +185,12 @@ impl<'a> SpanBuilder<'a> {
             let explicit = self.parent.is_some();
             let parent = self.parent.unwrap_or_else(|| l.current.get());
             let trace_id = if parent.is_valid() {
-                parent.trace_id
+                parent.trace_id()
             } else {
                 random_trace_id(l)
             };
             let span_id = random_span_id(l);
-            let me = SpanContext { trace_id, span_id };
+            let me = SpanContext::new(trace_id, span_id);
             l.current.set(me);
             if let Ok(mut stack) = l.stack.try_borrow_mut() {
                 stack.push(me);
@@ -249,7 +203,11 @@ impl<'a> SpanBuilder<'a> {
         let inner = SpanInner {
             trace_id,
             span_id,
-            parent_id: if parent.is_valid() { parent.span_id } else { 0 },
+            parent_id: if parent.is_valid() {
+                parent.span_id()
+            } else {
+                0
+            },
             parent_remote: explicit && parent.is_valid(),
             start,
             scope: self.scope,
@@ -275,7 +233,7 @@ impl<'a> SpanBuilder<'a> {
 }
 
 #[inline]
-fn next_random(l: &global::Local) -> u64 {
+fn next_random(l: &Local) -> u64 {
     // wyrand: fast, good enough for ids (not for secrets).
     let mut s = l.rng.get();
     if s == 0 {
@@ -295,7 +253,7 @@ fn next_random(l: &global::Local) -> u64 {
 }
 
 #[inline]
-fn random_span_id(l: &global::Local) -> u64 {
+fn random_span_id(l: &Local) -> u64 {
     loop {
         let v = next_random(l);
         if v != 0 {
@@ -305,7 +263,7 @@ fn random_span_id(l: &global::Local) -> u64 {
 }
 
 #[inline]
-fn random_trace_id(l: &global::Local) -> u128 {
+fn random_trace_id(l: &Local) -> u128 {
     loop {
         let v = ((next_random(l) as u128) << 64) | next_random(l) as u128;
         if v != 0 {
@@ -338,36 +296,10 @@ struct SpanInner {
     dropped_links: Cell<u32>,
 }
 
-/// Size of the fixed part of a span-end record.
-const END_FIXED: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
-/// Size of the fixed part of an attribute record (kind + span id).
-const ATTRS_FIXED: usize = 1 + 8;
-
-/// Attribute values a span, event, link or log sends, per key its limit allows. The limit
-/// counts keys, and only the writer sees them all (it applies the limit, keeping a new value for
-/// a kept key); a producer sends up to this many values per allowed key and drops (and counts)
-/// the ones after, new keys or not: the bound on what one record holds.
-pub(crate) const ATTR_VALUES_PER_KEY: u32 = 4;
-
-/// The attribute values one span sends under `limits` (see [`ATTR_VALUES_PER_KEY`]).
-pub(crate) fn span_attr_values(limits: &crate::config::SpanLimits) -> u32 {
-    limits.attributes.saturating_mul(ATTR_VALUES_PER_KEY)
-}
-
-/// The attribute values one event or link sends under `limits` (see [`ATTR_VALUES_PER_KEY`]).
-fn event_attr_values(limits: &crate::config::SpanLimits) -> usize {
-    limits
-        .attributes_per_event
-        .saturating_mul(ATTR_VALUES_PER_KEY) as usize
-}
-
 impl SpanInner {
     /// This span's ids.
     pub fn context(&self) -> SpanContext {
-        SpanContext {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-        }
+        SpanContext::new(self.trace_id, self.span_id)
     }
 
     /// Sets several attributes in one record.
@@ -375,13 +307,13 @@ impl SpanInner {
         if attrs.is_empty() {
             return;
         }
-        let Some(g) = global::global() else { return };
+        let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
         let room = g
             .settings
             .span_attr_values
             .saturating_sub(self.n_attrs.get()) as usize;
-        let budget = g.settings.ring_capacity / 2 - 8 - ATTRS_FIXED - 2;
+        let budget = g.settings.max_record() - PartHead::LEN - 2;
         let (n, size) = record::fit_kvs(attrs, room, budget, max_str);
         if n < attrs.len() {
             self.dropped_attrs.set(
@@ -397,17 +329,20 @@ impl SpanInner {
             .set(self.n_attrs.get().saturating_add(n as u32));
         self.pending.set(true);
         let id = self.span_id;
-        emit(g, ATTRS_FIXED + 2 + size, |b| {
+        emit(g, PartHead::LEN + 2 + size, |b| {
             let mut e = Enc::new(b, max_str);
-            e.u8(kind::SPAN_ATTRS);
-            e.u64(id);
+            PartHead {
+                kind: kind::SPAN_ATTRS,
+                span_id: id,
+            }
+            .encode(&mut e);
             e.kvs(&attrs[..n]);
         });
     }
 
     /// Adds a timestamped event with attributes.
     pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
-        let Some(g) = global::global() else { return };
+        let Some(g) = global() else { return };
         if self.n_events.get() >= g.settings.span_limits.events {
             self.dropped_events
                 .set(self.dropped_events.get().saturating_add(1));
@@ -416,8 +351,8 @@ impl SpanInner {
         let time = clock::now();
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
-        let fixed = ATTRS_FIXED + 8 + 4 + record::str_size(name, max_text) + 2;
-        let budget = (g.settings.ring_capacity / 2 - 8).saturating_sub(fixed);
+        let fixed = PartHead::LEN + EventHead::LEN + record::str_size(name, max_text) + 2;
+        let budget = g.settings.max_record().saturating_sub(fixed);
         let (n, size) = record::fit_kvs(
             attrs,
             event_attr_values(&g.settings.span_limits),
@@ -430,10 +365,12 @@ impl SpanInner {
         let id = self.span_id;
         emit(g, fixed + size, |b| {
             let mut e = Enc::new(b, max_str);
-            e.u8(kind::SPAN_EVENT);
-            e.u64(id);
-            e.u64(time);
-            e.u32(dropped);
+            PartHead {
+                kind: kind::SPAN_EVENT,
+                span_id: id,
+            }
+            .encode(&mut e);
+            EventHead { time, dropped }.encode(&mut e);
             e.text(name, max_text);
             e.kvs(&attrs[..n]);
         });
@@ -444,15 +381,15 @@ impl SpanInner {
         if !to.is_valid() {
             return;
         }
-        let Some(g) = global::global() else { return };
+        let Some(g) = global() else { return };
         if self.n_links.get() >= g.settings.span_limits.links {
             self.dropped_links
                 .set(self.dropped_links.get().saturating_add(1));
             return;
         }
         let max_str = g.settings.max_str;
-        let fixed = ATTRS_FIXED + 16 + 8 + 4 + 2;
-        let budget = g.settings.ring_capacity / 2 - 8 - fixed;
+        let fixed = PartHead::LEN + LinkHead::LEN + 2;
+        let budget = g.settings.max_record() - fixed;
         let (n, size) = record::fit_kvs(
             attrs,
             event_attr_values(&g.settings.span_limits),
@@ -465,11 +402,17 @@ impl SpanInner {
         let id = self.span_id;
         emit(g, fixed + size, |b| {
             let mut e = Enc::new(b, max_str);
-            e.u8(kind::SPAN_LINK);
-            e.u64(id);
-            e.u128(to.trace_id);
-            e.u64(to.span_id);
-            e.u32(dropped);
+            PartHead {
+                kind: kind::SPAN_LINK,
+                span_id: id,
+            }
+            .encode(&mut e);
+            LinkHead {
+                trace_id: to.trace_id(),
+                span_id: to.span_id(),
+                dropped,
+            }
+            .encode(&mut e);
             e.kvs(&attrs[..n]);
         });
     }
@@ -485,15 +428,18 @@ impl SpanInner {
             Status::Error(msg) => {
                 self.status.set(STATUS_ERROR);
                 // Always sent (even empty), so a later error's message replaces an earlier one.
-                let Some(g) = global::global() else { return };
+                let Some(g) = global() else { return };
                 let max_str = g.settings.max_str;
                 let max_text = g.settings.max_text;
                 self.pending.set(true);
                 let id = self.span_id;
-                emit(g, ATTRS_FIXED + record::str_size(msg, max_text), |b| {
+                emit(g, PartHead::LEN + record::str_size(msg, max_text), |b| {
                     let mut e = Enc::new(b, max_str);
-                    e.u8(kind::SPAN_STATUS);
-                    e.u64(id);
+                    PartHead {
+                        kind: kind::SPAN_STATUS,
+                        span_id: id,
+                    }
+                    .encode(&mut e);
                     e.text(msg, max_text);
                 });
             }
@@ -515,6 +461,7 @@ impl SpanInner {
 /// span.set_status(Status::Ok);
 /// drop(span); // ends the span
 /// ```
+#[must_use = "a span ends when it is dropped: bind it (`let span = ...`) to keep it open"]
 #[derive(Debug)]
 pub struct Span {
     inner: Option<SpanInner>,
@@ -544,7 +491,7 @@ impl Span {
 
     /// Sets one attribute (a later value for the same key replaces the earlier one).
     #[inline]
-    pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<crate::Value<'a>>) {
+    pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<Value<'a>>) {
         if let Some(i) = &self.inner {
             i.set_attributes(&[KeyValue::new(key, value)]);
         }
@@ -650,36 +597,36 @@ impl SpanInner {
                     .set(stack.last().copied().unwrap_or(SpanContext::NONE));
             }
         });
-        let Some(g) = global::global() else { return };
+        let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
         let name: &str = &self.name;
         let mut flags = 0;
         if self.parent_id != 0 {
-            flags |= record::SPAN_HAS_PARENT;
+            flags |= SPAN_HAS_PARENT;
         }
         if self.parent_remote {
-            flags |= record::SPAN_PARENT_REMOTE;
+            flags |= SPAN_PARENT_REMOTE;
         }
         if self.pending.get() {
-            flags |= record::SPAN_HAS_PENDING;
+            flags |= SPAN_HAS_PENDING;
         }
-        // The fixed part is assembled at constant offsets (no bounds checks), then copied once.
-        let mut h = [0u8; END_FIXED];
-        h[0] = kind::SPAN_END;
-        h[1] = self.kind as u8;
-        h[2] = self.status.get();
-        h[3] = flags;
-        h[4..8].copy_from_slice(&self.scope.to_le_bytes());
-        h[8..24].copy_from_slice(&self.trace_id.to_le_bytes());
-        h[24..32].copy_from_slice(&self.span_id.to_le_bytes());
-        h[32..40].copy_from_slice(&self.parent_id.to_le_bytes());
-        h[40..48].copy_from_slice(&self.start.to_le_bytes());
-        h[48..56].copy_from_slice(&end.to_le_bytes());
-        h[56..60].copy_from_slice(&self.dropped_attrs.get().to_le_bytes());
-        h[60..64].copy_from_slice(&self.dropped_events.get().to_le_bytes());
-        h[64..68].copy_from_slice(&self.dropped_links.get().to_le_bytes());
-        emit(g, END_FIXED + record::str_size(name, max_text), |b| {
+        let h = SpanEnd {
+            kind: self.kind as u8,
+            status: self.status.get(),
+            flags,
+            scope: self.scope,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            start: self.start,
+            end,
+            dropped_attrs: self.dropped_attrs.get(),
+            dropped_events: self.dropped_events.get(),
+            dropped_links: self.dropped_links.get(),
+        }
+        .encode();
+        emit(g, SpanEnd::LEN + record::str_size(name, max_text), |b| {
             let mut e = Enc::new(b, max_str);
             e.array(&h);
             e.text(name, max_text);

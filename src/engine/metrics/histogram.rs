@@ -11,7 +11,7 @@
 //! records, so per-thread recording would need a lock or a hand-off on the calling thread. This
 //! type is the same idea (log-linear buckets with bounded relative error) on atomics.
 
-use crate::shard::add_owned;
+use super::shard::add_owned;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 

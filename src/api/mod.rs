@@ -1,0 +1,8 @@
+//! The calling thread's side: the types an application instruments its code with. Each call
+//! checks the enabled flag first, then encodes a record into the thread's ring (`engine/`) or
+//! adds to a metric cell; nothing here formats, allocates in steady state, or waits for the
+//! writer unless a ring is full under the blocking policy.
+
+pub(crate) mod log;
+pub(crate) mod metrics;
+pub(crate) mod trace;

@@ -1,0 +1,453 @@
+//! Instruments: their registry, and the lookup from a per-call attribute set to its series.
+//!
+//! Finding the series for a per-call attribute set goes through a per-thread cache keyed by an
+//! order-independent hash, then the instrument's sharded map: no global lock on the hot path. A
+//! bound handle holds its series and skips the lookup. Every instrument keeps at most
+//! `cardinality_limit` series (2000 by default); measurements for new attribute sets beyond it
+//! go to one series with the attribute `otel.metric.overflow=true`.
+
+use super::fingerprint::{Fp, fmix, hash_attrs};
+use super::series::{Kind, MAX_SERIES_ATTRS, Series};
+use super::shard;
+use crate::engine::record::{self, Enc};
+use crate::engine::shared::global;
+use crate::engine::thread::thread_slot;
+use crate::model::value::KeyValue;
+use parking_lot::{Mutex, RwLock};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// An observable gauge's callback; it runs on the writer thread at each export.
+pub(crate) type Callback = Box<dyn Fn(&mut Observer) + Send + Sync>;
+
+const MAP_SHARDS: usize = 8;
+
+/// An instrument's registration. Lives for the whole process.
+pub(crate) struct Instrument {
+    id: u32,
+    pub(crate) scope: u32,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) unit: String,
+    pub(crate) kind: Kind,
+    map: [RwLock<HashMap<u64, Vec<&'static Series>>>; MAP_SHARDS],
+    /// Every series, in creation order (what export walks).
+    pub(crate) list: Mutex<Vec<&'static Series>>,
+    count: AtomicUsize,
+    overflow: OnceLock<&'static Series>,
+    no_attrs: OnceLock<&'static Series>,
+    pub(crate) callback: Option<Callback>,
+}
+
+impl std::fmt::Debug for Instrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrument")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// Every instrument, in registration order (the id is the index).
+pub(crate) static INSTRUMENTS: RwLock<Vec<&'static Instrument>> = RwLock::new(Vec::new());
+
+fn cardinality_limit() -> usize {
+    global()
+        .map(|g| g.settings.cardinality_limit)
+        .unwrap_or(2000)
+}
+
+/// Slots in the per-thread cache of metric series.
+const CACHE_SLOTS: usize = 64;
+
+#[derive(Clone, Copy)]
+struct CacheEntry {
+    instrument: u32,
+    hash: u64,
+    series: Option<&'static Series>,
+}
+
+impl CacheEntry {
+    const EMPTY: CacheEntry = CacheEntry {
+        instrument: u32::MAX,
+        hash: 0,
+        series: None,
+    };
+}
+
+thread_local! {
+    /// This thread's recently used series, by instrument and attribute hash.
+    static SERIES_CACHE: [Cell<CacheEntry>; CACHE_SLOTS] =
+        const { [const { Cell::new(CacheEntry::EMPTY) }; CACHE_SLOTS] };
+}
+
+impl Instrument {
+    /// Registers an instrument, or returns the existing one with the same scope, name and kind
+    /// (an observable gauge, with its callback, is always new). Names outside OpenTelemetry's
+    /// syntax, and a name already used by an instrument of another kind, are accepted with a
+    /// warning on stderr.
+    pub(crate) fn register(
+        scope: u32,
+        name: String,
+        description: String,
+        unit: String,
+        kind: Kind,
+        callback: Option<Callback>,
+    ) -> &'static Instrument {
+        let mut list = INSTRUMENTS.write();
+        if let Some(i) = list
+            .iter()
+            .find(|i| i.scope == scope && i.name == name && i.kind == kind && callback.is_none())
+        {
+            return i;
+        }
+        if !conformant_name(&name) {
+            eprintln!(
+                "mini-telemetry: instrument name {name:?} is not OpenTelemetry-conformant (ASCII letter first, then [A-Za-z0-9_.-/], at most 255); accepted as is"
+            );
+        }
+        if let Some(other) = list
+            .iter()
+            .find(|i| i.scope == scope && i.name == name && i.kind != kind)
+        {
+            eprintln!(
+                "mini-telemetry: instrument {name:?} registered as a {} and as a {}; both are exported",
+                other.kind.name(),
+                kind.name()
+            );
+        }
+        let inst: &'static Instrument = Box::leak(Box::new(Instrument {
+            id: list.len() as u32,
+            scope,
+            name,
+            description,
+            unit,
+            kind,
+            map: std::array::from_fn(|_| RwLock::new(HashMap::new())),
+            list: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
+            overflow: OnceLock::new(),
+            no_attrs: OnceLock::new(),
+            callback,
+        }));
+        list.push(inst);
+        inst
+    }
+
+    fn no_attrs(&'static self) -> &'static Series {
+        self.no_attrs.get_or_init(|| self.lookup_global(&[]))
+    }
+
+    #[inline]
+    pub(crate) fn series(&'static self, attrs: &[KeyValue<'_>]) -> &'static Series {
+        self.series_for(attrs).0
+    }
+
+    /// The series of `attrs`, and this thread's shard slot.
+    ///
+    /// The fingerprints and their hash are computed here, inlined into the caller: when the
+    /// attributes are literals, as they usually are, the compiler folds them into constants and
+    /// the call no longer waits on a chain of multiplies before it can look in the cache. The
+    /// per-thread cache is then probed out of line ([`Instrument::probe`]), so each call site
+    /// stays small.
+    #[inline(always)]
+    pub(crate) fn series_for(&'static self, attrs: &[KeyValue<'_>]) -> (&'static Series, u32) {
+        if attrs.is_empty() {
+            let s = match self.no_attrs.get() {
+                Some(s) => s,
+                None => self.no_attrs(),
+            };
+            return (s, thread_slot());
+        }
+        // Short attribute lists of short strings, numbers and booleans (the usual kind):
+        // fingerprint once, hash the fingerprints, and confirm a cache hit by comparing them.
+        let mut fps = [Fp::default(); Fp::MAX];
+        let mut fast = attrs.len() <= Fp::MAX;
+        let mut h = attrs.len() as u64;
+        if fast {
+            for (f, kv) in fps.iter_mut().zip(attrs) {
+                match Fp::of(kv) {
+                    Some(x) => {
+                        *f = x;
+                        h = h.wrapping_add(x.hash());
+                    }
+                    None => {
+                        fast = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if fast {
+            self.probe(attrs, fmix(h), Some(&fps[..attrs.len()]))
+        } else {
+            self.probe(attrs, hash_attrs(attrs), None)
+        }
+    }
+
+    /// [`Instrument::series_for`] once the hash `h` of `attrs` (and their fingerprints `fps`,
+    /// when every one has one) is known: the per-thread cache, else the instrument's map.
+    #[inline(never)]
+    fn probe(
+        &'static self,
+        attrs: &[KeyValue<'_>],
+        h: u64,
+        fps: Option<&[Fp]>,
+    ) -> (&'static Series, u32) {
+        let slot = ((h ^ (self.id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 58) as usize
+            & (CACHE_SLOTS - 1);
+        SERIES_CACHE
+            .try_with(|l| {
+                let cell = &l[slot];
+                let e = cell.get();
+                if e.instrument == self.id && e.hash == h {
+                    if let Some(s) = e.series {
+                        let same = match (&s.fps, fps) {
+                            (Some(sf), Some(fps)) => {
+                                Fp::same_as_stored(sf, fps) || s.matches(attrs)
+                            }
+                            _ => s.matches(attrs),
+                        };
+                        if same {
+                            return (s, thread_slot());
+                        }
+                    }
+                }
+                let s = self.lookup_global(attrs);
+                cell.set(CacheEntry {
+                    instrument: self.id,
+                    hash: h,
+                    series: Some(s),
+                });
+                (s, thread_slot())
+            })
+            .unwrap_or_else(|_| (self.lookup_global(attrs), shard::NO_SLOT))
+    }
+
+    fn find(&self, h: u64, attrs: &[KeyValue<'_>]) -> Option<&'static Series> {
+        self.map[h as usize % MAP_SHARDS]
+            .read()
+            .get(&h)
+            .and_then(|v| v.iter().copied().find(|s| s.matches(attrs)))
+    }
+
+    #[cold]
+    fn lookup_global(&'static self, attrs: &[KeyValue<'_>]) -> &'static Series {
+        // Normalise: the last value of a repeated key wins; keys sorted.
+        let mut norm: Vec<KeyValue<'_>> = Vec::with_capacity(attrs.len());
+        for kv in attrs {
+            match norm.iter_mut().find(|n| n.key == kv.key) {
+                Some(n) => n.value = kv.value,
+                None => norm.push(*kv),
+            }
+        }
+        norm.sort_by(|a, b| a.key.cmp(b.key));
+        // OpenTelemetry's attribute count limit (and the u16 count of the encoding).
+        norm.truncate(MAX_SERIES_ATTRS);
+        let hn = hash_attrs(&norm);
+        if let Some(s) = self.find(hn, &norm) {
+            return s;
+        }
+        let mut map = self.map[hn as usize % MAP_SHARDS].write();
+        if let Some(s) = map
+            .get(&hn)
+            .and_then(|v| v.iter().copied().find(|s| s.matches(&norm)))
+        {
+            return s;
+        }
+        if self.count.load(Ordering::Relaxed) + 1 >= cardinality_limit() && !norm.is_empty() {
+            drop(map);
+            return self.overflow();
+        }
+        let s = Series::new(self.kind, &norm);
+        map.entry(hn).or_default().push(s);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.list.lock().push(s);
+        s
+    }
+
+    fn overflow(&'static self) -> &'static Series {
+        self.overflow.get_or_init(|| {
+            let s = Series::new(self.kind, &[KeyValue::new("otel.metric.overflow", true)]);
+            self.count.fetch_add(1, Ordering::Relaxed);
+            self.list.lock().push(s);
+            s
+        })
+    }
+}
+
+fn conformant_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 255
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'/'))
+}
+
+/// Collects the values an observable gauge's callback reports.
+#[derive(Debug, Default)]
+pub struct Observer {
+    /// (value, attributes encoded as a record's key-values), decoded by the writer.
+    pub(crate) points: Vec<(f64, Vec<u8>)>,
+}
+
+impl Observer {
+    /// Reports one value with its attributes.
+    pub fn observe(&mut self, value: f64, attrs: &[KeyValue<'_>]) {
+        let max = 16 * 1024;
+        let size = 2 + attrs
+            .iter()
+            .take(128)
+            .map(|kv| record::kv_size(kv, max))
+            .sum::<usize>();
+        let mut enc = vec![0u8; size];
+        Enc::new(&mut enc, max).kvs(&attrs[..attrs.len().min(128)]);
+        self.points.push((value, enc));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::metrics::histogram::HistAcc;
+    use crate::engine::metrics::series::{Cells, shard_count};
+    use crate::engine::scope::scope_id;
+
+    fn counter(scope: &str, name: &str) -> &'static Instrument {
+        Instrument::register(
+            scope_id(scope),
+            name.into(),
+            String::new(),
+            String::new(),
+            Kind::Counter,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_repeated_key_never_matches_a_larger_set() {
+        let s = Series::new(
+            Kind::Counter,
+            &[KeyValue::new("a", "p"), KeyValue::new("b", "q")],
+        );
+        assert!(s.matches(&[KeyValue::new("b", "q"), KeyValue::new("a", "p")]));
+        assert!(!s.matches(&[KeyValue::new("a", "p"), KeyValue::new("a", "p")]));
+        assert!(!s.matches(&[KeyValue::new("a", "p"), KeyValue::new("b", "x")]));
+        // Through the cache, with a value crafted so that the two lists hash alike (found by a
+        // reviewer): the second call must get a series of its own.
+        let c = counter("test.metrics.repeat", "unit.repeat");
+        let crafted = "21434400dK_Qq|ye";
+        let one = c.series(&[KeyValue::new("a", "p"), KeyValue::new("b", crafted)]);
+        let two = c.series(&[KeyValue::new("a", "p"), KeyValue::new("a", "p")]);
+        assert!(!std::ptr::eq(one, two));
+        assert_eq!(two.attrs, &[KeyValue::new("a", "p")][..]);
+    }
+
+    #[test]
+    fn cached_lookups_never_return_another_series() {
+        let c = counter("test.metrics.cache", "unit.cache");
+        let keys = [
+            "a",
+            "b",
+            "route",
+            "http.status_code",
+            "a_key_longer_than_16",
+        ];
+        for round in 0..3 {
+            for (i, k) in keys.iter().enumerate() {
+                for v in 0..40i64 {
+                    let sv = format!("v{v}");
+                    let attrs = [KeyValue::new(k, v), KeyValue::new("s", sv.as_str())];
+                    let s = c.series(&attrs);
+                    let mut want = attrs.to_vec();
+                    want.sort_by(|a, b| a.key.cmp(b.key));
+                    assert_eq!(s.attrs, &want[..], "round {round} key {i} v {v}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sums_and_histograms_are_exact_through_thread_churn() {
+        // Waves of threads (more than the shards, so some share) each take a slot on their
+        // first measurement and give it back at exit, when the next wave picks it up: every
+        // add must land exactly once whichever shard it went to. Joined one by one: a scope's
+        // implicit join may return before the threads' thread-local destructors have run (and
+        // given their slots back), a handle's `join` waits for them.
+        let c = counter("test.metrics.churn", "unit.churn").series(&[]);
+        let h = Instrument::register(
+            scope_id("test.metrics.churn"),
+            "unit.churn.h".into(),
+            String::new(),
+            String::new(),
+            Kind::Histogram,
+            None,
+        )
+        .series(&[]);
+        let threads = shard_count() + 3;
+        let per = if cfg!(miri) { 20 } else { 1000u64 };
+        for _wave in 0..4 {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        for i in 1..=per {
+                            c.add(i);
+                            h.record(i as f64);
+                        }
+                    })
+                })
+                .collect();
+            for t in handles {
+                t.join().unwrap();
+            }
+        }
+        let n = (4 * threads) as u64;
+        let sum = per * (per + 1) / 2;
+        assert_eq!(c.sum(), n * sum);
+        let Cells::Histogram(shards) = &h.cells else {
+            unreachable!()
+        };
+        let mut acc = HistAcc::default();
+        for sh in shards.iter() {
+            sh.add_into(&mut acc);
+        }
+        assert_eq!((acc.count, acc.sum), (n * per, (n * sum) as f64));
+    }
+
+    #[test]
+    fn series_lookup_normalises_and_limits() {
+        let c = counter("test.metrics", "unit.counter");
+        let s1 = c.series(&[KeyValue::new("a", 1), KeyValue::new("b", 2)]);
+        let s2 = c.series(&[KeyValue::new("b", 2), KeyValue::new("a", 1)]);
+        assert!(std::ptr::eq(s1, s2));
+        // A repeated key: last wins, same series as the normalised set.
+        let s3 = c.series(&[
+            KeyValue::new("a", 9),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 1),
+        ]);
+        assert!(std::ptr::eq(s1, s3));
+        // NaN attributes still find their series.
+        let n1 = c.series(&[KeyValue::new("f", f64::NAN)]);
+        let n2 = c.series(&[KeyValue::new("f", f64::NAN)]);
+        assert!(std::ptr::eq(n1, n2));
+        // Cardinality: default 2000 including the overflow series.
+        for i in 0..3000 {
+            c.series(&[KeyValue::new("i", i)]);
+        }
+        assert_eq!(c.count.load(Ordering::Relaxed), 2000);
+        let over = c.series(&[KeyValue::new("i", 99_999)]);
+        assert_eq!(over.attrs, &[KeyValue::new("otel.metric.overflow", true)]);
+    }
+
+    #[test]
+    fn conformance() {
+        assert!(conformant_name("http.server.duration_ms"));
+        assert!(!conformant_name("requêtes"));
+        assert!(!conformant_name(""));
+        assert!(!conformant_name("1abc"));
+    }
+}

@@ -1,0 +1,168 @@
+//! The state that the calling threads and the writer thread share: the enabled flag, the
+//! settings producers read, the rings handed to the writer, the writer's control block and the
+//! engine's own counters.
+
+use crate::engine::record;
+use crate::engine::ring::Consumer;
+use crate::model::config::{Config, FullPolicy, SpanLimits};
+use crate::model::level::Level;
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::thread::Thread;
+
+/// The one flag every hot path reads first (Relaxed): false before init, when disabled and after
+/// shutdown.
+pub(crate) static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The engine's shared state, set once by `init`.
+pub(crate) static GLOBAL: OnceLock<Global> = OnceLock::new();
+
+/// True when telemetry is initialised, enabled and not shut down.
+#[inline(always)]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Settings the calling threads read.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub ring_capacity: usize,
+    pub full_policy: FullPolicy,
+    /// Longest attribute value kept (the value length limit).
+    pub max_str: usize,
+    /// Longest span name, event name, log body or status message kept (a quarter of the ring,
+    /// independent of the value length limit).
+    pub max_text: usize,
+    pub span_limits: SpanLimits,
+    /// Attribute values one span sends (`record::span_attr_values`).
+    pub span_attr_values: u32,
+    pub cardinality_limit: usize,
+}
+
+impl Settings {
+    /// The settings `cfg` gives.
+    pub fn new(cfg: &Config) -> Settings {
+        let ring_capacity = cfg.ring_bytes();
+        Settings {
+            ring_capacity,
+            full_policy: cfg.full_policy,
+            // One record may use half the ring; keep room for keys and framing around a long
+            // string.
+            max_str: cfg.max_value_len.min(ring_capacity / 4),
+            max_text: ring_capacity / 4,
+            span_limits: cfg.span_limits,
+            span_attr_values: record::span_attr_values(&cfg.span_limits),
+            cardinality_limit: cfg.cardinality_limit,
+        }
+    }
+
+    /// The largest record a thread's ring takes (half the ring, less the frame header).
+    #[inline(always)]
+    pub fn max_record(&self) -> usize {
+        self.ring_capacity / 2 - 8
+    }
+}
+
+/// Counters shared by producers and the writer; read them with [`stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub written: AtomicU64,
+    pub lost: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub corrupt: AtomicU64,
+    /// Records dropped by full rings, summed by the writer at each pass.
+    pub dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    pub flush_requested: u64,
+    pub flush_done: u64,
+    pub shutdown: bool,
+    pub writer_exited: bool,
+}
+
+pub(crate) struct Global {
+    /// Read by every producer on every call: kept on cache lines the writer never writes.
+    pub settings: CachePadded<Settings>,
+    pub new_rings: Mutex<Vec<RingEntry>>,
+    /// The rings the writer held when it stopped. A record that lands in one after the writer's
+    /// last drain (a producer that was mid-push at shutdown) is counted as lost by `stats()`.
+    pub orphans: Mutex<Vec<RingEntry>>,
+    pub writer: OnceLock<Thread>,
+    pub writer_running: AtomicBool,
+    /// Set by the writer just before it parks, cleared by whoever wakes it. Written tens of
+    /// thousands of times a second: on its own cache line, away from `settings`.
+    pub idle: CachePadded<AtomicBool>,
+    /// Written by the writer on every pass and by producers when they count a loss.
+    pub counters: CachePadded<Counters>,
+    pub control: Mutex<Control>,
+    pub control_cv: Condvar,
+}
+
+impl Global {
+    /// A global that no writer thread serves, for rendering records in isolation (fuzzing).
+    pub(crate) fn detached(settings: Settings) -> Global {
+        Global {
+            settings: CachePadded::new(settings),
+            new_rings: Mutex::new(Vec::new()),
+            orphans: Mutex::new(Vec::new()),
+            writer: OnceLock::new(),
+            writer_running: AtomicBool::new(false),
+            idle: CachePadded::new(AtomicBool::new(false)),
+            counters: CachePadded::new(Counters::default()),
+            control: Mutex::new(Control::default()),
+            control_cv: Condvar::new(),
+        }
+    }
+
+    /// Wakes the writer if it is parked (one `unpark` per sleep, whoever gets there first).
+    #[inline]
+    pub fn wake(&self) {
+        if self.idle.load(Ordering::Relaxed) && self.idle.swap(false, Ordering::AcqRel) {
+            if let Some(t) = self.writer.get() {
+                t.unpark();
+            }
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn global() -> Option<&'static Global> {
+    GLOBAL.get()
+}
+
+/// A ring as the writer knows it: handed over by its thread on the thread's first record.
+pub(crate) struct RingEntry {
+    pub consumer: Consumer,
+    pub thread_name: String,
+    pub thread_index: u32,
+    /// The thread's dropped count as last reported in the output.
+    pub reported_dropped: u64,
+}
+
+impl RingEntry {
+    pub fn new(consumer: Consumer, thread_name: &str, thread_index: u32) -> Self {
+        RingEntry {
+            consumer,
+            thread_name: thread_name.to_string(),
+            thread_index,
+            reported_dropped: 0,
+        }
+    }
+}
+
+static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Sets the least severe log level written.
+pub(crate) fn set_min_level(level: Level) {
+    MIN_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// True when a record at `level` would be written: telemetry is running and `level` is at least
+/// the configured minimum. Two relaxed loads.
+#[inline(always)]
+pub fn level_enabled(level: Level) -> bool {
+    is_enabled() && level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
+}

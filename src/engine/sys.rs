@@ -1,0 +1,59 @@
+//! The platform calls that need `unsafe`, each behind a safe function: reading the time-stamp
+//! counter, evicting a cache line, and the writer thread's timer slack.
+
+/// The x86-64 time-stamp counter (0 on other architectures, where the clock never selects it).
+#[inline(always)]
+pub(crate) fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rdtsc` has no preconditions on x86-64; it only reads the time-stamp counter.
+        // (`_rdtsc` is a safe function on recent toolchains and `unsafe` on older ones, hence
+        // the `allow`.)
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        0
+    }
+}
+
+/// Writes back and drops from every cache level the cache line holding `p`.
+///
+/// The ring's consumer calls it on each line it has read, before releasing the space. Otherwise
+/// the line stays in the consumer's caches and the producer's next write to it must first
+/// invalidate that copy; between two cores of one die that is cheap, between dies (which a VM's
+/// two vCPUs may be) it costs a cross-die round trip on every line.
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[inline(always)]
+pub(crate) fn evict_line(p: *const u8) {
+    // SAFETY: `clflush` takes any address that is mapped; it changes no memory contents, only
+    // where the line is cached. The caller passes an address inside the ring's live allocation.
+    unsafe { core::arch::x86_64::_mm_clflush(p) };
+}
+
+/// Timer slack asked for the writer thread, in nanoseconds.
+const TIMER_SLACK_NS: u64 = 1_000;
+
+/// Asks the kernel to end this thread's sleeps within [`TIMER_SLACK_NS`] of their deadline.
+///
+/// Linux lets a sleep run late by the thread's timer slack, 50 µs by default, so that wake-ups
+/// can be grouped. The writer's short naps (50 µs) then last more than twice as long, long
+/// enough for a busy thread to fill half of a 64 KiB ring and pay for a wake-up system call.
+/// On other systems this does nothing.
+pub(crate) fn tighten_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `PR_SET_TIMERSLACK` takes an integer argument and changes only the calling
+    // thread's timer slack; no memory is passed to the kernel. On failure the slack is unchanged.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_TIMERSLACK,
+            TIMER_SLACK_NS as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The calling thread's own state: its ring producer (created on the thread's first record and
+//! handed to the writer), the current span and the stack of live spans, the id generator's seed,
+//! and the thread's metric shard slot. [`emit`] is the one way a record enters a ring.
+
+use crate::engine::metrics::shard;
+use crate::engine::ring::{self, Producer};
+use crate::engine::shared::{Global, RingEntry, is_enabled};
+use crate::model::config::FullPolicy;
+use crate::model::context::SpanContext;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Per-thread state, in one `thread_local!`.
+pub(crate) struct Local {
+    producer: RefCell<Option<Producer>>,
+    /// Set on the writer thread: it must never wait for room in its own ring (a record it
+    /// makes, e.g. from a panic hook or an observable callback, is dropped and counted instead).
+    pub is_writer: Cell<bool>,
+    /// The current span: the top of `stack`, kept in a `Cell` for cheap reads by logs.
+    pub current: Cell<SpanContext>,
+    /// The spans started on this thread and not yet ended, in start order.
+    pub stack: RefCell<Vec<SpanContext>>,
+    pub rng: Cell<u64>,
+    pub index: Cell<u32>,
+    /// The slot in `SLOT`, kept here too for the destructor to give back.
+    slot: Cell<u32>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // Runs after this thread's last measurement through its slot: once the state is being
+        // torn down, `LOCAL.try_with` fails and measurements go to the shared shard. The copy
+        // kept here is the one given back: where thread-locals are not native, `SLOT` may be
+        // gone already (then `try_with` fails, and nothing reads it again).
+        let _ = SLOT.try_with(|s| s.set(shard::NO_SLOT));
+        shard::give_back(self.slot.replace(shard::NO_SLOT));
+    }
+}
+
+thread_local! {
+    pub(crate) static LOCAL: Local = const {
+        Local {
+            producer: RefCell::new(None),
+            is_writer: Cell::new(false),
+            current: Cell::new(SpanContext::NONE),
+            stack: RefCell::new(Vec::new()),
+            rng: Cell::new(0),
+            index: Cell::new(u32::MAX),
+            slot: Cell::new(shard::NO_SLOT),
+        }
+    };
+}
+
+thread_local! {
+    /// This thread's metric shard slot (see `engine/metrics/shard.rs`), taken on first use and given back
+    /// by `Local`'s destructor. Kept apart from `LOCAL` so that reading it is one load, with no
+    /// check of a destructor's state: a bound metric handle's add reads nothing else of this
+    /// thread's.
+    static SLOT: Cell<u32> = const { Cell::new(shard::NO_SLOT) };
+}
+
+/// This thread's metric shard slot: small, and unique among live threads (taken on first use;
+/// see `engine/metrics/shard.rs`). [`NO_SLOT`](shard::NO_SLOT), the shared shard, once this
+/// thread's state is torn down.
+#[inline(always)]
+pub(crate) fn thread_slot() -> u32 {
+    let s = SLOT.get();
+    if s != shard::NO_SLOT {
+        return s;
+    }
+    take_slot()
+}
+
+#[cold]
+#[inline(never)]
+fn take_slot() -> u32 {
+    // Only while `LOCAL` is alive (this registers its destructor, which gives the slot back).
+    LOCAL
+        .try_with(|l| {
+            let s = shard::take();
+            l.slot.set(s);
+            SLOT.set(s);
+            s
+        })
+        .unwrap_or(shard::NO_SLOT)
+}
+
+static THREAD_INDEX: AtomicU32 = AtomicU32::new(0);
+
+impl Local {
+    /// This thread's small dense index (assigned on first use).
+    #[inline]
+    pub fn index(&self) -> u32 {
+        let i = self.index.get();
+        if i != u32::MAX {
+            return i;
+        }
+        let i = THREAD_INDEX.fetch_add(1, Ordering::Relaxed) % (u32::MAX - 1);
+        self.index.set(i);
+        i
+    }
+}
+
+fn register(g: &Global) -> Producer {
+    let (p, c) = ring::ring(g.settings.ring_capacity);
+    let t = std::thread::current();
+    let idx = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
+    g.new_rings
+        .lock()
+        .push(RingEntry::new(c, t.name().unwrap_or(""), idx));
+    p
+}
+
+/// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
+/// Never panics or blocks forever: if the writer is gone the record is counted as lost.
+#[inline]
+pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
+    emit_local(g, len, |b, _| fill(b))
+}
+
+/// As [`emit`], with this thread's state passed to `fill` (read the current span there rather
+/// than with a second thread-local access).
+#[inline]
+pub(crate) fn emit_local<F: FnOnce(&mut [u8], &Local)>(g: &Global, len: usize, fill: F) {
+    if !is_enabled() {
+        // A span started before shutdown that ends after it: its ring is no longer drained.
+        g.counters.lost.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let r = LOCAL.try_with(|l| {
+        let Ok(mut slot) = l.producer.try_borrow_mut() else {
+            return false;
+        };
+        let p = match slot.as_mut() {
+            Some(p) => p,
+            None => slot.insert(register(g)),
+        };
+        if len > p.max_record_len() {
+            // The encoders size records to fit; never panic the host if one does not.
+            debug_assert!(false, "record of {len} bytes does not fit the ring");
+            return false;
+        }
+        match p.try_push_with(len, |b| fill(b, l)) {
+            Ok(()) => {
+                // The estimate uses a stale view of the consumer; confirm before waking it, so
+                // a writer that keeps up is never woken (a system call) by a stale estimate.
+                if p.used_estimate() > p.capacity() / 2 && p.used() > p.capacity() / 2 {
+                    g.wake();
+                }
+                true
+            }
+            Err(fill) => push_slow(g, p, len, fill, l.is_writer.get()),
+        }
+    });
+    if !matches!(r, Ok(true)) {
+        g.counters.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_slow<F: FnOnce(&mut [u8])>(
+    g: &Global,
+    p: &mut Producer,
+    len: usize,
+    mut fill: F,
+    is_writer: bool,
+) -> bool {
+    if is_writer {
+        // Never block the writer on itself (a record it makes from a panic hook or an
+        // observable callback): drop and count it.
+        p.count_dropped();
+        return true;
+    }
+    if g.settings.full_policy == FullPolicy::Drop {
+        p.count_dropped();
+        g.wake();
+        return true;
+    }
+    let mut spins = 0u32;
+    loop {
+        if !g.writer_running.load(Ordering::Acquire) {
+            return false;
+        }
+        g.idle.store(false, Ordering::Relaxed);
+        if let Some(t) = g.writer.get() {
+            t.unpark();
+        }
+        if spins < 16 {
+            std::hint::spin_loop();
+        } else if spins < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        spins += 1;
+        match p.try_push_with(len, fill) {
+            Ok(()) => return true,
+            Err(f) => fill = f,
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! JSON Lines: one self-contained JSON object per record (the schema is in README.md).
+//!
+//! Lines share a prefix, `{"signal":…,"resource":{service.name, service.version,
+//! deployment.environment.name},"scope":{"name":…}`, so each line can be routed alone; the full
+//! resource (host, pid, SDK, `OTEL_RESOURCE_ATTRIBUTES`) is written once, as the first line.
+
+use super::write::{self, Digits};
+use super::{KINDS, LineFormat, PERCENTILE_NAMES, STATUS, num, scope_name, sub};
+use crate::engine::record::Corrupt;
+use crate::export::view::{Attr, LogView, PointData, PointView, SpanView};
+use crate::model::level::Level;
+use crate::model::resource::ResValue;
+
+/// A callsite's body and keys, already escaped and quoted: `body` is `"…","attributes":{`,
+/// and each key after the first starts with its comma.
+#[derive(Debug, Default)]
+struct Prerendered {
+    body: Vec<u8>,
+    keys: Vec<Vec<u8>>,
+}
+
+/// The signal a JSON line carries.
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Log = 0,
+    Span = 1,
+    Metric = 2,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Log => "log",
+            Signal::Span => "span",
+            Signal::Metric => "metric",
+        }
+    }
+}
+
+/// The JSON Lines format: fixed parts of lines rendered once and copied afterwards.
+pub(crate) struct JsonLines {
+    resource: Vec<(String, ResValue)>,
+    /// JSON `"resource":{…}` with the three service keys.
+    resource_short: Vec<u8>,
+    /// Rendered scope per id: `"scope":{"name":…}`.
+    scopes: Vec<Vec<u8>>,
+    /// JSON line prefixes by scope id and signal.
+    heads: Vec<[Vec<u8>; 3]>,
+    /// JSON pieces of macro-log callsites, by callsite id.
+    callsites: Vec<Option<Prerendered>>,
+    /// Timestamps share their leading digits from one record to the next.
+    digits: Digits,
+    /// `,"severity_number":N,"severity_text":"…","body":` by severity number.
+    severities: Vec<Vec<u8>>,
+}
+
+impl JsonLines {
+    pub fn new(resource: Vec<(String, ResValue)>) -> Self {
+        let mut short = b"\"resource\":{".to_vec();
+        for (i, (k, v)) in resource.iter().take(3).enumerate() {
+            if i > 0 {
+                short.push(b',');
+            }
+            write::string(&mut short, k);
+            short.push(b':');
+            res_value(&mut short, v);
+        }
+        short.push(b'}');
+        JsonLines {
+            resource,
+            resource_short: short,
+            scopes: Vec::new(),
+            heads: Vec::new(),
+            callsites: Vec::new(),
+            digits: Digits::default(),
+            severities: (0..=255u8)
+                .map(|n| {
+                    let mut v = b",\"severity_number\":".to_vec();
+                    write::u64(&mut v, n as u64);
+                    v.extend_from_slice(b",\"severity_text\":\"");
+                    v.extend_from_slice(Level::from_severity(n).as_str().as_bytes());
+                    v.extend_from_slice(b"\",\"body\":");
+                    v
+                })
+                .collect(),
+        }
+    }
+
+    /// The rendered scope `id`; an id that was never registered means a corrupt record.
+    fn scope(&mut self, id: u32) -> Result<&[u8], Corrupt> {
+        while self.scopes.len() <= id as usize {
+            let name = scope_name(self.scopes.len() as u32)?;
+            let mut v = Vec::new();
+            v.extend_from_slice(b"\"scope\":{\"name\":");
+            write::string(&mut v, name);
+            v.push(b'}');
+            self.scopes.push(v);
+        }
+        Ok(&self.scopes[id as usize])
+    }
+
+    /// The JSON body and keys of callsite `id`, rendered on first use.
+    fn prerendered(&mut self, id: u32, body: &str, fields: &[&str]) -> &Prerendered {
+        let i = id as usize;
+        if self.callsites.len() <= i {
+            self.callsites.resize_with(i + 1, || None);
+        }
+        self.callsites[i].get_or_insert_with(|| {
+            let mut pre = Prerendered::default();
+            write::string(&mut pre.body, body);
+            pre.body.extend_from_slice(b",\"attributes\":{");
+            for (i, f) in fields.iter().enumerate() {
+                let mut k = Vec::new();
+                if i > 0 {
+                    k.push(b',');
+                }
+                write::string(&mut k, f);
+                k.push(b':');
+                pre.keys.push(k);
+            }
+            pre
+        })
+    }
+
+    /// `{"signal":…,"resource":{…},"scope":{…},` and the signal's first key, for a signal and a
+    /// scope: rendered once per pair and copied afterwards.
+    fn head(&mut self, out: &mut Vec<u8>, signal: Signal, scope: u32) -> Result<(), Corrupt> {
+        let i = scope as usize;
+        if self.heads.len() <= i || self.heads[i][signal as usize].is_empty() {
+            let scope_json = self.scope(scope)?.to_vec();
+            if self.heads.len() <= i {
+                self.heads.resize_with(i + 1, Default::default);
+            }
+            let head = &mut self.heads[i][signal as usize];
+            head.extend_from_slice(b"{\"signal\":\"");
+            head.extend_from_slice(signal.name().as_bytes());
+            head.extend_from_slice(b"\",");
+            head.extend_from_slice(&self.resource_short);
+            head.push(b',');
+            head.extend_from_slice(&scope_json);
+            // The field every line of the signal starts with.
+            head.extend_from_slice(match signal {
+                Signal::Log => b",\"time_unix_nano\":".as_slice(),
+                Signal::Span => b",\"name\":",
+                Signal::Metric => b",\"name\":",
+            });
+        }
+        out.extend_from_slice(&self.heads[i][signal as usize]);
+        Ok(())
+    }
+}
+
+impl LineFormat for JsonLines {
+    fn resource(&mut self, out: &mut Vec<u8>, now: u64) {
+        out.extend_from_slice(b"{\"signal\":\"resource\",\"time_unix_nano\":");
+        write::u64(out, now);
+        out.extend_from_slice(b",\"resource\":{");
+        for (i, (k, v)) in self.resource.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write::string(out, k);
+            out.push(b':');
+            res_value(out, v);
+        }
+        out.extend_from_slice(b"}}\n");
+    }
+
+    fn log(&mut self, out: &mut Vec<u8>, v: &LogView<'_>) -> Result<(), Corrupt> {
+        self.head(out, Signal::Log, v.scope)?;
+        self.digits.put(out, v.time);
+        out.extend_from_slice(&self.severities[v.severity as usize]);
+        match v.callsite {
+            Some((id, fields, n)) => {
+                let pre = self.prerendered(id, v.body, fields);
+                out.extend_from_slice(&pre.body);
+                for (i, (k, val)) in v.attrs.iter().enumerate() {
+                    match pre.keys.get(i).filter(|_| i < n) {
+                        Some(key) => out.extend_from_slice(key),
+                        None => key_json(out, i, k),
+                    }
+                    write::value(out, val)?;
+                }
+                out.push(b'}');
+            }
+            None => {
+                write::string(out, v.body);
+                out.extend_from_slice(b",\"attributes\":");
+                attrs_json(out, v.attrs)?;
+            }
+        }
+        match v.ctx {
+            Some((t, s)) => {
+                // ,"trace_id":"…","span_id":"…"}\n in one copy.
+                const T: &[u8] = b",\"trace_id\":";
+                const S: &[u8] = b",\"span_id\":";
+                let mut buf = [0u8; T.len() + 34 + S.len() + 18 + 2];
+                buf[..T.len()].copy_from_slice(T);
+                write::trace_id_into(&mut buf[T.len()..T.len() + 34], t);
+                let at = T.len() + 34;
+                buf[at..at + S.len()].copy_from_slice(S);
+                write::span_id_into(&mut buf[at + S.len()..at + S.len() + 18], s);
+                let end = buf.len();
+                buf[end - 2..].copy_from_slice(b"}\n");
+                out.extend_from_slice(&buf);
+            }
+            None => out.extend_from_slice(b"}\n"),
+        }
+
+        Ok(())
+    }
+
+    fn span(&mut self, out: &mut Vec<u8>, v: &SpanView<'_>) -> Result<(), Corrupt> {
+        let kind = KINDS.get(v.kind as usize).copied().unwrap_or("internal");
+        let status = STATUS.get(v.status as usize).copied().unwrap_or("unset");
+        self.head(out, Signal::Span, v.scope)?;
+        write::string(out, v.name);
+        // ,"kind":"…","trace_id":"…","span_id":"…","parent_span_id":"…" in one copy.
+        {
+            const T: &[u8] = b"\",\"trace_id\":";
+            const S: &[u8] = b",\"span_id\":";
+            const P: &[u8] = b",\"parent_span_id\":";
+            const K: &[u8] = b",\"kind\":\"";
+            let mut buf = [0u8; K.len() + 8 + T.len() + 34 + S.len() + 18 + P.len() + 18];
+            let mut at = 0;
+            let put = |buf: &mut [u8], at: &mut usize, b: &[u8]| {
+                buf[*at..*at + b.len()].copy_from_slice(b);
+                *at += b.len();
+            };
+            put(&mut buf, &mut at, K);
+            put(&mut buf, &mut at, kind.as_bytes());
+            put(&mut buf, &mut at, T);
+            write::trace_id_into(&mut buf[at..at + 34], v.trace);
+            at += 34;
+            put(&mut buf, &mut at, S);
+            write::span_id_into(&mut buf[at..at + 18], v.span);
+            at += 18;
+            put(&mut buf, &mut at, P);
+            match v.parent {
+                Some(p) => {
+                    write::span_id_into(&mut buf[at..at + 18], p);
+                    at += 18;
+                }
+                None => {
+                    buf[at..at + 2].copy_from_slice(b"\"\"");
+                    at += 2;
+                }
+            }
+            write::put_prefix(out, &buf, at);
+        }
+        out.extend_from_slice(b",\"start_time_unix_nano\":");
+        self.digits.put(out, v.start);
+        out.extend_from_slice(b",\"end_time_unix_nano\":");
+        self.digits.put(out, v.end);
+        out.extend_from_slice(b",\"duration_ns\":");
+        write::u64(out, v.duration);
+        if v.attrs.is_empty()
+            && v.events.is_empty()
+            && v.links.is_empty()
+            && v.status == 0
+            && v.dropped_attrs | v.dropped_events | v.dropped_links == 0
+        {
+            // The common short span.
+            out.extend_from_slice(
+                b",\"attributes\":{},\"events\":[],\"links\":[],\"status\":{\"code\":\"unset\"}}\n",
+            );
+            return Ok(());
+        }
+        out.extend_from_slice(b",\"attributes\":");
+        attrs_json(out, v.attrs)?;
+        out.extend_from_slice(b",\"events\":[");
+        for (i, e) in v.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"time_unix_nano\":");
+            self.digits.put(out, e.time);
+            out.extend_from_slice(b",\"name\":");
+            write::string(out, e.name);
+            out.extend_from_slice(b",\"attributes\":");
+            attrs_json(out, sub(v.sub_attrs, &e.attrs)?)?;
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"links\":[");
+        for (i, l) in v.links.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"trace_id\":");
+            write::trace_id(out, l.trace);
+            out.extend_from_slice(b",\"span_id\":");
+            write::span_id(out, l.span);
+            out.extend_from_slice(b",\"attributes\":");
+            attrs_json(out, sub(v.sub_attrs, &l.attrs)?)?;
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"status\":{\"code\":\"");
+        out.extend_from_slice(status.as_bytes());
+        out.push(b'"');
+        // OpenTelemetry keeps a description only with an error status.
+        if v.status == 2 && !v.status_msg.is_empty() {
+            out.extend_from_slice(b",\"message\":");
+            write::string(out, v.status_msg);
+        }
+        out.push(b'}');
+        for (name, n) in [
+            ("dropped_attributes_count", v.dropped_attrs),
+            ("dropped_events_count", v.dropped_events),
+            ("dropped_links_count", v.dropped_links),
+        ] {
+            if n > 0 {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+                write::u64(out, n as u64);
+            }
+        }
+        out.extend_from_slice(b"}\n");
+
+        Ok(())
+    }
+
+    fn point(&mut self, out: &mut Vec<u8>, p: &PointView<'_>) -> Result<(), Corrupt> {
+        self.head(out, Signal::Metric, p.scope)?;
+        write::string(out, p.name);
+        out.extend_from_slice(b",\"description\":");
+        write::string(out, p.description);
+        out.extend_from_slice(b",\"unit\":");
+        write::string(out, p.unit);
+        out.extend_from_slice(b",\"type\":");
+        match &p.data {
+            PointData::Sum { monotonic, .. } => {
+                out.extend_from_slice(b"\"sum\",\"monotonic\":");
+                write::bool(out, *monotonic);
+                out.extend_from_slice(b",\"temporality\":\"cumulative\"");
+            }
+            PointData::Gauge(_) => out.extend_from_slice(b"\"gauge\""),
+            PointData::Histogram(_) => {
+                out.extend_from_slice(b"\"histogram\",\"temporality\":\"cumulative\"")
+            }
+        }
+        out.extend_from_slice(b",\"start_time_unix_nano\":");
+        self.digits.put(out, p.start);
+        out.extend_from_slice(b",\"time_unix_nano\":");
+        self.digits.put(out, p.time);
+        out.extend_from_slice(b",\"attributes\":");
+        attrs_json(out, p.attrs)?;
+        match &p.data {
+            PointData::Sum { value, .. } | PointData::Gauge(value) => {
+                out.extend_from_slice(b",\"value\":");
+                num(out, *value);
+            }
+            PointData::Histogram(h) => {
+                out.extend_from_slice(b",\"count\":");
+                write::u64(out, h.count);
+                out.extend_from_slice(b",\"sum\":");
+                write::f64(out, h.sum);
+                if h.count > 0 {
+                    out.extend_from_slice(b",\"min\":");
+                    write::f64(out, h.min);
+                    out.extend_from_slice(b",\"max\":");
+                    write::f64(out, h.max);
+                    out.extend_from_slice(b",\"percentiles\":{");
+                    for (i, (n, v)) in PERCENTILE_NAMES.iter().zip(h.percentiles).enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write::string(out, n);
+                        out.push(b':');
+                        write::f64(out, v);
+                    }
+                    out.push(b'}');
+                }
+                out.extend_from_slice(b",\"explicit_bounds\":[");
+                for (i, b) in h.bounds.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write::f64(out, *b);
+                }
+                out.extend_from_slice(b"],\"bucket_counts\":[");
+                for (i, c) in h.bucket_counts.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write::u64(out, *c);
+                }
+                out.push(b']');
+            }
+        }
+        out.extend_from_slice(b"}\n");
+
+        Ok(())
+    }
+}
+
+fn res_value(out: &mut Vec<u8>, v: &ResValue) {
+    match v {
+        ResValue::Str(s) => write::string(out, s),
+        ResValue::Int(i) => write::i64(out, *i),
+    }
+}
+
+/// Writes a JSON object of attributes.
+fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt> {
+    out.push(b'{');
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        key_json(out, i, k);
+        write::value(out, v)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The key of the `i`-th member of an object: `"key":`, after a comma unless it is the first.
+#[inline]
+fn key_json(out: &mut Vec<u8>, i: usize, k: &str) {
+    if i > 0 {
+        out.push(b',');
+    }
+    write::string(out, k);
+    out.push(b':');
+}

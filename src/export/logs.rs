@@ -1,0 +1,87 @@
+//! Log records: decoded, their attributes made an OpenTelemetry collection, and rendered. A
+//! macro log carries its callsite's id: the message and field names are looked up once per
+//! callsite and kept here.
+
+use crate::engine::callsite;
+use crate::engine::clock::Calibration;
+use crate::engine::record::{CallsiteHead, Corrupt, Dec, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead};
+use crate::export::attrs::{finish_attrs, recycle};
+use crate::export::format::{Formatter, LineFormat};
+use crate::export::view::{Attr, LogView};
+
+/// Known callsites and a scratch attribute vector reused from one record to the next.
+#[derive(Default)]
+pub(crate) struct Logs {
+    attrs: Vec<Attr<'static>>,
+    /// Macro-log callsites by id: message, field names, and whether the names are all different.
+    callsites: Vec<(&'static str, &'static [&'static str], bool)>,
+}
+
+impl Logs {
+    /// Renders the log record `d` holds (after its kind byte).
+    pub fn log(
+        &mut self,
+        mut d: Dec<'_>,
+        cal: &Calibration,
+        format: &mut Formatter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Corrupt> {
+        let h = LogHead::decode(&mut d)?;
+        let time = cal.to_unix_nanos(h.time);
+        let dropped = h.dropped;
+        let mut attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.attrs));
+        let body: &str;
+        let mut callsite = None;
+        if h.flags & LOG_CALLSITE != 0 {
+            let c = CallsiteHead::decode(&mut d)?;
+            let (msg, fields, unique) = self.callsite(c.id).ok_or(Corrupt)?;
+            body = msg;
+            let n = c.values as usize;
+            if n > fields.len() {
+                return Err(Corrupt);
+            }
+            for f in &fields[..n] {
+                attrs.push((f, d.value()?));
+            }
+            // A macro naming a field twice, or a record with attributes dropped (by its size,
+            // or past the key limit), is rendered the general way, once per key.
+            let plain = unique && dropped == 0 && n <= LOG_ATTRIBUTES;
+            if plain || !finish_attrs(&mut attrs, 0, dropped, LOG_ATTRIBUTES) {
+                callsite = Some((c.id, fields, n));
+            }
+        } else {
+            body = d.str()?;
+            let n = d.u16()?;
+            for _ in 0..n {
+                attrs.push(d.kv()?);
+            }
+            finish_attrs(&mut attrs, 0, dropped, LOG_ATTRIBUTES);
+        }
+        let r = format.log(
+            out,
+            &LogView {
+                scope: h.scope,
+                time,
+                severity: h.severity,
+                body,
+                ctx: h.context(),
+                attrs: &attrs,
+                callsite,
+            },
+        );
+        self.attrs = recycle(attrs);
+        r
+    }
+
+    fn callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str], bool)> {
+        if let Some(c) = self.callsites.get(id as usize) {
+            return Some(*c);
+        }
+        while self.callsites.len() <= id as usize {
+            let (msg, fields) = callsite::lookup(self.callsites.len() as u32)?;
+            let unique = (1..fields.len()).all(|i| !fields[..i].contains(&fields[i]));
+            self.callsites.push((msg, fields, unique));
+        }
+        self.callsites.get(id as usize).copied()
+    }
+}

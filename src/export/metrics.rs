@@ -1,0 +1,114 @@
+//! Metric collection at export: every series of every instrument, summed over its shards, as
+//! points; observable gauges' callbacks run here, on the writer thread.
+
+use crate::engine::metrics::histogram::{DEFAULT_BOUNDS, HistAcc};
+use crate::engine::metrics::{Cells, INSTRUMENTS, Instrument, Kind, Observer, Series};
+use crate::engine::record::{Corrupt, Dec};
+use crate::export::view::{Attr, HistPoint, Num, PointData, PointView};
+use std::sync::atomic::Ordering;
+
+/// Decodes an observation's attributes (encoded as a record's key-values by `Observer`).
+fn decode_attrs<'a>(bytes: &'a [u8], into: &mut Vec<Attr<'a>>) -> Result<(), Corrupt> {
+    let mut d = Dec::new(bytes);
+    let n = d.u16()?;
+    for _ in 0..n {
+        into.push(d.kv()?);
+    }
+    Ok(())
+}
+
+/// Calls `emit` with every metric point (cumulative since `start`), running observable
+/// callbacks. Writer thread only.
+pub(crate) fn collect(
+    start: u64,
+    now: u64,
+    acc: &mut HistAcc,
+    emit: &mut dyn FnMut(&PointView<'_>),
+) {
+    let instruments: Vec<&'static Instrument> = INSTRUMENTS.read().clone();
+    let mut hp = HistPoint {
+        bounds: &DEFAULT_BOUNDS,
+        ..HistPoint::default()
+    };
+    for inst in instruments {
+        let point =
+            |attrs: &[Attr<'_>], data: PointData<'_>, emit: &mut dyn FnMut(&PointView<'_>)| {
+                emit(&PointView {
+                    scope: inst.scope,
+                    name: &inst.name,
+                    description: &inst.description,
+                    unit: &inst.unit,
+                    start,
+                    time: now,
+                    attrs,
+                    data,
+                })
+            };
+        if let Some(cb) = &inst.callback {
+            let mut obs = Observer::default();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
+            if r.is_err() {
+                eprintln!(
+                    "mini-telemetry: the callback of observable gauge {:?} panicked",
+                    inst.name
+                );
+            }
+            for (v, enc) in &obs.points {
+                let mut attrs = Vec::new();
+                if decode_attrs(enc, &mut attrs).is_ok() {
+                    point(&attrs, PointData::Gauge(Num::F(*v)), emit);
+                }
+            }
+            continue;
+        }
+        let series: Vec<&'static Series> = inst.list.lock().clone();
+        for s in series {
+            match (&s.cells, inst.kind) {
+                (Cells::Sum(_), Kind::Counter) => point(
+                    &s.view,
+                    PointData::Sum {
+                        monotonic: true,
+                        value: Num::U(s.sum()),
+                    },
+                    emit,
+                ),
+                (Cells::Sum(_), _) => point(
+                    &s.view,
+                    PointData::Sum {
+                        monotonic: false,
+                        value: Num::I(s.sum() as i64),
+                    },
+                    emit,
+                ),
+                (Cells::Gauge { bits, set }, _) => {
+                    if set.load(Ordering::Acquire) {
+                        point(
+                            &s.view,
+                            PointData::Gauge(Num::F(f64::from_bits(bits.load(Ordering::Relaxed)))),
+                            emit,
+                        );
+                    }
+                }
+                (Cells::Histogram(shards), _) => {
+                    acc.reset();
+                    for sh in shards.iter() {
+                        sh.add_into(acc);
+                    }
+                    hp.count = acc.count;
+                    hp.sum = acc.sum;
+                    hp.min = acc.min;
+                    hp.max = acc.max;
+                    hp.percentiles = [
+                        acc.quantile(0.5),
+                        acc.quantile(0.9),
+                        acc.quantile(0.99),
+                        acc.quantile(0.999),
+                    ];
+                    hp.bucket_counts.clear();
+                    hp.bucket_counts.extend_from_slice(&acc.explicit);
+                    point(&s.view, PointData::Histogram(&hp), emit);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Span assembly: the parts a live span sent (attributes, events, links, a status message) wait
+//! here, keyed by span id, until the span's end record arrives; then the whole span is rendered
+//! as one line.
+
+use crate::engine::clock::Calibration;
+use crate::engine::record::{
+    Corrupt, Dec, EventHead, LinkHead, PartHead, SPAN_HAS_PARENT, SPAN_HAS_PENDING, SpanEnd, kind,
+};
+use crate::export::attrs::{finish_attrs, limit_keys, recycle};
+use crate::export::format::{Formatter, LineFormat};
+use crate::export::view::{Attr, EventView, LinkView, SpanView};
+use crate::model::config::SpanLimits;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Most spans with parts (attributes, events, links, status) waiting for their end record.
+const MAX_PENDING: usize = 1 << 20;
+
+/// What arrived for a span before its end record.
+#[derive(Default)]
+struct Pending {
+    attrs: Vec<u8>,
+    n_attrs: u32,
+    events: Vec<u8>,
+    links: Vec<u8>,
+    status_msg: String,
+}
+
+impl Pending {
+    fn capacity(&self) -> usize {
+        self.attrs.capacity()
+            + self.events.capacity()
+            + self.links.capacity()
+            + self.status_msg.capacity()
+    }
+
+    fn clear(&mut self) {
+        self.attrs.clear();
+        self.n_attrs = 0;
+        self.events.clear();
+        self.links.clear();
+        self.status_msg.clear();
+    }
+}
+
+/// Span ids are already uniformly random 64-bit values: the pending map uses them as their own
+/// hash instead of running SipHash over them.
+#[derive(Default)]
+struct SpanIdHasher(u64);
+
+impl Hasher for SpanIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key is a u64); fold anything else in, for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// The spans being assembled, and scratch space reused from one span to the next.
+#[derive(Default)]
+pub(crate) struct Spans {
+    pending: HashMap<u64, Pending, BuildHasherDefault<SpanIdHasher>>,
+    spare: Vec<Pending>,
+    attrs: Vec<Attr<'static>>,
+    sub_attrs: Vec<Attr<'static>>,
+    events: Vec<EventView<'static>>,
+    links: Vec<LinkView>,
+}
+
+/// What [`Spans::part`] did with a part.
+pub(crate) enum Kept {
+    /// Stored until the span's end.
+    Yes,
+    /// Dropped: too many spans are waiting for their end (it never came: a span dropped by a
+    /// full ring, or leaked with `mem::forget`). The caller counts it as lost.
+    Lost,
+}
+
+impl Spans {
+    /// Keeps a part of a live span (`rec` is the whole record, `head` its [`PartHead`]) until
+    /// the span ends.
+    pub fn part(&mut self, head: PartHead, rec: &[u8]) -> Result<Kept, Corrupt> {
+        let id = head.span_id;
+        if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(&id) {
+            // Parts of spans whose end never came must not grow memory without bound.
+            return Ok(Kept::Lost);
+        }
+        let spare = &mut self.spare;
+        let p = self
+            .pending
+            .entry(id)
+            .or_insert_with(|| spare.pop().unwrap_or_default());
+        let rest = rec.get(PartHead::LEN..).ok_or(Corrupt)?;
+        match head.kind {
+            kind::SPAN_ATTRS => {
+                let mut d = Dec::new(rest);
+                p.n_attrs += d.u16()? as u32;
+                p.attrs.extend_from_slice(&rest[2..]);
+            }
+            kind::SPAN_EVENT => {
+                p.events
+                    .extend_from_slice(&(rest.len() as u32).to_le_bytes());
+                p.events.extend_from_slice(rest);
+            }
+            kind::SPAN_LINK => {
+                p.links
+                    .extend_from_slice(&(rest.len() as u32).to_le_bytes());
+                p.links.extend_from_slice(rest);
+            }
+            _ => {
+                let mut d = Dec::new(rest);
+                p.status_msg.clear();
+                p.status_msg.push_str(d.str()?);
+            }
+        }
+        Ok(Kept::Yes)
+    }
+
+    /// Renders the span whose end record `d` holds (after its kind byte), with its parts.
+    pub fn end(
+        &mut self,
+        mut d: Dec<'_>,
+        cal: &Calibration,
+        limits: &SpanLimits,
+        format: &mut Formatter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Corrupt> {
+        let h = SpanEnd::decode(&mut d)?;
+        let name = d.str()?;
+        let (start_unix, end_unix) = (
+            cal.to_unix_nanos(h.start),
+            cal.to_unix_nanos(h.end.max(h.start)),
+        );
+        let pending = if h.flags & SPAN_HAS_PENDING != 0 {
+            self.pending.remove(&h.span_id)
+        } else {
+            None
+        };
+        let empty = Pending::default();
+        let p = pending.as_ref().unwrap_or(&empty);
+        // Reusing the attribute buffers costs more than it saves for the common span without parts.
+        let has_parts = pending.is_some();
+        let (mut attrs, mut sub_attrs): (Vec<Attr<'_>>, Vec<Attr<'_>>) = if has_parts {
+            (
+                recycle(std::mem::take(&mut self.attrs)),
+                recycle(std::mem::take(&mut self.sub_attrs)),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let (mut events, mut links): (Vec<EventView<'_>>, Vec<LinkView>) = if has_parts {
+            (
+                recycle(std::mem::take(&mut self.events)),
+                std::mem::take(&mut self.links),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let limit = limits.attributes as usize;
+        let per_event = limits.attributes_per_event as usize;
+        let mut dropped_attrs = h.dropped_attrs;
+        let r = (|| {
+            // Attributes: a later value for a key replaces an earlier one, in place, and the
+            // limit counts keys, not calls: keys past the limit are dropped (and counted), a new
+            // value for a key already kept is not.
+            let mut ad = Dec::new(&p.attrs);
+            for _ in 0..p.n_attrs {
+                attrs.push(ad.kv()?);
+            }
+            let (_, over) = limit_keys(&mut attrs, 0, limit);
+            dropped_attrs = dropped_attrs.saturating_add(over);
+            let mut ed = Dec::new(&p.events);
+            while !ed.is_empty() {
+                let len = ed.u32()? as usize;
+                let mut e = Dec::new(ed.bytes(len)?);
+                let eh = EventHead::decode(&mut e)?;
+                let name = e.str()?;
+                let start = sub_attrs.len();
+                let n = e.u16()?;
+                for _ in 0..n {
+                    sub_attrs.push(e.kv()?);
+                }
+                finish_attrs(&mut sub_attrs, start, eh.dropped, per_event);
+                events.push(EventView {
+                    time: cal.to_unix_nanos(eh.time),
+                    name,
+                    attrs: start..sub_attrs.len(),
+                });
+            }
+            let mut ld = Dec::new(&p.links);
+            while !ld.is_empty() {
+                let len = ld.u32()? as usize;
+                let mut l = Dec::new(ld.bytes(len)?);
+                let lh = LinkHead::decode(&mut l)?;
+                let start = sub_attrs.len();
+                let n = l.u16()?;
+                for _ in 0..n {
+                    sub_attrs.push(l.kv()?);
+                }
+                finish_attrs(&mut sub_attrs, start, lh.dropped, per_event);
+                links.push(LinkView {
+                    trace: lh.trace_id,
+                    span: lh.span_id,
+                    attrs: start..sub_attrs.len(),
+                });
+            }
+            format.span(
+                out,
+                &SpanView {
+                    scope: h.scope,
+                    name,
+                    kind: h.kind,
+                    trace: h.trace_id,
+                    span: h.span_id,
+                    parent: (h.flags & SPAN_HAS_PARENT != 0).then_some(h.parent_id),
+                    start: start_unix,
+                    end: end_unix,
+                    duration: end_unix.saturating_sub(start_unix),
+                    attrs: &attrs,
+                    events: &events,
+                    links: &links,
+                    sub_attrs: &sub_attrs,
+                    status: h.status,
+                    status_msg: &p.status_msg,
+                    dropped_attrs,
+                    dropped_events: h.dropped_events,
+                    dropped_links: h.dropped_links,
+                },
+            )
+        })();
+        if has_parts {
+            self.attrs = recycle(attrs);
+            self.sub_attrs = recycle(sub_attrs);
+            self.events = recycle(events);
+            links.clear();
+            self.links = links;
+        }
+        if let Some(mut p) = pending {
+            p.clear();
+            // Keep a few buffers for reuse, not the memory of an exceptionally large span.
+            if self.spare.len() < 1024 && p.capacity() <= 64 * 1024 {
+                self.spare.push(p);
+            }
+        }
+        r
+    }
+}

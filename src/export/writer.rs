@@ -1,0 +1,314 @@
+//! The writer thread: drains every ring, hands each record to its assembler (logs, spans),
+//! collects metrics, and writes the output buffer to the sink.
+//!
+//! It sleeps (`park_timeout`) between passes and is woken by producers only when a ring passes
+//! half full, by `flush()` and by `shutdown()`. The sleep adapts: after a pass that found records
+//! it is short (`MIN_NAP`), so under steady traffic the writer usually comes back on its own
+//! before a ring is half full and producers seldom pay for a wake-up system call; each empty pass
+//! doubles it, up to the configured flush interval, so an idle process costs almost nothing. On
+//! Linux the writer asks for a 1 µs timer slack so that a nap ends close to its deadline (see
+//! `engine::sys::tighten_timer_slack`). Output accumulates in one reusable buffer that is written with a few
+//! large `write` calls per pass. A failing sink (closed pipe, full disk) is reported once on
+//! stderr and counted; the writer keeps draining so producers never block on it.
+
+use crate::engine::clock::{self, Calibration};
+use crate::engine::metrics::histogram::HistAcc;
+use crate::engine::record::{Corrupt, DValue, Dec, PartHead, kind};
+use crate::engine::scope::scope_id;
+use crate::engine::shared::{Global, RingEntry};
+use crate::engine::sys::tighten_timer_slack;
+use crate::engine::thread::LOCAL;
+use crate::export::format::{Formatter, LineFormat};
+use crate::export::logs::Logs;
+use crate::export::metrics;
+use crate::export::sink::Sink;
+use crate::export::spans::{Kept, Spans};
+use crate::export::view::{Attr, Num, PointData, PointView};
+use crate::model::config::Config;
+use crate::model::resource;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The shortest sleep between passes, after a pass that found records.
+const MIN_NAP: Duration = Duration::from_micros(50);
+
+/// Output is written to the sink once the buffer holds this much.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+/// The writer thread's state. Built by `init` and moved to the thread, which runs [`Writer::run`]
+/// until shutdown.
+pub(crate) struct Writer {
+    g: &'static Global,
+    rings: Vec<RingEntry>,
+    sink: Sink,
+    out: Vec<u8>,
+    cal: Calibration,
+    last_calibration: Instant,
+    format: Formatter,
+    spans: Spans,
+    logs: Logs,
+    metric_interval: Duration,
+    flush_interval: Duration,
+    last_export: Instant,
+    start_unix: u64,
+    dropped_exited: u64,
+    /// Lines rendered into `out` and not yet handed to the sink.
+    lines: u64,
+    written: u64,
+    hist: HistAcc,
+    internal_scope: u32,
+}
+
+impl Writer {
+    pub fn new(cfg: &Config, sink: Box<dyn Write + Send>, g: &'static Global) -> Self {
+        let cal = Calibration::new();
+        let start_unix = cal.to_unix_nanos(clock::now());
+        Writer {
+            g,
+            rings: Vec::new(),
+            sink: Sink::new(sink),
+            out: Vec::with_capacity(WRITE_CHUNK * 2),
+            cal,
+            last_calibration: Instant::now(),
+            format: Formatter::new(cfg.format, resource::attributes(cfg)),
+            spans: Spans::default(),
+            logs: Logs::default(),
+            metric_interval: cfg.metric_interval,
+            flush_interval: cfg.flush_interval,
+            last_export: Instant::now(),
+            start_unix,
+            dropped_exited: 0,
+            lines: 0,
+            written: 0,
+            hist: HistAcc::default(),
+            internal_scope: scope_id("mini_telemetry"),
+        }
+    }
+
+    pub fn run(mut self) {
+        let _ = LOCAL.try_with(|l| l.is_writer.set(true));
+        tighten_timer_slack();
+        let now = self.now_unix();
+        self.format.resource(&mut self.out, now);
+        self.lines += 1;
+        let mut nap = self.flush_interval;
+        loop {
+            let (flush_req, shutdown) = {
+                let c = self.g.control.lock();
+                (c.flush_requested, c.shutdown)
+            };
+            self.adopt_rings();
+            let busy = self.drain_all() > 0;
+            if shutdown {
+                // New records are no longer accepted (ENABLED is off; callers count them lost).
+                // The drain above made room for producers blocked on a full ring; from now on
+                // they give up instead (counting the record lost). Records already past those
+                // checks land within microseconds: drain until the rings stay quiet.
+                self.g.writer_running.store(false, Ordering::SeqCst);
+                let mut quiet = 0;
+                for _ in 0..200 {
+                    self.adopt_rings();
+                    if self.drain_all() == 0 {
+                        quiet += 1;
+                        if quiet == 3 {
+                            break;
+                        }
+                    } else {
+                        quiet = 0;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                self.export_metrics();
+                // Records the observable callbacks made during that export (the writer's own ring).
+                self.drain_all();
+                self.write_out(true);
+                *self.g.orphans.lock() = std::mem::take(&mut self.rings);
+                let mut c = self.g.control.lock();
+                c.writer_exited = true;
+                c.flush_done = c.flush_requested;
+                self.g.control_cv.notify_all();
+                return;
+            }
+            let flushing = flush_req > self.g.control.lock().flush_done;
+            if flushing || self.last_export.elapsed() >= self.metric_interval {
+                self.export_metrics();
+            }
+            self.write_out(true);
+            if flushing {
+                let mut c = self.g.control.lock();
+                c.flush_done = flush_req;
+                self.g.control_cv.notify_all();
+                continue;
+            }
+            if self.last_calibration.elapsed() > Duration::from_secs(1) {
+                self.cal.refresh();
+                self.last_calibration = Instant::now();
+            }
+            nap = if busy {
+                MIN_NAP
+            } else {
+                nap.saturating_mul(2).min(self.flush_interval)
+            };
+            self.g.idle.store(true, Ordering::Release);
+            if !self.any_work() {
+                std::thread::park_timeout(nap);
+            }
+            self.g.idle.store(false, Ordering::Release);
+        }
+    }
+
+    /// Renders one encoded record as the writer would and returns the output (empty when the
+    /// record is rejected as corrupt). For fuzzing and corpus tests.
+    pub fn render(&mut self, rec: &[u8]) -> &[u8] {
+        self.out.clear();
+        self.handle(rec);
+        &self.out
+    }
+
+    fn now_unix(&self) -> u64 {
+        self.cal.to_unix_nanos(clock::now())
+    }
+
+    fn any_work(&self) -> bool {
+        let c = self.g.control.lock();
+        c.shutdown || c.flush_requested > c.flush_done
+    }
+
+    fn adopt_rings(&mut self) {
+        let mut new = self.g.new_rings.lock();
+        self.rings.append(&mut new);
+    }
+
+    /// Drains every ring once; returns the number of records read.
+    fn drain_all(&mut self) -> usize {
+        let mut n = 0;
+        let mut rings = std::mem::take(&mut self.rings);
+        let mut dropped_total = self.dropped_exited;
+        rings.retain_mut(|r| {
+            let closed = r.consumer.is_closed();
+            n += r.consumer.drain(|rec| self.handle(rec));
+            if self.out.len() >= WRITE_CHUNK {
+                self.write_out(false);
+            }
+            let d = r.consumer.dropped();
+            if closed {
+                // Final: the thread exited and its ring is empty. Report its drops, reclaim it.
+                self.report_dropped(r);
+                self.dropped_exited += d;
+                dropped_total += d;
+                false
+            } else {
+                dropped_total += d;
+                true
+            }
+        });
+        self.rings = rings;
+        self.g
+            .counters
+            .dropped
+            .store(dropped_total, Ordering::Relaxed);
+        n
+    }
+
+    fn handle(&mut self, rec: &[u8]) {
+        let mark = self.out.len();
+        let lines = self.lines;
+        if self.handle_inner(rec).is_err() {
+            self.out.truncate(mark);
+            self.lines = lines;
+            self.g.counters.corrupt.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn handle_inner(&mut self, rec: &[u8]) -> Result<(), Corrupt> {
+        let mut d = Dec::new(rec);
+        match d.u8()? {
+            kind::LOG => {
+                self.lines += 1;
+                self.logs.log(d, &self.cal, &mut self.format, &mut self.out)
+            }
+            kind::SPAN_END => {
+                self.lines += 1;
+                let limits = &self.g.settings.span_limits;
+                self.spans
+                    .end(d, &self.cal, limits, &mut self.format, &mut self.out)
+            }
+            k @ (kind::SPAN_ATTRS | kind::SPAN_EVENT | kind::SPAN_LINK | kind::SPAN_STATUS) => {
+                let head = PartHead::decode(k, &mut d)?;
+                if let Kept::Lost = self.spans.part(head, rec)? {
+                    self.g.counters.lost.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            _ => Err(Corrupt),
+        }
+    }
+
+    fn report_dropped(&mut self, r: &mut RingEntry) {
+        let d = r.consumer.dropped();
+        if d == r.reported_dropped {
+            return;
+        }
+        r.reported_dropped = d;
+        let now = self.now_unix();
+        let name = r.thread_name.clone();
+        let attrs: [Attr<'_>; 2] = [
+            ("thread.id", DValue::I64(r.thread_index as i64)),
+            ("thread.name", DValue::Str(&name)),
+        ];
+        let _ = self.format.point(
+            &mut self.out,
+            &PointView {
+                scope: self.internal_scope,
+                name: "mini_telemetry.records.dropped",
+                description: "Records dropped because the thread's ring was full",
+                unit: "{record}",
+                start: self.start_unix,
+                time: now,
+                attrs: &attrs,
+                data: PointData::Sum {
+                    monotonic: true,
+                    value: Num::U(d),
+                },
+            },
+        );
+        self.lines += 1;
+    }
+
+    fn export_metrics(&mut self) {
+        self.last_export = Instant::now();
+        let now = self.now_unix();
+        let mut rings = std::mem::take(&mut self.rings);
+        for r in &mut rings {
+            self.report_dropped(r);
+        }
+        self.rings = rings;
+        let out = &mut self.out;
+        let format = &mut self.format;
+        let mut lines = 0u64;
+        metrics::collect(self.start_unix, now, &mut self.hist, &mut |p| {
+            if format.point(out, p).is_ok() {
+                lines += 1;
+            }
+        });
+        self.lines += lines;
+    }
+
+    fn write_out(&mut self, flush: bool) {
+        if !self.out.is_empty() {
+            if self.sink.write(&self.out, &self.g.counters) {
+                self.written += self.lines;
+            }
+            self.out.clear();
+            self.lines = 0;
+        }
+        self.g
+            .counters
+            .written
+            .store(self.written, Ordering::Relaxed);
+        if flush {
+            self.sink.flush(&self.g.counters);
+        }
+    }
+}

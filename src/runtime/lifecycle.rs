@@ -1,0 +1,307 @@
+//! Init, flush and shutdown: the state machine that starts the writer thread, the calls that
+//! wait for it, and [`stats`].
+
+use super::panic_hook;
+use crate::engine::clock;
+use crate::engine::metrics::invalid_count;
+use crate::engine::shared::{ENABLED, GLOBAL, Global, Settings, global, set_min_level};
+use crate::export::{Writer, open_sink};
+use crate::model::config::{Config, Sink};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const UNINIT: u8 = 0;
+const INITIALIZING: u8 = 1;
+const RUNNING: u8 = 2;
+const SHUT_DOWN: u8 = 3;
+
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+
+/// Why [`init`](crate::init) failed.
+///
+/// ```
+/// use mini_telemetry::{Config, InitError, Sink};
+/// let err = Config::new("svc", "1", "test")
+///     .sink(Sink::File("/nonexistent-dir/telemetry.jsonl".into()))
+///     .install()
+///     .unwrap_err();
+/// assert!(matches!(err, InitError::Sink(_)));
+/// assert!(std::error::Error::source(&err).is_some()); // the io::Error
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// `init` was already called in this process (telemetry can be initialised once).
+    AlreadyInitialized,
+    /// The sink could not be opened.
+    Sink(std::io::Error),
+    /// The writer thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::AlreadyInitialized => f.write_str("mini-telemetry is already initialised"),
+            InitError::Sink(e) => write!(f, "cannot open the telemetry sink: {e}"),
+            InitError::Spawn(e) => write!(f, "cannot start the telemetry writer thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::AlreadyInitialized => None,
+            InitError::Sink(e) | InitError::Spawn(e) => Some(e),
+        }
+    }
+}
+
+/// Keeps telemetry running; dropping it flushes everything and stops the writer thread
+/// (the same as [`shutdown`]).
+#[must_use = "dropping the guard shuts telemetry down at once"]
+#[derive(Debug)]
+pub struct Guard {
+    _private: (),
+}
+
+impl Guard {
+    /// Flushes and stops now (what dropping the guard does).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        shutdown();
+    }
+}
+
+impl Config {
+    /// Installs the configuration globally and starts the writer thread.
+    pub fn install(self) -> Result<Guard, InitError> {
+        install(self)
+    }
+}
+
+fn install(mut cfg: Config) -> Result<Guard, InitError> {
+    if STATE
+        .compare_exchange(UNINIT, INITIALIZING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(InitError::AlreadyInitialized);
+    }
+    cfg.apply_env();
+    clock::init();
+    let settings = Settings::new(&cfg);
+    set_min_level(cfg.min_level);
+    SHUTDOWN_TIMEOUT_MS.store(
+        cfg.shutdown_timeout.as_millis().min(u64::MAX as u128) as u64,
+        Ordering::Relaxed,
+    );
+    if cfg.disabled {
+        STATE.store(SHUT_DOWN, Ordering::Release);
+        return Ok(Guard { _private: () });
+    }
+    let sink = match open_sink(std::mem::replace(&mut cfg.sink, Sink::Stdout)) {
+        Ok(s) => s,
+        Err(e) => {
+            STATE.store(UNINIT, Ordering::Release);
+            return Err(InitError::Sink(e));
+        }
+    };
+    let g = GLOBAL.get_or_init(|| Global::detached(settings));
+    g.writer_running.store(true, Ordering::Release);
+    let w = Writer::new(&cfg, sink, g);
+    let handle = std::thread::Builder::new()
+        .name("mini-telemetry-writer".into())
+        .spawn(move || {
+            // A bug in the writer must not hang producers waiting for room or for a flush.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run())).is_err() {
+                eprintln!("mini-telemetry: the writer thread panicked; telemetry stops here");
+                g.writer_running.store(false, Ordering::Release);
+                ENABLED.store(false, Ordering::Release);
+                let mut c = g.control.lock();
+                c.writer_exited = true;
+                g.control_cv.notify_all();
+            }
+        })
+        .map_err(|e| {
+            STATE.store(SHUT_DOWN, Ordering::Release);
+            InitError::Spawn(e)
+        })?;
+    let _ = g.writer.set(handle.thread().clone());
+    *WRITER_JOIN.lock() = Some(handle);
+    STATE.store(RUNNING, Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+    if cfg.panic_hook {
+        panic_hook::install();
+    }
+    Ok(Guard { _private: () })
+}
+
+static WRITER_JOIN: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// How long `shutdown` waits for the writer, in milliseconds (`Config::shutdown_timeout`).
+static SHUTDOWN_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
+
+/// Writes out every record produced so far (by any thread) and exports metrics, then returns.
+/// A no-op before init and after shutdown.
+///
+/// It waits for the writer thread as long as that takes (a stalled stdout reader makes it wait):
+/// do not call it while this thread holds `std::io::stdout().lock()`, which the writer needs for
+/// `Sink::Stdout`. [`flush_timeout`] bounds the wait.
+///
+/// ```
+/// mini_telemetry::flush(); // harmless before init
+/// ```
+pub fn flush() {
+    flush_until(None);
+}
+
+/// [`flush`], giving up after `timeout`. Returns true when everything was written in time.
+///
+/// ```
+/// assert!(mini_telemetry::flush_timeout(std::time::Duration::from_secs(1))); // nothing to do before init
+/// ```
+pub fn flush_timeout(timeout: Duration) -> bool {
+    flush_until(Some(Instant::now() + timeout))
+}
+
+fn flush_until(deadline: Option<Instant>) -> bool {
+    let Some(g) = global() else { return true };
+    if STATE.load(Ordering::Acquire) != RUNNING {
+        return true;
+    }
+    if g.writer
+        .get()
+        .is_some_and(|t| t.id() == std::thread::current().id())
+    {
+        return true; // called from an observable callback: the writer is busy exporting already
+    }
+    let mut c = g.control.lock();
+    if c.writer_exited {
+        return true;
+    }
+    c.flush_requested += 1;
+    let target = c.flush_requested;
+    g.idle.store(false, Ordering::Release);
+    if let Some(t) = g.writer.get() {
+        t.unpark();
+    }
+    while c.flush_done < target && !c.writer_exited {
+        match deadline {
+            None => g.control_cv.wait(&mut c),
+            Some(d) => {
+                if g.control_cv.wait_until(&mut c, d).timed_out() {
+                    return c.flush_done >= target;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Flushes everything, exports metrics a last time and stops the writer thread. Later calls are
+/// cheap no-ops. Called by dropping the [`Guard`].
+pub fn shutdown() {
+    if STATE
+        .compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    ENABLED.store(false, Ordering::SeqCst);
+    let Some(g) = global() else { return };
+    {
+        let mut c = g.control.lock();
+        c.shutdown = true;
+    }
+    g.idle.store(false, Ordering::Release);
+    if let Some(t) = g.writer.get() {
+        t.unpark();
+    }
+    let Some(h) = WRITER_JOIN.lock().take() else {
+        return;
+    };
+    if h.thread().id() == std::thread::current().id() {
+        return; // shutdown from an observable callback: the writer stops on its own
+    }
+    // Never hang the host: if the writer cannot finish (its output is blocked, e.g. stdout is
+    // locked by this very thread), give up after the timeout and leave it detached.
+    let timeout = Duration::from_millis(SHUTDOWN_TIMEOUT_MS.load(Ordering::Relaxed));
+    let deadline = Instant::now() + timeout;
+    let mut c = g.control.lock();
+    while !c.writer_exited {
+        if g.control_cv.wait_until(&mut c, deadline).timed_out() {
+            eprintln!(
+                "mini-telemetry: the writer did not finish within {:?} (is its output blocked, e.g. stdout locked by the thread shutting down?); stopping without it",
+                timeout
+            );
+            return;
+        }
+    }
+    drop(c);
+    if h.join().is_err() {
+        eprintln!("mini-telemetry: the writer thread panicked");
+    }
+}
+
+/// What the engine has done so far, for monitoring the monitor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records (spans, logs, metric points) written to the sink.
+    pub written: u64,
+    /// Records dropped because a ring was full (drop policy), as of the writer's last pass
+    /// (exact after [`flush`]).
+    pub dropped: u64,
+    /// Records lost for other reasons: emitted while the thread was being torn down, or after
+    /// shutdown began.
+    pub lost: u64,
+    /// Failed writes to the sink (e.g. a closed pipe); the output of those writes is lost.
+    pub write_errors: u64,
+    /// Records the writer could not decode (a bug if ever non-zero).
+    pub corrupt: u64,
+    /// Histogram measurements rejected because they were NaN or infinite.
+    pub invalid_measurements: u64,
+}
+
+/// Counters of the engine's own health.
+///
+/// ```
+/// let s = mini_telemetry::stats();
+/// assert_eq!(s.dropped, 0);
+/// ```
+pub fn stats() -> Stats {
+    let Some(g) = global() else {
+        return Stats {
+            invalid_measurements: invalid_count(),
+            ..Stats::default()
+        };
+    };
+    let c = &g.counters;
+    if g.control.lock().writer_exited {
+        // After shutdown nothing drains the rings any more: whatever reached them late is lost,
+        // and counted here rather than left unaccounted.
+        let mut late = 0;
+        for r in g
+            .orphans
+            .lock()
+            .iter_mut()
+            .chain(g.new_rings.lock().iter_mut())
+        {
+            late += r.consumer.drain(|_| {}) as u64;
+        }
+        c.lost.fetch_add(late, Ordering::Relaxed);
+    }
+    Stats {
+        written: c.written.load(Ordering::Relaxed),
+        dropped: c.dropped.load(Ordering::Relaxed),
+        lost: c.lost.load(Ordering::Relaxed),
+        write_errors: c.write_errors.load(Ordering::Relaxed),
+        corrupt: c.corrupt.load(Ordering::Relaxed),
+        invalid_measurements: invalid_count(),
+    }
+}
