@@ -19,6 +19,9 @@ pub(crate) struct Logs {
 
 impl Logs {
     /// Renders the log record `d` holds (after its kind byte).
+    // Inlined into the writer's dispatch on the record kind (`Writer::handle_inner`): as a
+    // call, with the other assembler inlined, it cost ~90 more instructions per log line.
+    #[inline(always)]
     pub fn log(
         &mut self,
         mut d: Dec<'_>,

@@ -136,7 +136,7 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
     STATE.store(RUNNING, Ordering::Release);
     ENABLED.store(true, Ordering::Release);
     if cfg.panic_hook {
-        panic_hook::install();
+        panic_hook::install(flush_timeout);
     }
     Ok(Guard { _private: () })
 }

@@ -1,15 +1,14 @@
 //! The optional panic hook (`Config::panic_hook`): each panic becomes an ERROR log with the
 //! panicking thread's trace context, then a bounded flush.
 
-use super::lifecycle::flush_timeout;
 use crate::api::log::logger;
 use crate::engine::shared::is_enabled;
 use crate::model::level::Level;
 use crate::model::value::KeyValue;
 use std::time::Duration;
 
-/// Chains the hook before the one installed now.
-pub(crate) fn install() {
+/// Chains the hook before the one installed now; `flush` is `flush_timeout`.
+pub(crate) fn install(flush: fn(Duration) -> bool) {
     let previous = std::panic::take_hook();
     let logger = logger("mini_telemetry.panic");
     std::panic::set_hook(Box::new(move |info| {
@@ -38,7 +37,7 @@ pub(crate) fn install() {
             }
             logger.log(Level::Error, "panic", &attrs);
             // Bounded: the panicking thread may hold a lock the writer needs (stdout's).
-            flush_timeout(Duration::from_secs(2));
+            flush(Duration::from_secs(2));
         }
         previous(info);
     }));

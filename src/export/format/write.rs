@@ -194,8 +194,10 @@ fn digits8(v: u32) -> u64 {
     tens | ((y - tens * 10) << 8)
 }
 
-/// Appends an unsigned integer (`itoa`: as fast as a hand-written digit loop for 19-digit
-/// values and faster for small ones; timestamps go through [`Digits`] instead).
+/// Appends an unsigned integer, with `itoa`. (A hand-written version, 8 digits per step in a
+/// register, cost the same in the writer's lines: 1,167 against 1,163 instructions per span
+/// line, 1,072 against 1,073 per log line, under callgrind. Timestamps, whose leading digits
+/// repeat from one record to the next, go through [`Digits`].)
 #[inline]
 pub fn u64(out: &mut Vec<u8>, v: u64) {
     if v < 10 {
