@@ -7,10 +7,13 @@
     (cd peers && cargo bench --bench peers)        # optional, heavy
     python3 scripts/bench_report.py
 
-Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput) and
-peers/target/criterion (through peers/report.py), and rewrites the text between the
-<!-- NAME:begin --> and <!-- NAME:end --> markers of BENCHMARKS.md for NAME in machine, hot_path,
-throughput, peers, targets. A section whose input is missing is left as it was.
+Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput),
+target/instructions.txt (instructions.sh) and peers/target/criterion (through peers/report.py),
+and rewrites the text between the <!-- NAME:begin --> and <!-- NAME:end --> markers of
+BENCHMARKS.md for NAME in machine, targets, hot_path, peers, request, writer, host, instructions
+and throughput (every row of target/throughput.json); request, writer and host are subsets of
+those rows. A block whose input is missing, or whose markers are not in the file, is left as
+it was.
 """
 import datetime, json, os, pathlib, platform, subprocess, sys
 
@@ -22,6 +25,9 @@ md = md_path.read_text()
 def replace(name, body):
     global md
     a, b = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if a not in md or b not in md:
+        print(f"bench_report: no {name} block in {md_path.name}, skipped", file=sys.stderr)
+        return
     i, j = md.index(a) + len(a), md.index(b)
     md = md[:i] + "\n" + body.rstrip() + "\n" + md[j:]
 
@@ -31,11 +37,6 @@ def fmt(ns):
         return f"{ns / 1e3:.2f} µs"
     return f"{ns * 1000:.0f} ps" if ns < 1 else f"{ns:.2f} ns" if ns < 100 else f"{ns:.0f} ns"
 
-
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-replace("machine", f"Last regenerated {datetime.date.today()} on {cpu}, {os.cpu_count()} vCPU, "
-        f"{platform.system()} {platform.release()}, {rustc}.")
 
 # hot_path (criterion)
 hot = {}
@@ -52,20 +53,43 @@ if hot:
 # throughput (custom harness)
 tp_path = root / "target" / "throughput.json"
 tp = json.loads(tp_path.read_text()) if tp_path.exists() else []
-if tp:
-    rows = ["| group | measurement | value |", "|---|---|---|"]
-    for r in tp:
-        v, u = r["value"], r["unit"]
-        if u == "ns":
-            val = fmt(v)
-        elif u in ("rec/s", "op/s"):
-            val = f"{v / 1e6:.2f} M{u[-2:] if u == 'op/s' else ' records/s'}".replace("Mp/s", "M ops/s")
-        elif u == "x":
-            val = f"{v:.2f}×"
-        else:
-            val = f"{v:.0f} {u}"
-        rows.append(f"| {r['group']} | {r['name']} | **{val}** |")
-    replace("throughput", "\n".join(rows))
+
+
+def tp_value(r):
+    v, u = r["value"], r["unit"]
+    if u == "ns":
+        return fmt(v)
+    if u in ("rec/s", "op/s"):
+        return f"{v / 1e6:.2f} M{u[-2:] if u == 'op/s' else ' records/s'}".replace("Mp/s", "M ops/s")
+    if u == "x":
+        return f"{v:.2f}×"
+    return f"{v:.0f} {u}"
+
+
+def tp_table(keep):
+    """The rows of target/throughput.json that `keep` selects, or None if there are none."""
+    rows = [f"| {r['group']} | {r['name']} | **{tp_value(r)}** |" for r in tp if keep(r)]
+    return "\n".join(["| group | measurement | value |", "|---|---|---|"] + rows) if rows else None
+
+
+def host_row(r):
+    """The host's state during the run: references without telemetry, the cache-line round trip."""
+    if r["group"] == "rounds":
+        return "reference" in r["name"] or r["name"] == "quiet rounds"
+    return r["group"] == "request" and ("machine floor" in r["name"] or "cache-line round trip" in r["name"])
+
+
+blocks = {
+    "throughput": lambda r: True,  # every row, if the file has this block
+    "request": lambda r: r["group"] == "request" and not host_row(r),
+    # one producer far faster than the writer, then logs end to end from 1-8 threads
+    "writer": lambda r: r["group"] == "writer" or r["name"].startswith("logs end to end"),
+    "host": host_row,
+}
+for name, keep in blocks.items():
+    body = tp_table(keep)
+    if body:
+        replace(name, body)
 
 # peers
 peers_crit = root / "peers" / "target" / "criterion"
@@ -173,7 +197,15 @@ for name, want, got, key, unit, bound in targets:
         else:
             met = "**no**"
     rows.append(f"| {name} | {want} | {' | '.join(show(v, unit) for v in vals)} | {met} |")
-replace("targets", "\n".join(rows))
+if hot or tp:  # with neither input, the table is left as it was
+    replace("targets", "\n".join(rows))
+
+# the machine line, only when some table was rewritten from this machine's output
+if hot or tp or peers_crit.is_dir() or ins_path.exists():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    replace("machine", f"Last regenerated {datetime.date.today()} on {cpu}, {os.cpu_count()} vCPU, "
+            f"{platform.system()} {platform.release()}, {rustc}.")
 
 md_path.write_text(md)
 print(md)
