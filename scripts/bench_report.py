@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Regenerates the measured parts of BENCHMARKS.md from benchmark output; no number is typed by hand.
 
-    cargo bench --bench hot_path
-    cargo bench --bench throughput
+    cargo bench -p mini-telemetry-bench --bench hot_path
+    cargo bench -p mini-telemetry-bench --bench throughput
     scripts/instructions.sh                        # callgrind, needs valgrind
-    (cd peers && cargo bench --bench peers)        # optional, heavy
+    (cd peers && cargo bench -p mini-telemetry-bench --bench peers)        # optional, heavy
     python3 scripts/bench_report.py
 
 Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput),
@@ -101,7 +101,7 @@ if peers_crit.is_dir():
 # instructions per call (callgrind)
 ins_path = root / "target" / "instructions.txt"
 if ins_path.exists():
-    rows = ["| operation (benches/instructions.rs) | instructions per call |", "|---|---|"]
+    rows = ["| operation (bench/benches/instructions.rs) | instructions per call |", "|---|---|"]
     for line in ins_path.read_text().splitlines():
         op, n = line.split(":")
         rows.append(f"| {op} | {n.split()[0]} |")
@@ -142,7 +142,7 @@ targets = [
     ("2 threads, same counter series, vs 1 (median of per-round ratios)", "≥ 1.8×", tp_v("bound counter, 2 threads: vs 1 thread"), None, "x", 1.8),
     ("↳ the same, ratio of the upper quartiles of the rounds' rates", "", tp_v("bound counter, 2 threads: vs 1 thread, upper quartiles"), None, "x", None),
     ("↳ reference block on 2 threads vs 1, same rounds", "", tp_v("reference block, 2 threads: vs 1 thread"), None, "x", None),
-    ("↳ the same add written without the library (benches/throughput.rs, `bare_counter`), same rounds", "", tp_v("library-free add, 2 threads: vs 1 thread"), None, "x", None),
+    ("↳ the same add written without the library (bench/benches/throughput.rs, `bare_counter`), same rounds", "", tp_v("library-free add, 2 threads: vs 1 thread"), None, "x", None),
     ("↳ register arithmetic in eight independent chains (ALU-bound), same rounds", "", tp_v("ALU-bound arithmetic, 2 threads: vs 1 thread"), None, "x", None),
 ]
 

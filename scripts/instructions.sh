@@ -3,7 +3,7 @@
 # set-up (ring allocation, registration) cancels out. Usage: scripts/instructions.sh [op...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo bench --bench instructions --no-run 2>/dev/null
+cargo bench -p mini-telemetry-bench --bench instructions --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
 n=10000
 ops=${*:-span span_attrs log counter_attrs hist_bound hist_attr request writer_span writer_span_attrs writer_log}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarises the per-round dump of the throughput bench's `rounds` group in stretches of rounds.
 
-    MINI_TELEMETRY_BENCH_DUMP=1 cargo bench --bench throughput -- rounds 2> target/rounds.txt
+    MINI_TELEMETRY_BENCH_DUMP=1 cargo bench -p mini-telemetry-bench --bench throughput -- rounds 2> target/rounds.txt
     python3 scripts/rounds_stretches.py target/rounds.txt [rounds per stretch, default 50]
 
 Each dump line is `round N <start ms> <reference ns> <op ns>...` (span, span + attributes +

@@ -954,7 +954,8 @@ fn main() {
             format!("{{\"group\":\"{g}\",\"name\":\"{n}\",\"value\":{v},\"unit\":\"{u}\"}}")
         })
         .collect();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    // The workspace's target directory, beside this crate.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     let _ = std::fs::create_dir_all(&dir);
     std::fs::write(
         dir.join("throughput.json"),
