@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== miri: ring, record codec, JSON writer (nightly + miri component)"
-timeout 1800 cargo +nightly miri test --lib -- ring:: record:: json::
+timeout 1800 cargo +nightly miri test --lib -- engine::ring:: engine::record:: export::format::write::
 echo "== loom: ring protocol (model-checked, --cfg loom)"
 LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3} RUSTFLAGS="--cfg loom" \
   timeout 1800 cargo test --lib --release --target-dir target/loom -- loom

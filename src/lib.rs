@@ -27,20 +27,23 @@
 //!
 //! ## How it works
 //! Each thread writes pre-encoded binary records (raw clock ticks, ids, copied values) into its
-//! own lock-free ring ([`ring`]); counters are sharded atomic cells and histograms sharded atomic
+//! own lock-free ring; counters are sharded atomic cells and histograms sharded atomic
 //! log-linear histograms. One writer thread drains the rings, converts ticks to Unix time and
 //! serialises JSON into a large reusable buffer. Calls before [`init`], with telemetry disabled
-//! or after [`shutdown`] cost one relaxed load.
+//! or after [`shutdown`] cost one relaxed load. The repository's `docs/ARCHITECTURE.md` walks a
+//! span and a counter add from the call to the output line, file by file.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
-// The pipeline, bottom to top; each folder imports only the ones listed before it.
-mod api; //     the calling thread: tracers, spans, loggers, meters, instruments
-mod engine; //  the hand-over: records, rings, clock, metric cells, shared and per-thread state
-mod export; //  the writer thread: drain, assemble, format, write
-mod model; //   plain data: values, levels, span ids, configuration, resource
+// The pipeline in layers, each importing only those below it (docs/ARCHITECTURE.md;
+// `scripts/check_layers.py` checks it): model < engine < api, export < runtime < lib.rs, and
+// api and export never import each other.
+mod api; // the calling thread: tracers, spans, loggers, meters, instruments
+mod engine; // the hand-over: records, rings, clock, metric cells, shared and per-thread state
+mod export; // the writer thread: drain, assemble, format, write
+mod model; // plain data: values, levels, span ids, configuration, resource
 mod runtime; // init, flush, shutdown
 
 pub use api::log::{Logger, enabled as log_enabled, logger};
@@ -62,8 +65,8 @@ pub use runtime::{Guard, InitError, Stats, flush, flush_timeout, shutdown, stats
 #[doc(hidden)]
 pub use engine::{record, ring};
 
-/// Initialises telemetry with the seed's three resource values and the defaults (JSON Lines to
-/// stdout; see [`Config`] for the rest). Returns a [`Guard`]; dropping it flushes and stops.
+/// Initialises telemetry for a service (name, version, environment) with the defaults: JSON
+/// Lines to stdout; see [`Config`] for the rest. Returns a [`Guard`]; dropping it flushes and stops.
 ///
 /// A second call returns [`InitError::AlreadyInitialized`].
 ///

@@ -83,7 +83,7 @@ impl Logger {
         self.log(Level::Fatal, message, &[]);
     }
 
-    /// An ERROR record with an error attached (the seed's `exc_info=True`): adds
+    /// An ERROR record with an error attached (Python logging's `exc_info=True`): adds
     /// `exception.type`, `exception.message` and, when a backtrace is captured,
     /// `exception.stacktrace`.
     ///

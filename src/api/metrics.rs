@@ -190,9 +190,9 @@ macro_rules! __metric_call {
 
 /// Adds to a [`Counter`] or an [`UpDownCounter`] with per-call attributes, after checking that
 /// telemetry is enabled: when it is not, nothing in the call is evaluated, neither the value
-/// nor the attributes nor the instrument expression (a relaxed load and a branch, under 0.6 ns).
-/// `counter.add(v, &[...])` builds its attribute array before the call, enabled or not: ~1.4 ns
-/// with two attributes here. Keys are identifiers or string literals, as in
+/// nor the attributes nor the instrument expression (a relaxed load and a branch).
+/// `counter.add(v, &[...])` builds its attribute array before the call, enabled or not, which
+/// costs several times that (BENCHMARKS.md has both). Keys are identifiers or string literals, as in
 /// [`info!`](crate::info). For instruments, not [`Bound`] handles (call `bound.add(v)`).
 ///
 /// ```
@@ -340,8 +340,8 @@ impl Bound<Gauge> {
 impl Histogram {
     /// Records `value` for `attrs`. NaN and infinities are not recorded; they are counted in
     /// [`Stats::invalid_measurements`](crate::Stats).
-    // Left to the compiler: always inlined, the histogram's record made the request scenario's
-    // p50 170 -> 180-190 ns, with no gain on the call itself.
+    // Not `inline(always)`: always inlined, it slowed the request benchmark down, with no gain
+    // on the call itself.
     #[inline]
     pub fn record(&self, value: f64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {

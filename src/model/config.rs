@@ -113,8 +113,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with the seed's three resource values and the defaults: JSON to stdout,
-    /// 64 KiB rings, [`FullPolicy::Block`], metrics every 60 s, level `Info`.
+    /// A configuration for a service (name, version, environment) with the defaults: JSON to
+    /// stdout, 64 KiB rings, [`FullPolicy::Block`], metrics every 60 s, level `Info`.
     pub fn new(
         service_name: impl Into<String>,
         service_version: impl Into<String>,

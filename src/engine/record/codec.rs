@@ -420,6 +420,32 @@ mod tests {
     }
 
     #[test]
+    fn leaked_values_equal_the_decoded_ones() {
+        let strs = ["a", "é"];
+        let kvs = [
+            KeyValue::new("s", "x"),
+            KeyValue::new("i", 3),
+            KeyValue::new("sa", &strs[..]),
+            KeyValue::new("ba", &[true, false][..]),
+            KeyValue::new("ia", &[1i64, -2][..]),
+            KeyValue::new("fa", &[0.5f64, f64::NAN][..]),
+        ];
+        let buf = encode(&kvs, 1000);
+        let mut d = Dec::new(&buf);
+        d.u16().unwrap();
+        for kv in &kvs {
+            let leaked = DValue::leaked(&kv.value);
+            let (_, decoded) = d.kv().unwrap();
+            match (leaked, decoded) {
+                (DValue::Array(t1, n1, b1), DValue::Array(t2, n2, b2)) => {
+                    assert_eq!((t1, n1, b1), (t2, n2, b2), "{}", kv.key)
+                }
+                (a, b) => assert_eq!(a, b, "{}", kv.key),
+            }
+        }
+    }
+
+    #[test]
     fn short_copies_of_every_length() {
         let src: Vec<u8> = (1..=40).collect();
         for n in 0..=40 {
