@@ -421,11 +421,11 @@ mod tests {
 
     #[test]
     fn leaked_values_equal_the_decoded_ones() {
-        let strs = ["a", "é"];
+        static STRS: [&str; 2] = ["a", "é"];
         let kvs = [
             KeyValue::new("s", "x"),
             KeyValue::new("i", 3),
-            KeyValue::new("sa", &strs[..]),
+            KeyValue::new("sa", &STRS[..]),
             KeyValue::new("ba", &[true, false][..]),
             KeyValue::new("ia", &[1i64, -2][..]),
             KeyValue::new("fa", &[0.5f64, f64::NAN][..]),
