@@ -4,7 +4,7 @@
     cargo bench -p mini-telemetry-bench --bench hot_path
     cargo bench -p mini-telemetry-bench --bench throughput
     scripts/instructions.sh                        # callgrind, needs valgrind
-    (cd peers && cargo bench -p mini-telemetry-bench --bench peers)        # optional, heavy
+    (cd peers && cargo bench --bench peers)        # optional, heavy
     python3 scripts/bench_report.py
 
 Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput),
@@ -142,7 +142,7 @@ targets = [
     ("2 threads, same counter series, vs 1 (median of per-round ratios)", "≥ 1.8×", tp_v("bound counter, 2 threads: vs 1 thread"), None, "x", 1.8),
     ("↳ the same, ratio of the upper quartiles of the rounds' rates", "", tp_v("bound counter, 2 threads: vs 1 thread, upper quartiles"), None, "x", None),
     ("↳ reference block on 2 threads vs 1, same rounds", "", tp_v("reference block, 2 threads: vs 1 thread"), None, "x", None),
-    ("↳ the same add written without the library (bench/benches/throughput.rs, `bare_counter`), same rounds", "", tp_v("library-free add, 2 threads: vs 1 thread"), None, "x", None),
+    ("↳ the same add written without the library (bench/benches/throughput/scaling.rs, `bare_counter`), same rounds", "", tp_v("library-free add, 2 threads: vs 1 thread"), None, "x", None),
     ("↳ register arithmetic in eight independent chains (ALU-bound), same rounds", "", tp_v("ALU-bound arithmetic, 2 threads: vs 1 thread"), None, "x", None),
 ]
 

@@ -1,5 +1,5 @@
-// Included by `benches/hot_path.rs`, `benches/throughput.rs` and `benches/instructions.rs`, so
-// a per-call target is the same call in the criterion median, the interleaved rounds and the
+// Included by `benches/hot_path.rs`, `benches/throughput/main.rs` and `benches/instructions.rs`,
+// so a per-call target is the same call in the criterion median, the interleaved rounds and the
 // instruction count. (`peers/benches/peers.rs` writes the same calls next to each peer's.)
 //
 // Each is `#[inline(never)]`: every bench times the same compiled call, as a user's function

@@ -1,4 +1,4 @@
-// Included by `benches/throughput.rs` and `benches/instructions.rs`, so the latency
+// Included by `benches/throughput/main.rs` and `benches/instructions.rs`, so the latency
 // distribution and the instruction count describe exactly the same request.
 
 /// One request: a server span with a child span holding a log, a second child span, a log, a

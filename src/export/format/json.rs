@@ -206,7 +206,6 @@ impl LineFormat for JsonLines {
             }
             None => out.extend_from_slice(b"}\n"),
         }
-
         Ok(())
     }
 
@@ -316,7 +315,6 @@ impl LineFormat for JsonLines {
             }
         }
         out.extend_from_slice(b"}\n");
-
         Ok(())
     }
 
@@ -389,7 +387,6 @@ impl LineFormat for JsonLines {
             }
         }
         out.extend_from_slice(b"}\n");
-
         Ok(())
     }
 }

@@ -74,7 +74,6 @@ impl LineFormat for TextLines {
         text_body(out, v.body);
         attrs_text(out, v.attrs)?;
         out.push(b'\n');
-
         Ok(())
     }
 
@@ -133,7 +132,6 @@ impl LineFormat for TextLines {
             }
         }
         out.push(b'\n');
-
         Ok(())
     }
 
@@ -171,7 +169,6 @@ impl LineFormat for TextLines {
             text_str(out, p.unit);
         }
         out.push(b'\n');
-
         Ok(())
     }
 }
