@@ -239,9 +239,10 @@ fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
     {
         let mut p = from & !63;
         while p.wrapping_add(64) <= to {
-            // `p & (cap - 1)` is inside the buffer, and the space is not yet released to the
-            // producer (that happens after this).
-            evict_line(buf.wrapping_add(p & (cap - 1)));
+            // SAFETY: `p & (cap - 1)` is inside the buffer, which the shared state keeps alive
+            // while the consumer exists. (The space is released to the producer only after
+            // this; a concurrent write there would only be slower, `clflush` changes no data.)
+            unsafe { evict_line(buf.add(p & (cap - 1))) };
             p = p.wrapping_add(64);
         }
     }

@@ -26,11 +26,14 @@ pub(crate) fn rdtsc() -> u64 {
 /// the line stays in the consumer's caches and the producer's next write to it must first
 /// invalidate that copy; between two cores of one die that is cheap, between dies (which a VM's
 /// two vCPUs may be) it costs a cross-die round trip on every line.
+///
+/// # Safety
+/// `p` must point into a live allocation (`clflush` of an unmapped address faults).
 #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
 #[inline(always)]
-pub(crate) fn evict_line(p: *const u8) {
-    // SAFETY: `clflush` takes any address that is mapped; it changes no memory contents, only
-    // where the line is cached. The caller passes an address inside the ring's live allocation.
+pub(crate) unsafe fn evict_line(p: *const u8) {
+    // SAFETY: `p` is mapped (the caller's contract); `clflush` changes no memory contents, only
+    // where the line is cached.
     unsafe { core::arch::x86_64::_mm_clflush(p) };
 }
 

@@ -314,6 +314,7 @@ mod tests {
     use super::*;
     use crate::engine::metrics::histogram::HistAcc;
     use crate::engine::metrics::series::{Cells, shard_count};
+    use crate::engine::record::DValue;
     use crate::engine::scope::scope_id;
 
     fn counter(scope: &str, name: &str) -> &'static Instrument {
@@ -325,6 +326,18 @@ mod tests {
             Kind::Counter,
             None,
         )
+    }
+
+    #[test]
+    fn series_views_cut_long_keys_as_records_do_and_keep_values_whole() {
+        let c = counter("test.metrics.view", "unit.view");
+        let key = format!("k{}", "é".repeat(1000)); // 2001 bytes
+        let value = "v".repeat(5000);
+        let s = c.series(&[KeyValue::new(&key, value.as_str())]);
+        let (k, v) = s.view[0];
+        assert_eq!(k.len(), 1023, "cut at the char boundary below 1024 bytes");
+        assert!(key.starts_with(k));
+        assert_eq!(v, DValue::Str(&value));
     }
 
     #[test]

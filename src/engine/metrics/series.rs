@@ -5,7 +5,7 @@
 use super::fingerprint::{Fp, bytes_eq, same};
 use super::histogram::AtomicHistogram;
 use super::shard;
-use crate::engine::record::DValue;
+use crate::engine::record::{DValue, MAX_KEY, trunc_len};
 use crate::engine::thread::thread_slot;
 use crate::model::value::{KeyValue, Value};
 use crossbeam_utils::CachePadded;
@@ -115,7 +115,13 @@ impl Series {
         let attrs: &'static [KeyValue<'static>] = Box::leak(attrs.into_boxed_slice());
         let view = attrs
             .iter()
-            .map(|kv| (kv.key, DValue::leaked(&kv.value)))
+            // Keys cut as a record's are (`record::MAX_KEY`); values are kept whole.
+            .map(|kv| {
+                (
+                    &kv.key[..trunc_len(kv.key, MAX_KEY)],
+                    DValue::leaked(&kv.value),
+                )
+            })
             .collect();
         let n = shard_count();
         let cells = match kind {
