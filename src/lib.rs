@@ -47,6 +47,8 @@ mod model; // plain data: values, levels, span ids, configuration, resource
 mod runtime; // init, flush, shutdown
 
 pub use api::log::{Logger, enabled as log_enabled, logger};
+#[cfg(feature = "log")]
+pub use api::log_bridge;
 pub use api::metrics::{
     Bound, Counter, Gauge, Histogram, InstrumentBuilder, Meter, ObservableGauge, UpDownCounter,
     meter,

@@ -37,8 +37,13 @@ pub struct Logger {
 
 /// A logger for `scope`.
 pub fn logger(scope: &str) -> Logger {
-    Logger {
-        scope: scope_id(scope),
+    Logger::for_scope(scope_id(scope))
+}
+
+impl Logger {
+    /// The logger of an interned scope.
+    pub(crate) const fn for_scope(scope: u32) -> Logger {
+        Logger { scope }
     }
 }
 

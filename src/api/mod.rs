@@ -4,5 +4,7 @@
 //! writer unless a ring is full under the blocking policy.
 
 pub(crate) mod log;
+#[cfg(feature = "log")]
+pub mod log_bridge;
 pub(crate) mod metrics;
 pub(crate) mod trace;

@@ -160,6 +160,12 @@ pub(crate) fn set_min_level(level: Level) {
     MIN_LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
+/// The least severe log level written.
+#[cfg_attr(not(feature = "log"), allow(dead_code))]
+pub(crate) fn min_level() -> Level {
+    Level::from_severity(MIN_LEVEL.load(Ordering::Relaxed))
+}
+
 /// True when a record at `level` would be written: telemetry is running and `level` is at least
 /// the configured minimum. Two relaxed loads.
 #[inline(always)]

@@ -96,6 +96,8 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
     clock::init();
     let settings = Settings::new(&cfg);
     set_min_level(cfg.min_level);
+    #[cfg(feature = "log")]
+    crate::api::log_bridge::sync_max_level();
     SHUTDOWN_TIMEOUT_MS.store(
         cfg.shutdown_timeout.as_millis().min(u64::MAX as u128) as u64,
         Ordering::Relaxed,
