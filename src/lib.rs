@@ -46,6 +46,7 @@ mod export; // the writer thread: drain, assemble, format, write
 mod model; // plain data: values, levels, span ids, configuration, resource
 mod runtime; // init, flush, shutdown
 
+pub use api::future::{FutureExt, InSpan, WithContext};
 pub use api::log::{Logger, enabled as log_enabled, logger};
 #[cfg(feature = "log")]
 pub use api::log_bridge;
@@ -53,7 +54,7 @@ pub use api::metrics::{
     Bound, Counter, Gauge, Histogram, InstrumentBuilder, Meter, ObservableGauge, UpDownCounter,
     meter,
 };
-pub use api::trace::{Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
+pub use api::trace::{AsyncSpan, Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
 pub use engine::callsite::Callsite;
 pub use engine::metrics::Observer;
 pub use engine::shared::is_enabled;

@@ -7,7 +7,7 @@
 //! call's cost. Writer throughput is measured on its own (see BENCHMARKS.md).
 //!
 //! ```text
-//! cargo bench --bench hot_path
+//! cargo bench -p mini-telemetry-bench --bench hot_path
 //! ```
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
@@ -97,6 +97,32 @@ fn spans(c: &mut Criterion) {
     g.finish();
 }
 
+fn futures(c: &mut Criterion) {
+    use mini_telemetry::{FutureExt, SpanContext};
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let tracer = mini_telemetry::tracer("bench");
+    let mut g = c.benchmark_group("future");
+    let mut cx = Context::from_waker(Waker::noop());
+    let parent = SpanContext::new(1, 2);
+    // One poll of a ready future under a context: the adapter's enter and exit, no record.
+    g.bench_function("with_context_poll", |b| {
+        b.iter(|| {
+            let mut f = std::pin::pin!(std::future::ready(black_box(1)).with_context(parent));
+            f.as_mut().poll(&mut cx)
+        })
+    });
+    // An async span around one poll: start, enter, exit, end (one record).
+    g.bench_function("in_span_start_poll_end", |b| {
+        bursts(b, || {
+            let span = tracer.start_async(black_box("task"));
+            let mut f = std::pin::pin!(std::future::ready(1).in_span(span));
+            let _ = f.as_mut().poll(&mut cx);
+        })
+    });
+    g.finish();
+}
+
 fn logs(c: &mut Criterion) {
     let tracer = mini_telemetry::tracer("bench");
     let logger = mini_telemetry::logger("bench");
@@ -159,6 +185,6 @@ fn histograms(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, disabled, baseline, spans, logs, counters, histograms
+    benches, disabled, baseline, spans, futures, logs, counters, histograms
 );
 criterion_main!(benches);

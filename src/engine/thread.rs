@@ -87,7 +87,38 @@ fn take_slot() -> u32 {
 
 static THREAD_INDEX: AtomicU32 = AtomicU32::new(0);
 
+/// What [`Local::enter`] replaced, for [`Local::exit`] to put back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entered {
+    depth: usize,
+    previous: SpanContext,
+}
+
 impl Local {
+    /// Makes `ctx` this thread's current span (on top of the stack) until [`Local::exit`].
+    /// `None` when the stack is borrowed (never, outside a re-entrant call).
+    #[inline]
+    pub fn enter(&self, ctx: SpanContext) -> Option<Entered> {
+        let mut stack = self.stack.try_borrow_mut().ok()?;
+        let entered = Entered {
+            depth: stack.len(),
+            previous: self.current.get(),
+        };
+        stack.push(ctx);
+        self.current.set(ctx);
+        Some(entered)
+    }
+
+    /// Puts the stack and the current span back as [`Local::enter`] found them: spans started
+    /// since and still open (a guard held across an `.await`) are no longer current here.
+    #[inline]
+    pub fn exit(&self, entered: Entered) {
+        if let Ok(mut stack) = self.stack.try_borrow_mut() {
+            stack.truncate(entered.depth);
+        }
+        self.current.set(entered.previous);
+    }
+
     /// This thread's small dense index (assigned on first use).
     #[inline]
     pub fn index(&self) -> u32 {
