@@ -55,6 +55,8 @@ pub use api::metrics::{
     meter,
 };
 pub use api::trace::{AsyncSpan, Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
+#[cfg(feature = "tracing")]
+pub use api::tracing_bridge;
 pub use engine::callsite::Callsite;
 pub use engine::metrics::Observer;
 pub use engine::shared::is_enabled;

@@ -123,6 +123,48 @@ fn futures(c: &mut Criterion) {
     g.finish();
 }
 
+/// `tracing::info!` with two fields, through our layer and through tracing-subscriber's JSON
+/// layer (to `io::sink`, on the calling thread), in the same run; and a span entered and closed.
+fn tracing_layer(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let ours = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(mini_telemetry::tracing_bridge::layer()),
+    );
+    let json = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::sink),
+        ),
+    );
+    let mut g = c.benchmark_group("tracing");
+    for (name, dispatch) in [
+        ("info_2_fields/ours", &ours),
+        ("info_2_fields/fmt_json", &json),
+    ] {
+        tracing::dispatcher::with_default(dispatch, || {
+            let span = tracing::info_span!("parent");
+            let _e = span.enter();
+            g.bench_function(name, |b| {
+                bursts(b, || {
+                    tracing::info!(status = black_box(200), path = "/api", "request done")
+                })
+            });
+        });
+    }
+    for (name, dispatch) in [("span/ours", &ours), ("span/fmt_json", &json)] {
+        tracing::dispatcher::with_default(dispatch, || {
+            g.bench_function(name, |b| {
+                bursts(b, || {
+                    let span = tracing::info_span!("work", n = black_box(1));
+                    let _e = span.enter();
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
 fn logs(c: &mut Criterion) {
     let tracer = mini_telemetry::tracer("bench");
     let logger = mini_telemetry::logger("bench");
@@ -185,6 +227,14 @@ fn histograms(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, disabled, baseline, spans, futures, logs, counters, histograms
+    benches,
+    disabled,
+    baseline,
+    spans,
+    futures,
+    tracing_layer,
+    logs,
+    counters,
+    histograms
 );
 criterion_main!(benches);

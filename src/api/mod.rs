@@ -9,3 +9,5 @@ pub(crate) mod log;
 pub mod log_bridge;
 pub(crate) mod metrics;
 pub(crate) mod trace;
+#[cfg(feature = "tracing")]
+pub mod tracing_bridge;

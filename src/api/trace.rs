@@ -86,6 +86,14 @@ pub struct Tracer {
     scope: u32,
 }
 
+impl Tracer {
+    /// The tracer of an interned scope.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) const fn for_scope(scope: u32) -> Tracer {
+        Tracer { scope }
+    }
+}
+
 /// A tracer for `scope` (the instrumentation scope reported on every span).
 pub fn tracer(scope: &str) -> Tracer {
     Tracer {
@@ -159,8 +167,9 @@ impl<'a> SpanBuilder<'a> {
         self
     }
 
-    /// An explicit parent (e.g. a context sent from another thread); [`SpanContext::NONE`] makes a
-    /// root span.
+    /// An explicit parent: a span's context sent from another thread, or one received from
+    /// another process (then the parent is marked remote); [`SpanContext::NONE`] makes a root
+    /// span.
     pub fn parent(mut self, parent: SpanContext) -> Self {
         self.parent = Some(parent);
         self
@@ -229,7 +238,6 @@ impl<'a> SpanBuilder<'a> {
     fn begin(self, current: bool) -> Option<SpanInner> {
         let start = clock::now();
         let r = LOCAL.try_with(|l| {
-            let explicit = self.parent.is_some();
             let parent = self.parent.unwrap_or_else(|| l.current.get());
             let trace_id = if parent.is_valid() {
                 parent.trace_id()
@@ -238,15 +246,15 @@ impl<'a> SpanBuilder<'a> {
             };
             let span_id = random_span_id(l);
             if current {
-                let me = SpanContext::new(trace_id, span_id);
+                let me = SpanContext::local(trace_id, span_id);
                 l.current.set(me);
                 if let Ok(mut stack) = l.stack.try_borrow_mut() {
                     stack.push(me);
                 }
             }
-            (trace_id, span_id, parent, explicit)
+            (trace_id, span_id, parent)
         });
-        let (trace_id, span_id, parent, explicit) = r.ok()?;
+        let (trace_id, span_id, parent) = r.ok()?;
         Some(SpanInner {
             trace_id,
             span_id,
@@ -255,7 +263,7 @@ impl<'a> SpanBuilder<'a> {
             } else {
                 0
             },
-            parent_remote: explicit && parent.is_valid(),
+            parent_remote: parent.is_valid() && parent.is_remote(),
             start,
             scope: self.scope,
             kind: self.kind,
@@ -372,7 +380,7 @@ struct SpanInner {
 impl SpanInner {
     /// This span's ids.
     pub fn context(&self) -> SpanContext {
-        SpanContext::new(self.trace_id, self.span_id)
+        SpanContext::local(self.trace_id, self.span_id)
     }
 
     /// Sets several attributes in one record.

@@ -1,19 +1,38 @@
 //! The identity of a span, as a plain value that crosses threads.
 
-/// The identity of a span: its trace id and span id. `Copy` and `Send`, so it can be handed to
-/// another thread and used there as an explicit parent.
+/// The identity of a span: its trace id and span id, with the W3C trace flags and whether it
+/// came from another process. `Copy` and `Send`, so it can be handed to another thread and used
+/// there as an explicit parent. Two contexts are equal when their ids are.
 ///
 /// ```
 /// use mini_telemetry::SpanContext;
 /// let ctx = SpanContext::new(0x5b8efff798038103d269b633813fc60c, 0xeee19b7ec3c1b174);
-/// assert!(ctx.is_valid());
+/// assert!(ctx.is_valid() && ctx.is_remote() && ctx.is_sampled());
 /// assert_eq!(ctx.trace_id_hex(), "5b8efff798038103d269b633813fc60c");
 /// assert!(!SpanContext::NONE.is_valid());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy)]
 pub struct SpanContext {
     trace_id: u128,
     span_id: u64,
+    flags: u8,
+    remote: bool,
+}
+
+impl PartialEq for SpanContext {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.trace_id == other.trace_id && self.span_id == other.span_id
+    }
+}
+
+impl Eq for SpanContext {}
+
+impl std::hash::Hash for SpanContext {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.trace_id.hash(state);
+        self.span_id.hash(state);
+    }
 }
 
 impl SpanContext {
@@ -21,11 +40,37 @@ impl SpanContext {
     pub const NONE: SpanContext = SpanContext {
         trace_id: 0,
         span_id: 0,
+        flags: 0,
+        remote: false,
     };
 
-    /// A context from known ids (e.g. read from a request header).
+    /// The W3C `sampled` trace flag.
+    pub const SAMPLED: u8 = 0x01;
+
+    /// A context from known ids, received from another process (a request header, a message):
+    /// remote, and sampled.
     pub const fn new(trace_id: u128, span_id: u64) -> Self {
-        SpanContext { trace_id, span_id }
+        SpanContext {
+            trace_id,
+            span_id,
+            flags: Self::SAMPLED,
+            remote: true,
+        }
+    }
+
+    /// The context of a span of this process.
+    pub(crate) const fn local(trace_id: u128, span_id: u64) -> Self {
+        SpanContext {
+            trace_id,
+            span_id,
+            flags: Self::SAMPLED,
+            remote: false,
+        }
+    }
+
+    /// The same context with other W3C trace flags (bit 0: sampled).
+    pub const fn with_trace_flags(self, flags: u8) -> Self {
+        SpanContext { flags, ..self }
     }
 
     /// The 128-bit trace id.
@@ -36,6 +81,22 @@ impl SpanContext {
     /// The 64-bit span id.
     pub const fn span_id(&self) -> u64 {
         self.span_id
+    }
+
+    /// The W3C trace flags.
+    pub const fn trace_flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// True when the `sampled` flag is set.
+    pub const fn is_sampled(&self) -> bool {
+        self.flags & Self::SAMPLED != 0
+    }
+
+    /// True for a context received from another process ([`SpanContext::new`]); false for the
+    /// context of a span of this process ([`Span::context`](crate::Span::context)).
+    pub const fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// True when both ids are non-zero.

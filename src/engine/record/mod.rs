@@ -22,7 +22,7 @@ mod codec;
 mod log;
 mod span;
 
-pub use codec::{Corrupt, DValue, Dec, Enc};
+pub use codec::{Corrupt, DValue, Dec, Enc, array_body};
 pub use log::{CallsiteHead, LogHead};
 pub use span::{EventHead, LinkHead, PartHead, SpanEnd};
 
