@@ -54,6 +54,7 @@ pub use api::metrics::{
     Bound, Counter, Gauge, Histogram, InstrumentBuilder, Meter, ObservableGauge, UpDownCounter,
     meter,
 };
+pub use api::propagation;
 pub use api::trace::{AsyncSpan, Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
 #[cfg(feature = "tracing")]
 pub use api::tracing_bridge;

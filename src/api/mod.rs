@@ -8,6 +8,7 @@ pub(crate) mod log;
 #[cfg(feature = "log")]
 pub mod log_bridge;
 pub(crate) mod metrics;
+pub mod propagation;
 pub(crate) mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_bridge;

@@ -245,19 +245,22 @@ impl<'a> SpanBuilder<'a> {
                 random_trace_id(l)
             };
             let span_id = random_span_id(l);
+            // The parent's flags; a root is sampled (`NONE` has no flag set).
+            let flags = parent.trace_flags() | u8::from(!parent.is_valid());
             if current {
-                let me = SpanContext::local(trace_id, span_id);
+                let me = SpanContext::local(trace_id, span_id).with_trace_flags(flags);
                 l.current.set(me);
                 if let Ok(mut stack) = l.stack.try_borrow_mut() {
                     stack.push(me);
                 }
             }
-            (trace_id, span_id, parent)
+            (trace_id, span_id, flags, parent)
         });
-        let (trace_id, span_id, parent) = r.ok()?;
+        let (trace_id, span_id, flags, parent) = r.ok()?;
         Some(SpanInner {
             trace_id,
             span_id,
+            flags,
             parent_id: if parent.is_valid() {
                 parent.span_id()
             } else {
@@ -361,6 +364,8 @@ impl Parts for RefCell<Vec<u8>> {
 struct SpanInner {
     trace_id: u128,
     span_id: u64,
+    /// W3C trace flags, the parent's (or sampled for a root).
+    flags: u8,
     parent_id: u64,
     parent_remote: bool,
     start: u64,
@@ -380,7 +385,7 @@ struct SpanInner {
 impl SpanInner {
     /// This span's ids.
     pub fn context(&self) -> SpanContext {
-        SpanContext::local(self.trace_id, self.span_id)
+        SpanContext::local(self.trace_id, self.span_id).with_trace_flags(self.flags)
     }
 
     /// Sets several attributes in one record.
@@ -716,19 +721,16 @@ impl SpanInner {
     #[inline(never)]
     fn end(&mut self) {
         let end = clock::now();
-        let me = self.context();
+        let id = self.span_id;
         let _ = LOCAL.try_with(|l| {
             // Spans usually end in reverse order of start (pop the top); a span ended out of
-            // order is removed where it is, so it can never become current again.
+            // order is removed where it is, so it can never become current again. Span ids are
+            // random 64-bit values: the id alone tells the span.
             if let Ok(mut stack) = l.stack.try_borrow_mut() {
-                match stack.iter().rposition(|c| *c == me) {
-                    Some(i) if i + 1 == stack.len() => {
-                        stack.pop();
-                    }
-                    Some(i) => {
-                        stack.remove(i);
-                    }
-                    None => {}
+                if stack.last().is_some_and(|c| c.span_id() == id) {
+                    stack.pop();
+                } else if let Some(i) = stack.iter().rposition(|c| c.span_id() == id) {
+                    stack.remove(i);
                 }
                 l.current
                     .set(stack.last().copied().unwrap_or(SpanContext::NONE));

@@ -43,6 +43,8 @@ pub(crate) struct SpanView<'a> {
     pub trace: u128,
     pub span: u64,
     pub parent: Option<u64>,
+    /// The parent came from another process.
+    pub parent_remote: bool,
     pub start: u64,
     pub end: u64,
     pub duration: u64,

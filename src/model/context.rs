@@ -15,9 +15,13 @@
 pub struct SpanContext {
     trace_id: u128,
     span_id: u64,
-    flags: u8,
-    remote: bool,
+    /// The W3C trace flags in the low bits, [`REMOTE`] on top: one byte, so that copying a
+    /// context (the per-thread span stack does it several times per span) stays cheap.
+    bits: u8,
 }
+
+/// The bit of [`SpanContext::bits`] that marks a remote context (no W3C flag uses it).
+const REMOTE: u8 = 0x80;
 
 impl PartialEq for SpanContext {
     #[inline]
@@ -40,8 +44,7 @@ impl SpanContext {
     pub const NONE: SpanContext = SpanContext {
         trace_id: 0,
         span_id: 0,
-        flags: 0,
-        remote: false,
+        bits: 0,
     };
 
     /// The W3C `sampled` trace flag.
@@ -53,8 +56,7 @@ impl SpanContext {
         SpanContext {
             trace_id,
             span_id,
-            flags: Self::SAMPLED,
-            remote: true,
+            bits: Self::SAMPLED | REMOTE,
         }
     }
 
@@ -63,14 +65,17 @@ impl SpanContext {
         SpanContext {
             trace_id,
             span_id,
-            flags: Self::SAMPLED,
-            remote: false,
+            bits: Self::SAMPLED,
         }
     }
 
-    /// The same context with other W3C trace flags (bit 0: sampled).
+    /// The same context with other W3C trace flags (bit 0: sampled; bit 7 is not a W3C flag and
+    /// is ignored).
     pub const fn with_trace_flags(self, flags: u8) -> Self {
-        SpanContext { flags, ..self }
+        SpanContext {
+            bits: (self.bits & REMOTE) | (flags & !REMOTE),
+            ..self
+        }
     }
 
     /// The 128-bit trace id.
@@ -85,18 +90,18 @@ impl SpanContext {
 
     /// The W3C trace flags.
     pub const fn trace_flags(&self) -> u8 {
-        self.flags
+        self.bits & !REMOTE
     }
 
     /// True when the `sampled` flag is set.
     pub const fn is_sampled(&self) -> bool {
-        self.flags & Self::SAMPLED != 0
+        self.bits & Self::SAMPLED != 0
     }
 
     /// True for a context received from another process ([`SpanContext::new`]); false for the
     /// context of a span of this process ([`Span::context`](crate::Span::context)).
     pub const fn is_remote(&self) -> bool {
-        self.remote
+        self.bits & REMOTE != 0
     }
 
     /// True when both ids are non-zero.

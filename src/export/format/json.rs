@@ -247,6 +247,9 @@ impl LineFormat for JsonLines {
             }
             write::put_prefix(out, &buf, at);
         }
+        if v.parent_remote {
+            out.extend_from_slice(b",\"parent_span_is_remote\":true");
+        }
         out.extend_from_slice(b",\"start_time_unix_nano\":");
         self.digits.put(out, v.start);
         out.extend_from_slice(b",\"end_time_unix_nano\":");

@@ -88,6 +88,9 @@ impl LineFormat for TextLines {
         if let Some(p) = v.parent {
             out.extend_from_slice(b" parent_span_id=");
             write::hex_u64(out, p);
+            if v.parent_remote {
+                out.extend_from_slice(b" (remote)");
+            }
         }
         out.extend_from_slice(b" - ");
         text_body(out, v.name);
