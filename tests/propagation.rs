@@ -1,6 +1,6 @@
 //! W3C Trace Context end to end: a context extracted from headers continues the caller's trace
 //! in the parsed output, marked remote; the context injected for the next call names our span
-//! and keeps the caller's flags and trace state.
+//! and keeps the caller's sampling decision and trace state.
 use mini_telemetry::propagation::{self, TraceState};
 use mini_telemetry::{Config, Sink, SpanKind};
 use serde_json::Value;
@@ -68,18 +68,23 @@ fn a_remote_parent_continues_the_trace_and_propagates_onwards() {
         .filter(|v| v["signal"] == "span")
         .map(|v| (v["name"].as_str().unwrap().to_string(), v))
         .collect();
+    // The caller sampled: both spans are written, the server's parent is the caller's span.
+    let server = &spans["server-01"];
+    let client = &spans["client-01"];
+    assert_eq!(server["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(server["parent_span_id"], "00f067aa0ba902b7");
+    assert_eq!(server["parent_span_is_remote"], true);
+    assert_eq!(server["kind"], "server");
+    assert_eq!(client["parent_span_id"], server["span_id"]);
+    assert!(
+        client.get("parent_span_is_remote").is_none(),
+        "a local parent"
+    );
+    assert_eq!(client["span_id"], outgoing[0].0.span_id_hex().as_str());
+    // The caller did not sample: the default sampler follows it, nothing is written, and the
+    // decision goes on to the next service.
+    assert!(!spans.contains_key("server-00") && !spans.contains_key("client-00"));
     for (i, flags) in ["01", "00"].iter().enumerate() {
-        let server = &spans[&format!("server-{flags}")];
-        let client = &spans[&format!("client-{flags}")];
-        assert_eq!(server["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(server["parent_span_id"], "00f067aa0ba902b7");
-        assert_eq!(server["parent_span_is_remote"], true);
-        assert_eq!(server["kind"], "server");
-        assert_eq!(client["parent_span_id"], server["span_id"]);
-        assert!(
-            client.get("parent_span_is_remote").is_none(),
-            "a local parent"
-        );
         let (ctx, headers) = &outgoing[i];
         assert_eq!(
             headers["traceparent"],
@@ -88,7 +93,6 @@ fn a_remote_parent_continues_the_trace_and_propagates_onwards() {
                 ctx.span_id_hex()
             )
         );
-        assert_eq!(client["span_id"], ctx.span_id_hex().as_str());
         assert_eq!(headers["tracestate"], "ours=x,rojo=00f067aa0ba902b7");
     }
 }

@@ -12,7 +12,7 @@ use crate::engine::record::{
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
-use crate::engine::shared::{global, is_enabled};
+use crate::engine::shared::{global, is_enabled, sampled};
 use crate::engine::thread::{LOCAL, Local, emit};
 use crate::model::context::SpanContext;
 use crate::model::value::{KeyValue, Value};
@@ -210,7 +210,7 @@ impl<'a> SpanBuilder<'a> {
             parts: RefCell::new(Vec::new()),
         };
         if let Some(i) = &span.inner {
-            if !attributes.is_empty() {
+            if !attributes.is_empty() && i.sampled() {
                 i.set_attributes(&span.parts, attributes);
             }
         }
@@ -223,7 +223,7 @@ impl<'a> SpanBuilder<'a> {
         let Some(inner) = self.begin(true) else {
             return Span::NOOP;
         };
-        if !attributes.is_empty() {
+        if !attributes.is_empty() && inner.sampled() {
             inner.set_attributes(&Ring, attributes);
         }
         Span {
@@ -236,7 +236,6 @@ impl<'a> SpanBuilder<'a> {
     /// The span's ids, parent and start; with `current`, it becomes this thread's current span.
     #[inline(always)]
     fn begin(self, current: bool) -> Option<SpanInner> {
-        let start = clock::now();
         let r = LOCAL.try_with(|l| {
             let parent = self.parent.unwrap_or_else(|| l.current.get());
             let trace_id = if parent.is_valid() {
@@ -245,8 +244,9 @@ impl<'a> SpanBuilder<'a> {
                 random_trace_id(l)
             };
             let span_id = random_span_id(l);
-            // The parent's flags; a root is sampled (`NONE` has no flag set).
-            let flags = parent.trace_flags() | u8::from(!parent.is_valid());
+            // The parent's flags, with the sampler's decision.
+            let flags = (parent.trace_flags() & !SpanContext::SAMPLED)
+                | u8::from(sampled(trace_id, &parent));
             if current {
                 let me = SpanContext::local(trace_id, span_id).with_trace_flags(flags);
                 l.current.set(me);
@@ -257,6 +257,12 @@ impl<'a> SpanBuilder<'a> {
             (trace_id, span_id, flags, parent)
         });
         let (trace_id, span_id, flags, parent) = r.ok()?;
+        // An unsampled span writes nothing: no clock read either.
+        let start = if flags & SpanContext::SAMPLED != 0 {
+            clock::now()
+        } else {
+            0
+        };
         Some(SpanInner {
             trace_id,
             span_id,
@@ -383,6 +389,12 @@ struct SpanInner {
 }
 
 impl SpanInner {
+    /// True when the sampler sampled the span.
+    #[inline(always)]
+    fn sampled(&self) -> bool {
+        self.flags & SpanContext::SAMPLED != 0
+    }
+
     /// This span's ids.
     pub fn context(&self) -> SpanContext {
         SpanContext::local(self.trace_id, self.span_id).with_trace_flags(self.flags)
@@ -545,16 +557,23 @@ macro_rules! recording_methods {
                 .map_or(SpanContext::NONE, |i| i.context())
         }
 
-        /// False for the no-op spans made before init, when disabled or after shutdown.
+        /// False for the no-op spans made before init, when disabled or after shutdown, and
+        /// for spans the sampler did not sample (they still have ids, and are current).
         #[inline]
         pub fn is_recording(&self) -> bool {
-            self.inner.is_some()
+            self.recording().is_some()
+        }
+
+        /// The span's state, when it records.
+        #[inline(always)]
+        fn recording(&self) -> Option<&SpanInner> {
+            self.inner.as_ref().filter(|i| i.sampled())
         }
 
         /// Sets one attribute (a later value for the same key replaces the earlier one).
         #[inline]
         pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<Value<'a>>) {
-            if let Some(i) = &self.inner {
+            if let Some(i) = self.recording() {
                 i.set_attributes(&self.parts, &[KeyValue::new(key, value)]);
             }
         }
@@ -563,7 +582,7 @@ macro_rules! recording_methods {
         /// kept per span; the rest are counted in `dropped_attributes_count`.
         #[inline]
         pub fn set_attributes(&self, attrs: &[KeyValue<'_>]) {
-            if let Some(i) = &self.inner {
+            if let Some(i) = self.recording() {
                 i.set_attributes(&self.parts, attrs);
             }
         }
@@ -572,7 +591,7 @@ macro_rules! recording_methods {
         /// counted in `dropped_events_count`).
         #[inline]
         pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
-            if let Some(i) = &self.inner {
+            if let Some(i) = self.recording() {
                 i.add_event(&self.parts, name, attrs);
             }
         }
@@ -580,7 +599,7 @@ macro_rules! recording_methods {
         /// Adds a link to another span, of this trace or another (at most 128 per span).
         #[inline]
         pub fn add_link(&self, to: SpanContext, attrs: &[KeyValue<'_>]) {
-            if let Some(i) = &self.inner {
+            if let Some(i) = self.recording() {
                 i.add_link(&self.parts, to, attrs);
             }
         }
@@ -588,7 +607,7 @@ macro_rules! recording_methods {
         /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
         #[inline]
         pub fn set_status(&self, status: Status<'_>) {
-            if let Some(i) = &self.inner {
+            if let Some(i) = self.recording() {
                 i.set_status(&self.parts, status);
             }
         }
@@ -598,7 +617,7 @@ macro_rules! recording_methods {
         /// `exception.stacktrace` when a backtrace is captured (`RUST_BACKTRACE=1`). The status
         /// is not changed; set it too if the span failed.
         pub fn record_exception<E: std::error::Error + ?Sized>(&self, err: &E) {
-            if let Some(i) = &self.inner {
+            if let Some(i) = self.recording() {
                 let (ty, msg, bt) = exception_parts(err);
                 let mut attrs = vec![
                     KeyValue::new("exception.type", ty),
@@ -720,7 +739,8 @@ impl SpanInner {
     /// Ends a [`Span`]: off this thread's stack, then the end record.
     #[inline(never)]
     fn end(&mut self) {
-        let end = clock::now();
+        let sampled = self.sampled();
+        let end = if sampled { clock::now() } else { 0 };
         let id = self.span_id;
         let _ = LOCAL.try_with(|l| {
             // Spans usually end in reverse order of start (pop the top); a span ended out of
@@ -736,12 +756,17 @@ impl SpanInner {
                     .set(stack.last().copied().unwrap_or(SpanContext::NONE));
             }
         });
-        self.write_end::<false>(end);
+        if sampled {
+            self.write_end::<false>(end);
+        }
     }
 
     /// Ends an [`AsyncSpan`]: its held parts, then the end record, all through this thread's
     /// ring, in that order.
     fn end_held(&mut self, held: &RefCell<Vec<u8>>) {
+        if !self.sampled() {
+            return;
+        }
         let end = clock::now();
         let Some(g) = global() else { return };
         if let Ok(held) = held.try_borrow() {

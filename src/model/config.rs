@@ -53,6 +53,83 @@ impl std::fmt::Debug for Sink {
     }
 }
 
+/// Which traces are recorded, as OpenTelemetry's samplers decide (`OTEL_TRACES_SAMPLER`). A
+/// span that is not sampled writes nothing, but it is still current on its thread: logs inside
+/// it carry its ids, and it passes the decision on to its children and, through
+/// `traceparent`'s `sampled` flag, to the next service.
+///
+/// The ratio samplers decide from the trace id alone (its 56 least significant bits, against a
+/// threshold), so every service that uses the same ratio takes the same decision for a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Sampler {
+    /// Every span.
+    AlwaysOn,
+    /// No span.
+    AlwaysOff,
+    /// A fraction of traces, between 0 and 1.
+    TraceIdRatio(f64),
+    /// A child follows its parent's decision; a root span is sampled (the default).
+    #[default]
+    ParentBasedAlwaysOn,
+    /// A child follows its parent's decision; a root span is not sampled.
+    ParentBasedAlwaysOff,
+    /// A child follows its parent's decision; a root span by the trace id ratio.
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl Sampler {
+    /// Whether a child follows its parent, and the threshold that the trace id's 56 least
+    /// significant bits must reach for a root span to be sampled (0: always; 2^56: never).
+    pub(crate) fn rule(self) -> (bool, u64) {
+        const ALL: u64 = 1 << 56;
+        let ratio = |r: f64| {
+            if r.is_nan() || r <= 0.0 {
+                ALL
+            } else if r >= 1.0 {
+                0
+            } else {
+                ((1.0 - r) * ALL as f64) as u64
+            }
+        };
+        match self {
+            Sampler::AlwaysOn => (false, 0),
+            Sampler::AlwaysOff => (false, ALL),
+            Sampler::TraceIdRatio(r) => (false, ratio(r)),
+            Sampler::ParentBasedAlwaysOn => (true, 0),
+            Sampler::ParentBasedAlwaysOff => (true, ALL),
+            Sampler::ParentBasedTraceIdRatio(r) => (true, ratio(r)),
+        }
+    }
+
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (the ratio, 1.0 when absent).
+    fn from_env(name: &str, arg: Option<&str>) -> Result<Sampler, String> {
+        let ratio = match arg {
+            None => 1.0,
+            Some(a) => match a.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => r,
+                _ => {
+                    return Err(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={a:?} is not a ratio in [0, 1]"
+                    ));
+                }
+            },
+        };
+        Ok(match name.trim().to_ascii_lowercase().as_str() {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio(ratio),
+            "parentbased_always_on" => Sampler::ParentBasedAlwaysOn,
+            "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio(ratio),
+            other => {
+                return Err(format!(
+                    "OTEL_TRACES_SAMPLER={other:?} is not a known sampler"
+                ));
+            }
+        })
+    }
+}
+
 /// Limits on what one span may carry (OpenTelemetry's span limits, 128 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanLimits {
@@ -105,6 +182,7 @@ pub struct Config {
     pub(crate) min_level: Level,
     pub(crate) max_value_len: usize,
     pub(crate) span_limits: SpanLimits,
+    pub(crate) sampler: Sampler,
     pub(crate) cardinality_limit: usize,
     pub(crate) disabled: bool,
     pub(crate) apply_env: bool,
@@ -134,6 +212,7 @@ impl Config {
             min_level: Level::Info,
             max_value_len: 16 * 1024,
             span_limits: SpanLimits::default(),
+            sampler: Sampler::default(),
             cardinality_limit: 2000,
             disabled: false,
             panic_hook: false,
@@ -191,6 +270,13 @@ impl Config {
     /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`). Always bounded by what fits in one ring record.
     pub fn max_value_len(mut self, bytes: usize) -> Self {
         self.max_value_len = bytes;
+        self
+    }
+
+    /// Which traces are recorded (also `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`);
+    /// [`Sampler::ParentBasedAlwaysOn`] by default.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
         self
     }
 
@@ -299,6 +385,12 @@ impl Config {
         num("OTEL_SPAN_LINK_COUNT_LIMIT", &mut |n| {
             self.span_limits.links = n.min(u32::MAX as u64) as u32
         });
+        if let Some(v) = var("OTEL_TRACES_SAMPLER") {
+            match Sampler::from_env(&v, var("OTEL_TRACES_SAMPLER_ARG").as_deref()) {
+                Ok(s) => self.sampler = s,
+                Err(e) => eprintln!("mini-telemetry: ignoring {e}"),
+            }
+        }
         if let Some(v) = var("MINI_TELEMETRY_FORMAT") {
             match v.trim().to_ascii_lowercase().as_str() {
                 "json" => self.format = Format::Json,
@@ -340,6 +432,27 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samplers_from_the_environment() {
+        assert_eq!(
+            Sampler::from_env("always_off", None),
+            Ok(Sampler::AlwaysOff)
+        );
+        assert_eq!(
+            Sampler::from_env("parentbased_traceidratio", Some("0.25")),
+            Ok(Sampler::ParentBasedTraceIdRatio(0.25))
+        );
+        assert_eq!(
+            Sampler::from_env("TraceIdRatio", None),
+            Ok(Sampler::TraceIdRatio(1.0))
+        );
+        assert!(Sampler::from_env("traceidratio", Some("1.5")).is_err());
+        assert!(Sampler::from_env("jaeger_remote", None).is_err());
+        assert_eq!(Sampler::TraceIdRatio(0.0).rule(), (false, 1 << 56));
+        assert_eq!(Sampler::ParentBasedAlwaysOn.rule(), (true, 0));
+        assert_eq!(Sampler::TraceIdRatio(0.5).rule().1, 1 << 55);
+    }
 
     #[test]
     fn percent_decoding() {

@@ -4,7 +4,9 @@
 use super::panic_hook;
 use crate::engine::clock;
 use crate::engine::metrics::invalid_count;
-use crate::engine::shared::{ENABLED, GLOBAL, Global, Settings, global, set_min_level};
+use crate::engine::shared::{
+    ENABLED, GLOBAL, Global, Settings, global, set_min_level, set_sampler,
+};
 use crate::export::{Writer, open_sink};
 use crate::model::config::{Config, Sink};
 use parking_lot::Mutex;
@@ -96,6 +98,8 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
     clock::init();
     let settings = Settings::new(&cfg);
     set_min_level(cfg.min_level);
+    let (parent_based, threshold) = cfg.sampler.rule();
+    set_sampler(parent_based, threshold);
     #[cfg(feature = "log")]
     crate::api::log_bridge::sync_max_level();
     SHUTDOWN_TIMEOUT_MS.store(
