@@ -19,6 +19,15 @@ fn probe_span(t: &mini_telemetry::Tracer, n: u64) {
     }
 }
 #[inline(never)]
+fn probe_span_unsampled(t: &mini_telemetry::Tracer, n: u64) {
+    // The parent was not sampled, and the default sampler follows parents.
+    let parent = mini_telemetry::SpanContext::new(1, 2).with_trace_flags(0);
+    for _ in 0..n {
+        let s = t.span("unsampled").parent(black_box(parent)).start();
+        black_box(s.is_recording());
+    }
+}
+#[inline(never)]
 fn probe_span_attrs(t: &mini_telemetry::Tracer, n: u64) {
     for _ in 0..n {
         op_span_3_attrs_1_event(t);
@@ -97,6 +106,7 @@ fn main() {
     let _parent = t.start("parent");
     match op.as_str() {
         "span" => probe_span(&t, n),
+        "span_unsampled" => probe_span_unsampled(&t, n),
         "span_attrs" => probe_span_attrs(&t, n),
         "log" => probe_log(&l, n),
         "counter_attrs" => probe_counter_attrs(&c, n),

@@ -238,7 +238,8 @@ impl<'a> SpanBuilder<'a> {
     fn begin(self, current: bool) -> Option<SpanInner> {
         let r = LOCAL.try_with(|l| {
             let parent = self.parent.unwrap_or_else(|| l.current.get());
-            let trace_id = if parent.is_valid() {
+            let valid = parent.is_valid();
+            let trace_id = if valid {
                 parent.trace_id()
             } else {
                 random_trace_id(l)
@@ -246,7 +247,7 @@ impl<'a> SpanBuilder<'a> {
             let span_id = random_span_id(l);
             // The parent's flags, with the sampler's decision.
             let flags = (parent.trace_flags() & !SpanContext::SAMPLED)
-                | u8::from(sampled(trace_id, &parent));
+                | u8::from(sampled(trace_id, valid, parent.is_sampled()));
             if current {
                 let me = SpanContext::local(trace_id, span_id).with_trace_flags(flags);
                 l.current.set(me);
@@ -254,9 +255,16 @@ impl<'a> SpanBuilder<'a> {
                     stack.push(me);
                 }
             }
-            (trace_id, span_id, flags, parent)
+            let parent_id = if valid { parent.span_id() } else { 0 };
+            (
+                trace_id,
+                span_id,
+                flags,
+                parent_id,
+                valid && parent.is_remote(),
+            )
         });
-        let (trace_id, span_id, flags, parent) = r.ok()?;
+        let (trace_id, span_id, flags, parent_id, parent_remote) = r.ok()?;
         // An unsampled span writes nothing: no clock read either.
         let start = if flags & SpanContext::SAMPLED != 0 {
             clock::now()
@@ -267,12 +275,8 @@ impl<'a> SpanBuilder<'a> {
             trace_id,
             span_id,
             flags,
-            parent_id: if parent.is_valid() {
-                parent.span_id()
-            } else {
-                0
-            },
-            parent_remote: parent.is_valid() && parent.is_remote(),
+            parent_id,
+            parent_remote,
             start,
             scope: self.scope,
             kind: self.kind,

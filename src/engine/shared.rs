@@ -5,7 +5,6 @@
 use crate::engine::record;
 use crate::engine::ring::Consumer;
 use crate::model::config::{Config, FullPolicy, SpanLimits};
-use crate::model::context::SpanContext;
 use crate::model::level::Level;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
@@ -165,13 +164,15 @@ pub(crate) fn set_sampler(parent_based: bool, threshold: u64) {
     SAMPLE_THRESHOLD.store(threshold, Ordering::Relaxed);
 }
 
-/// Whether a span of trace `trace_id` with `parent` is sampled: the parent's decision under a
-/// parent-based sampler, else the trace id's 56 least significant bits against the threshold.
+/// Whether a span of trace `trace_id` is sampled, given whether it has a (valid) parent and
+/// that parent's decision: the parent's decision under a parent-based sampler, else the trace
+/// id's 56 least significant bits against the threshold.
 #[inline(always)]
-pub(crate) fn sampled(trace_id: u128, parent: &SpanContext) -> bool {
+pub(crate) fn sampled(trace_id: u128, has_parent: bool, parent_sampled: bool) -> bool {
     decide(
         trace_id,
-        parent,
+        has_parent,
+        parent_sampled,
         PARENT_BASED.load(Ordering::Relaxed),
         SAMPLE_THRESHOLD.load(Ordering::Relaxed),
     )
@@ -179,9 +180,15 @@ pub(crate) fn sampled(trace_id: u128, parent: &SpanContext) -> bool {
 
 /// The decision of [`sampled`] under a given rule.
 #[inline(always)]
-fn decide(trace_id: u128, parent: &SpanContext, parent_based: bool, threshold: u64) -> bool {
-    if parent.is_valid() && parent_based {
-        parent.is_sampled()
+fn decide(
+    trace_id: u128,
+    has_parent: bool,
+    parent_sampled: bool,
+    parent_based: bool,
+    threshold: u64,
+) -> bool {
+    if has_parent && parent_based {
+        parent_sampled
     } else {
         (trace_id as u64 & ((1 << 56) - 1)) >= threshold
     }
@@ -230,7 +237,7 @@ mod tests {
             let (pb, t) = Sampler::TraceIdRatio(ratio).rule();
             let n = ids
                 .iter()
-                .filter(|&&id| decide(id, &SpanContext::NONE, pb, t))
+                .filter(|&&id| decide(id, false, false, pb, t))
                 .count();
             let got = n as f64 / ids.len() as f64;
             assert!((got - ratio).abs() <= 0.01, "ratio {ratio}: sampled {got}");
@@ -240,18 +247,20 @@ mod tests {
         let (_, t10) = Sampler::TraceIdRatio(0.1).rule();
         let (_, t50) = Sampler::TraceIdRatio(0.5).rule();
         for &id in &ids {
-            if decide(id, &SpanContext::NONE, false, t10) {
-                assert!(decide(id, &SpanContext::NONE, false, t50));
+            if decide(id, false, false, false, t10) {
+                assert!(decide(id, false, false, false, t50));
             }
         }
         // Parent-based: the parent decides, whatever the ratio; not parent-based: the id.
-        let sampled = SpanContext::new(ids[0], 1);
-        let unsampled = sampled.with_trace_flags(0);
         let (pb, never) = Sampler::ParentBasedAlwaysOff.rule();
-        assert!(decide(ids[0], &sampled, pb, never));
+        assert!(decide(ids[0], true, true, pb, never));
+        assert!(
+            !decide(ids[0], false, true, pb, never),
+            "a root under always-off"
+        );
         let (pb, always) = Sampler::ParentBasedAlwaysOn.rule();
-        assert!(!decide(ids[0], &unsampled, pb, always));
+        assert!(!decide(ids[0], true, false, pb, always));
         let (pb, always) = Sampler::AlwaysOn.rule();
-        assert!(decide(ids[0], &unsampled, pb, always));
+        assert!(decide(ids[0], true, false, pb, always));
     }
 }
