@@ -40,14 +40,14 @@ pub const TRACESTATE: &str = "tracestate";
 
 /// Reads headers by (lowercase) name.
 pub trait Extractor {
-    /// The value of header `name`; for a header sent several times, its values joined with
-    /// commas (as HTTP combines list headers).
+    /// The value of header `name` (the first, when it was sent several times).
     fn get(&self, name: &str) -> Option<&str>;
 
-    /// How many times header `name` was sent (a `traceparent` sent twice is invalid). The
-    /// default says once when [`get`](Extractor::get) finds it.
-    fn count(&self, name: &str) -> usize {
-        self.get(name).is_some() as usize
+    /// Every value of header `name`, in order: a `traceparent` sent twice is invalid, and
+    /// `tracestate` values sent in several headers are one list. The default is
+    /// [`get`](Extractor::get)'s value alone.
+    fn get_all(&self, name: &str) -> Vec<&str> {
+        self.get(name).into_iter().collect()
     }
 }
 
@@ -69,8 +69,8 @@ impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
     }
 }
 
-/// A list of `(name, value)` pairs, names compared case-insensitively; a repeated header is
-/// read as its first value, and counted (see [`Extractor::count`]).
+/// A list of `(name, value)` pairs as a request carries them, names compared
+/// case-insensitively, repeated headers kept.
 impl Extractor for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
         self.iter()
@@ -78,10 +78,11 @@ impl Extractor for [(String, String)] {
             .map(|(_, v)| v.as_str())
     }
 
-    fn count(&self, name: &str) -> usize {
+    fn get_all(&self, name: &str) -> Vec<&str> {
         self.iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .count()
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -104,14 +105,17 @@ pub struct Remote {
 /// Reads `traceparent` and `tracestate`. `None` when `traceparent` is absent, sent twice or
 /// invalid: then the trace restarts here, and `tracestate` is ignored too.
 pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<Remote> {
-    if carrier.count(TRACEPARENT) > 1 {
+    let parents = carrier.get_all(TRACEPARENT);
+    let [parent] = parents[..] else {
         return None;
-    }
-    let context = parse_traceparent(carrier.get(TRACEPARENT)?)?;
-    let trace_state = carrier
-        .get(TRACESTATE)
-        .and_then(TraceState::parse)
-        .unwrap_or_default();
+    };
+    let context = parse_traceparent(parent)?;
+    let states = carrier.get_all(TRACESTATE);
+    let trace_state = match states.len() {
+        0 => TraceState::default(),
+        1 => TraceState::parse(states[0]).unwrap_or_default(),
+        _ => TraceState::parse(&states.join(",")).unwrap_or_default(),
+    };
     Some(Remote {
         context,
         trace_state,
@@ -468,6 +472,16 @@ mod tests {
             ("traceparent".into(), VALID.into()),
         ];
         assert_eq!(extract(&twice[..]), None);
+        // tracestate in two headers is one list.
+        let split: Vec<(String, String)> = vec![
+            ("traceparent".into(), VALID.into()),
+            ("tracestate".into(), "a=1".into()),
+            ("Tracestate".into(), "b=2".into()),
+        ];
+        assert_eq!(
+            extract(&split[..]).unwrap().trace_state.header_value(),
+            "a=1,b=2"
+        );
         // An invalid tracestate is dropped, the traceparent kept.
         let mut m = HashMap::new();
         m.insert("traceparent".to_string(), VALID.to_string());
