@@ -12,7 +12,8 @@
 //!   attributes, its target the scope, the current span its trace context; or, with
 //!   [`TracingLayer::events_as_span_events`], an event of the span it belongs to.
 //! - the OpenTelemetry fields `otel.name` and `otel.kind` (`server`, `client`, `producer`,
-//!   `consumer`, `internal`) set the span's name and kind.
+//!   `consumer`, `internal`) set the span's name and kind, and a valid `traceparent` field (an
+//!   incoming request's W3C header, e.g. in tower-http's `make_span_with`) its remote parent.
 //!
 //! Each callsite's scope is interned once, when `tracing` registers the callsite.
 //!
@@ -27,6 +28,7 @@
 //! ```
 
 use crate::api::log::Logger;
+use crate::api::propagation::parse_traceparent;
 use crate::api::trace::{AsyncSpan, SpanKind, Tracer};
 use crate::engine::scope::scope_id;
 use crate::engine::shared::{is_enabled, level_enabled};
@@ -146,6 +148,8 @@ struct Fields {
     items: Vec<(&'static str, Slot)>,
     name: Option<(usize, usize)>,
     kind: Option<SpanKind>,
+    /// A `traceparent` field: the span's remote parent.
+    remote_parent: Option<SpanContext>,
 }
 
 impl Fields {
@@ -156,6 +160,7 @@ impl Fields {
         self.items.clear();
         self.name = None;
         self.kind = None;
+        self.remote_parent = None;
     }
 
     fn text(&mut self, f: impl FnOnce(&mut String)) -> Slot {
@@ -181,6 +186,11 @@ impl Fields {
                         "internal" => Some(SpanKind::Internal),
                         _ => None,
                     };
+                }
+            }
+            "traceparent" => {
+                if let Slot::Str(a, b) = slot {
+                    self.remote_parent = parse_traceparent(&self.text[a..b]);
                 }
             }
             name => self.items.push((name, slot)),
@@ -293,7 +303,7 @@ where
             return;
         }
         let meta = attrs.metadata();
-        let parent = if let Some(p) = attrs.parent() {
+        let contextual = if let Some(p) = attrs.parent() {
             Self::context_of(p, &ctx).unwrap_or(SpanContext::NONE)
         } else if attrs.is_contextual() {
             // The innermost span entered on this thread, `tracing`'s (pushed in `on_enter`)
@@ -309,6 +319,8 @@ where
                 Some((a, b)) => fields.text[a..b].to_string().into(),
                 None => meta.name().into(),
             };
+            // A `traceparent` field (an incoming request's header) is the parent.
+            let parent = fields.remote_parent.unwrap_or(contextual);
             let span = tracer
                 .span(name)
                 .kind(fields.kind.unwrap_or_default())

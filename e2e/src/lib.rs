@@ -1,0 +1,1 @@
+//! End-to-end tests only (`tests/`): mini-telemetry inside axum, tower-http and reqwest.
