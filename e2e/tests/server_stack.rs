@@ -56,7 +56,10 @@ async fn down(headers: HeaderMap) -> String {
 async fn front(State(down_url): State<String>) -> String {
     log::info!(target: "front", path = "/front"; "front handling");
     let tracer = mini_telemetry::tracer("front");
-    let client = tracer.span("call down").kind(SpanKind::Client).start_async();
+    let client = tracer
+        .span("call down")
+        .kind(SpanKind::Client)
+        .start_async();
     let client_id = client.context().span_id_hex();
     let mut headers: Vec<(String, String)> = Vec::new();
     propagation::inject(client.context(), None, &mut headers);
