@@ -1,24 +1,13 @@
 //! Spans in async tasks on real tokio runtimes: every span's trace and parent are checked in the
 //! parsed output, with tasks interleaving on one thread and moving between worker threads.
+mod common;
+
+use common::Shared;
 use mini_telemetry::{Config, FutureExt, KeyValue, Sink, SpanContext, Tracer};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// One init for the whole test binary; every test names its spans uniquely.
 fn sink() -> &'static Shared {

@@ -1,36 +1,9 @@
 //! One process, one init: a custom `Write` sink, `flush()`, `stats()` and shutdown, checked from
 //! inside the application.
+mod common;
+
+use common::Shared;
 use mini_telemetry::{Config, KeyValue, Sink, info};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    fn lines(&self) -> Vec<serde_json::Value> {
-        let b = self.0.lock().unwrap();
-        std::str::from_utf8(&b)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 fn json(v: i64) -> serde_json::Value {
     v.into()

@@ -1,23 +1,11 @@
 //! The `log` facade through the bridge (cargo feature `log`): real `log` macros, our output
 //! parsed as JSON.
 #![cfg(feature = "log")]
+mod common;
+
+use common::Shared;
 
 use mini_telemetry::{Config, Level, Sink};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn logs(sink: &Shared) -> Vec<serde_json::Value> {
     let b = sink.0.lock().unwrap();

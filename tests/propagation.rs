@@ -1,25 +1,13 @@
 //! W3C Trace Context end to end: a context extracted from headers continues the caller's trace
 //! in the parsed output, marked remote; the context injected for the next call names our span
 //! and keeps the caller's sampling decision and trace state.
+mod common;
+
+use common::Shared;
 use mini_telemetry::propagation::{self, TraceState};
 use mini_telemetry::{Config, Sink, SpanKind};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn a_remote_parent_continues_the_trace_and_propagates_onwards() {

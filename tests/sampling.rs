@@ -1,25 +1,13 @@
 //! Sampling, as the output shows it: with a parent-based trace id ratio sampler, exactly the
 //! traces the ratio picks are written, children follow their root, logs inside unsampled spans
 //! still carry their ids, and a caller's `sampled` flag is followed and passed on.
+mod common;
+
+use common::Shared;
 use mini_telemetry::propagation;
 use mini_telemetry::{Config, Sampler, Sink};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn a_ratio_sampler_writes_exactly_the_sampled_traces() {

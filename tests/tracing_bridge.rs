@@ -2,27 +2,16 @@
 //! (`tracing_subscriber::registry()`), sync and on a tokio runtime, mixed with our own spans;
 //! the output parsed as JSON.
 #![cfg(feature = "tracing")]
+mod common;
+
+use common::Shared;
 
 use mini_telemetry::{Config, FutureExt, Sink};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn sink() -> &'static Shared {
     static SINK: OnceLock<Shared> = OnceLock::new();

@@ -337,6 +337,32 @@ const STATUS_UNSET: u8 = 0;
 const STATUS_OK: u8 = 1;
 const STATUS_ERROR: u8 = 2;
 
+/// Counts one more event or link of a span against `limit`: false past it, and counted as
+/// dropped.
+#[inline]
+fn admit(count: &Cell<u32>, dropped: &Cell<u32>, limit: u32) -> bool {
+    if count.get() >= limit {
+        dropped.set(dropped.get().saturating_add(1));
+        return false;
+    }
+    count.set(count.get().saturating_add(1));
+    true
+}
+
+/// How many of an event's or link's attributes fit in one record after `fixed` bytes (and the
+/// per-event limit), their encoded size, and how many are dropped.
+#[inline]
+fn fit_sub(g: &Global, fixed: usize, attrs: &[KeyValue<'_>]) -> (usize, usize, u32) {
+    let budget = g.settings.max_record().saturating_sub(fixed);
+    let (n, size) = record::fit_kvs(
+        attrs,
+        event_attr_values(&g.settings.span_limits),
+        budget,
+        g.settings.max_str,
+    );
+    (n, size, (attrs.len() - n) as u32)
+}
+
 /// Where a live span's parts (attributes, events, links, status message) go.
 trait Parts {
     /// One record of `len` bytes, filled by `fill`.
@@ -445,24 +471,18 @@ impl SpanInner {
     /// Adds a timestamped event with attributes.
     fn add_event<P: Parts>(&self, parts: &P, name: &str, attrs: &[KeyValue<'_>]) {
         let Some(g) = global() else { return };
-        if self.n_events.get() >= g.settings.span_limits.events {
-            self.dropped_events
-                .set(self.dropped_events.get().saturating_add(1));
+        if !admit(
+            &self.n_events,
+            &self.dropped_events,
+            g.settings.span_limits.events,
+        ) {
             return;
         }
         let time = clock::now();
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
         let fixed = PartHead::LEN + EventHead::LEN + record::str_size(name, max_text) + 2;
-        let budget = g.settings.max_record().saturating_sub(fixed);
-        let (n, size) = record::fit_kvs(
-            attrs,
-            event_attr_values(&g.settings.span_limits),
-            budget,
-            max_str,
-        );
-        let dropped = (attrs.len() - n) as u32;
-        self.n_events.set(self.n_events.get().saturating_add(1));
+        let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.pending.set(true);
         let id = self.span_id;
         parts.put(g, fixed + size, |b| {
@@ -484,22 +504,16 @@ impl SpanInner {
             return;
         }
         let Some(g) = global() else { return };
-        if self.n_links.get() >= g.settings.span_limits.links {
-            self.dropped_links
-                .set(self.dropped_links.get().saturating_add(1));
+        if !admit(
+            &self.n_links,
+            &self.dropped_links,
+            g.settings.span_limits.links,
+        ) {
             return;
         }
         let max_str = g.settings.max_str;
         let fixed = PartHead::LEN + LinkHead::LEN + 2;
-        let budget = g.settings.max_record() - fixed;
-        let (n, size) = record::fit_kvs(
-            attrs,
-            event_attr_values(&g.settings.span_limits),
-            budget,
-            max_str,
-        );
-        let dropped = (attrs.len() - n) as u32;
-        self.n_links.set(self.n_links.get().saturating_add(1));
+        let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.pending.set(true);
         let id = self.span_id;
         parts.put(g, fixed + size, |b| {

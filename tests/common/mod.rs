@@ -270,3 +270,36 @@ pub fn run_with_timeout(prefix: &[&str], name: &str, args: &[&str], secs: u64) -
 
 // The generator and the text `examples/scenario.rs random` draws: the same file, included.
 include!("../../examples/shared/random.rs");
+
+/// A sink that keeps what the writer thread writes, for tests that run telemetry in their own
+/// process (`Sink::Writer(Box::new(shared.clone()))`).
+#[derive(Clone, Default)]
+pub struct Shared(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Everything written so far, each line parsed as JSON.
+    pub fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l)
+                    .unwrap_or_else(|e| panic!("invalid JSON line ({e}): {l}"))
+            })
+            .collect()
+    }
+}
