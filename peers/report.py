@@ -17,12 +17,14 @@ GROUPS = [
     "span_start_end",
     "span_3_attrs_1_event",
     "log_2_fields_in_span",
+    "tracing_event_2_fields",
+    "tracing_span",
     "counter_add_2_attrs",
     "counter_bound",
     "histogram_record_1_attr",
 ]
 # Library order inside a group; others follow alphabetically.
-LIBS = [OURS, "opentelemetry", "tracing", "fastrace", "fastrace_local", "metrics"]
+LIBS = [OURS, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
 
 
 def fmt_ns(ns: float) -> str:

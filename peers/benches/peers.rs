@@ -682,6 +682,77 @@ fn log_2_fields_in_span(c: &mut Criterion) {
     g.g.finish();
 }
 
+/// The same library's spans under another name (a `tracing` layer over it).
+struct Named<L>(&'static str, L);
+
+impl<L: Lib> Lib for Named<L> {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn flush(&self, target: u64) -> u64 {
+        self.1.flush(target)
+    }
+    fn exported(&self) -> Option<u64> {
+        self.1.exported()
+    }
+}
+
+/// The `tracing` facade through three subscribers, in one run: mini_telemetry's layer
+/// (`tracing_bridge::layer()` over a registry), tracing-subscriber's JSON layer (the `tracing`
+/// peer, the global default) and tracing-opentelemetry's layer over the SDK's batch span
+/// processor. An event with two fields inside an entered span (a log record, a JSON line, an
+/// event of the OpenTelemetry span), and a span created, entered, exited and closed.
+fn tracing_layers(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let p = peers();
+    let ours = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(mini_telemetry::tracing_bridge::layer()),
+    );
+    let otel = tracing::Dispatch::new(tracing_subscriber::registry().with(
+        tracing_opentelemetry::layer().with_tracer(p.otel.tracer_provider.tracer("bench-tracing")),
+    ));
+    let otel_lib = Named("tracing_opentelemetry", OtelSpans);
+
+    let event = || tracing::info!(status = black_box(200), path = "/api", "request done");
+    {
+        let mut g = group(c, "tracing_event_2_fields");
+        tracing::dispatcher::with_default(&ours, || {
+            let parent = tracing::info_span!("parent");
+            let entered = parent.enter();
+            let tally = bench_bursts(&mut g, &Mini, 1, || (), |()| 0, event);
+            drop(entered);
+            drop(parent);
+            tally.report(&Mini, 1); // + the parent span
+        });
+        let parent = tracing::info_span!("parent");
+        let entered = parent.enter();
+        let tally = bench_bursts(&mut g, &TracingLib, 1, || (), |()| 0, event);
+        drop(entered);
+        drop(parent);
+        tally.report(&TracingLib, 1);
+        tracing::dispatcher::with_default(&otel, || {
+            // Events are kept in the span: one exported record, at the end.
+            let parent = tracing::info_span!("parent");
+            let entered = parent.enter();
+            let tally = bench_bursts(&mut g, &otel_lib, 0, || (), |()| 0, event);
+            drop(entered);
+            drop(parent);
+            tally.report(&otel_lib, 1);
+        });
+        g.g.finish();
+    }
+
+    let mut g = group(c, "tracing_span");
+    let span = || {
+        let s = tracing::info_span!("work", n = black_box(1));
+        let _e = s.enter();
+    };
+    tracing::dispatcher::with_default(&ours, || bench(&mut g, &Mini, 1, span));
+    bench(&mut g, &TracingLib, 1, span);
+    tracing::dispatcher::with_default(&otel, || bench(&mut g, &otel_lib, 1, span));
+    g.g.finish();
+}
+
 /// A monotonic counter incremented by 1 with two attributes given per call.
 /// metrics: the `counter!` macro with two static labels, per call (registry lookup each time).
 fn counter_add_2_attrs(c: &mut Criterion) {
@@ -797,6 +868,7 @@ criterion_group!(
     span_start_end,
     span_3_attrs_1_event,
     log_2_fields_in_span,
+    tracing_layers,
     counter_add_2_attrs,
     counter_bound,
     histogram_record_1_attr
