@@ -13,10 +13,11 @@
 //!
 //! Spans started inside such a future, synchronous [`Span`](crate::Span)s included, are children
 //! of its span. A synchronous `Span` guard is not `Send`, so holding one across an `.await` in a
-//! multi-thread runtime does not compile; in a single-thread executor it does, and then the
-//! guard stops being current when the poll returns: other tasks polled on the thread never see
-//! it, and this task's spans started after the `.await` are children of the enclosing async span
-//! instead of the guard. Hold an [`AsyncSpan`] across awaits instead.
+//! multi-thread runtime does not compile; in a single-thread executor it does, and then, inside
+//! `in_span` or `with_context`, the guard stops being current when the poll returns: other tasks
+//! polled on the thread (themselves inside such an adapter) never see it, and this task's spans
+//! started after the `.await` are children of the enclosing async span instead of the guard.
+//! Hold an [`AsyncSpan`] across awaits instead.
 //!
 //! ```
 //! use mini_telemetry::FutureExt;
@@ -83,7 +84,7 @@ impl Drop for Scope {
     #[inline]
     fn drop(&mut self) {
         if let Some(e) = self.0.take() {
-            let _ = LOCAL.try_with(|l| l.exit(e));
+            let _ = LOCAL.try_with(|l| l.exit(e, true));
         }
     }
 }
@@ -168,8 +169,32 @@ mod tests {
             }
             assert_eq!(SpanContext::current(), a);
             assert_eq!(l.stack.borrow().len(), 1);
-            l.exit(outer);
+            l.exit(outer, true);
             assert_eq!(SpanContext::current(), SpanContext::NONE);
+        });
+    }
+
+    #[test]
+    fn an_entry_ended_below_never_comes_back() {
+        // A guard moved into a future ends inside the poll: the stack had it below the
+        // future's context.
+        let h = SpanContext::new(2, 1);
+        let a = SpanContext::new(2, 2);
+        LOCAL.with(|l| {
+            let outer = l.enter(h).unwrap();
+            {
+                let _scope = Scope::enter(a);
+                // `h` ends out of order, from inside the poll.
+                l.stack.borrow_mut().retain(|c| *c != h);
+            }
+            assert_eq!(
+                SpanContext::current(),
+                SpanContext::NONE,
+                "not the ended span"
+            );
+            assert!(l.stack.borrow().is_empty(), "nothing left behind");
+            l.exit(outer, true);
+            assert!(l.stack.borrow().is_empty());
         });
     }
 }

@@ -198,6 +198,10 @@ impl log::Log for LogBridge {
                     m.clear();
                     let _ = write!(m, "{}", record.args());
                     logger.log(lvl, &m, &attrs);
+                    // One huge message must not keep its memory on this thread for good.
+                    if m.capacity() > 64 * 1024 {
+                        *m = String::new();
+                    }
                     true
                 });
                 if !matches!(formatted, Ok(true)) {

@@ -367,6 +367,12 @@ fn fit_sub(g: &Global, fixed: usize, attrs: &[KeyValue<'_>]) -> (usize, usize, u
 trait Parts {
     /// One record of `len` bytes, filled by `fill`.
     fn put<F: FnOnce(&mut [u8])>(&self, g: &Global, len: usize, fill: F);
+
+    /// A status message record: only the last one counts (the writer keeps the last).
+    #[inline(always)]
+    fn put_status<F: FnOnce(&mut [u8])>(&self, g: &Global, len: usize, fill: F) {
+        self.put(g, len, fill);
+    }
 }
 
 /// Straight into this thread's ring: a [`Span`] never leaves its thread, so its parts and its
@@ -394,13 +400,31 @@ impl Parts for RefCell<Vec<u8>> {
         held.resize(at + 4 + len, 0);
         fill(&mut held[at + 4..]);
     }
+
+    /// Replaces the status message held so far, if any: a span that sets an error status in a
+    /// loop holds one message, not one per call.
+    fn put_status<F: FnOnce(&mut [u8])>(&self, g: &Global, len: usize, fill: F) {
+        if let Ok(mut held) = self.try_borrow_mut() {
+            let mut at = 0;
+            while at + 4 < held.len() {
+                let n = u32::from_le_bytes(held[at..at + 4].try_into().unwrap()) as usize;
+                let end = (at + 4 + n).min(held.len());
+                if held[at + 4] == kind::SPAN_STATUS {
+                    held.drain(at..end);
+                } else {
+                    at = end;
+                }
+            }
+        }
+        self.put(g, len, fill);
+    }
 }
 
 #[derive(Debug)]
 struct SpanInner {
     trace_id: u128,
     span_id: u64,
-    /// W3C trace flags, the parent's (or sampled for a root).
+    /// W3C trace flags: the parent's, with the sampler's decision in the `sampled` bit.
     flags: u8,
     parent_id: u64,
     parent_remote: bool,
@@ -549,7 +573,7 @@ impl SpanInner {
                 let max_text = g.settings.max_text;
                 self.pending.set(true);
                 let id = self.span_id;
-                parts.put(g, PartHead::LEN + record::str_size(msg, max_text), |b| {
+                parts.put_status(g, PartHead::LEN + record::str_size(msg, max_text), |b| {
                     let mut e = Enc::new(b, max_str);
                     PartHead {
                         kind: kind::SPAN_STATUS,
@@ -838,5 +862,47 @@ impl SpanInner {
             e.array(&h);
             e.text(name, max_text);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::shared::Settings;
+    use crate::model::config::Config;
+
+    #[test]
+    fn an_async_span_holds_one_status_message_however_often_it_is_set() {
+        let g = Global::detached(Settings::new(&Config::new("t", "0", "t")));
+        let held = RefCell::new(Vec::new());
+        let part = |k: u8| {
+            move |b: &mut [u8]| {
+                b.fill(0);
+                b[0] = k;
+            }
+        };
+        held.put(&g, 20, part(kind::SPAN_ATTRS));
+        for _ in 0..1000 {
+            held.put_status(&g, 30, part(kind::SPAN_STATUS));
+        }
+        held.put(&g, 10, part(kind::SPAN_EVENT));
+        held.put_status(&g, 40, part(kind::SPAN_STATUS));
+        // The attributes, the event, and the last status: 3 records.
+        let b = held.borrow();
+        let mut kinds = Vec::new();
+        let mut at = 0;
+        while at < b.len() {
+            let n = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+            kinds.push((b[at + 4], n));
+            at += 4 + n;
+        }
+        assert_eq!(
+            kinds,
+            [
+                (kind::SPAN_ATTRS, 20),
+                (kind::SPAN_EVENT, 10),
+                (kind::SPAN_STATUS, 40)
+            ]
+        );
     }
 }

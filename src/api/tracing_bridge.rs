@@ -4,7 +4,8 @@
 //! `fmt` layer for the console, filters):
 //!
 //! - a `tracing` span becomes an [`AsyncSpan`](crate::AsyncSpan): its name, its target as the
-//!   scope, its fields as attributes (also those recorded later), `follows_from` as links. Its
+//!   scope, its fields as attributes (also those recorded later, except the `otel.*` and
+//!   `traceparent` fields, read at creation), `follows_from` as links. Its
 //!   parent is the explicit one, else the innermost span entered on the thread, of `tracing` or of
 //!   ours: a `tracing` span inside one of ours is its child, and ours inside a `tracing` span are
 //!   its children, whichever thread or task enters it. It ends when `tracing` closes it.
@@ -108,11 +109,9 @@ fn scope_of(meta: &'static Metadata<'static>) -> u32 {
         if k == key {
             return v;
         }
-        let v = SCOPES
-            .read()
-            .as_ref()
-            .and_then(|m| m.get(&key).copied())
-            .unwrap_or_else(|| intern(meta));
+        // The read guard ends with this statement: `intern` takes the write lock.
+        let found = SCOPES.read().as_ref().and_then(|m| m.get(&key).copied());
+        let v = found.unwrap_or_else(|| intern(meta));
         c[slot].set((key, v));
         v
     });
@@ -264,13 +263,21 @@ impl Visit for Fields {
     }
 }
 
+/// Most scratch space a thread keeps between records.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
 /// Runs `f` with this thread's scratch fields, cleared (a fresh set when re-entered).
 fn with_fields<R>(f: impl FnOnce(&mut Fields) -> R) -> R {
     let mut f = Some(f);
     let r = FIELDS.try_with(|cell| {
         let mut fields = cell.try_borrow_mut().ok()?;
         fields.clear();
-        Some((f.take().unwrap())(&mut fields))
+        let r = (f.take().unwrap())(&mut fields);
+        // One huge field must not keep its memory on this thread for good.
+        if fields.text.capacity() + fields.message.capacity() > SCRATCH_KEPT {
+            *fields = Fields::default();
+        }
+        Some(r)
     });
     match r {
         Ok(Some(r)) => r,
@@ -371,7 +378,12 @@ where
         if !level_enabled(lvl) {
             return;
         }
-        let explicit = event.parent().and_then(|p| Self::context_of(p, &ctx));
+        // An explicit parent, or none at all for `parent: None` (a root event).
+        let explicit = if event.is_root() {
+            Some(SpanContext::NONE)
+        } else {
+            event.parent().and_then(|p| Self::context_of(p, &ctx))
+        };
         let owner = if self.span_events {
             ctx.event_span(event)
         } else {
@@ -398,7 +410,7 @@ where
                         let entered = LOCAL.try_with(|l| l.enter(parent)).ok().flatten();
                         logger.log(lvl, body, kvs);
                         if let Some(e) = entered {
-                            let _ = LOCAL.try_with(|l| l.exit(e));
+                            let _ = LOCAL.try_with(|l| l.exit(e, true));
                         }
                     }
                     None => logger.log(lvl, body, kvs),
@@ -427,12 +439,11 @@ where
             let Ok(mut e) = e.try_borrow_mut() else {
                 return;
             };
-            // Exits usually come innermost first; one out of order also puts back whatever
-            // was entered after it.
+            // Exits usually come innermost first; one out of order takes that span alone off
+            // the stack, as `tracing` does.
             if let Some(i) = e.iter().rposition(|(x, _)| *x == id) {
-                let (_, entered) = e[i];
-                e.truncate(i);
-                let _ = LOCAL.try_with(|l| l.exit(entered));
+                let (_, entered) = e.remove(i);
+                let _ = LOCAL.try_with(|l| l.exit(entered, false));
             }
         });
     }

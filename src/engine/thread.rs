@@ -87,11 +87,11 @@ fn take_slot() -> u32 {
 
 static THREAD_INDEX: AtomicU32 = AtomicU32::new(0);
 
-/// What [`Local::enter`] replaced, for [`Local::exit`] to put back.
+/// Where [`Local::enter`] put a context on the stack, for [`Local::exit`] to take it off.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entered {
     depth: usize,
-    previous: SpanContext,
+    ctx: SpanContext,
 }
 
 impl Local {
@@ -102,21 +102,40 @@ impl Local {
         let mut stack = self.stack.try_borrow_mut().ok()?;
         let entered = Entered {
             depth: stack.len(),
-            previous: self.current.get(),
+            ctx,
         };
         stack.push(ctx);
         self.current.set(ctx);
         Some(entered)
     }
 
-    /// Puts the stack and the current span back as [`Local::enter`] found them: spans started
-    /// since and still open (a guard held across an `.await`) are no longer current here.
+    /// Takes the entered context off the stack, with everything above it when `above` (a poll
+    /// that returns: spans started in it and still open, a guard held across an `.await`, stop
+    /// being current here), else alone (a `tracing` span exited out of order). The context is
+    /// looked for where it was put and, should entries below it have ended since, lower down;
+    /// the current span is then the top of the stack, never a span that has ended.
     #[inline]
-    pub fn exit(&self, entered: Entered) {
-        if let Ok(mut stack) = self.stack.try_borrow_mut() {
-            stack.truncate(entered.depth);
+    pub fn exit(&self, entered: Entered, above: bool) {
+        let Ok(mut stack) = self.stack.try_borrow_mut() else {
+            return;
+        };
+        let id = entered.ctx.span_id();
+        let at = if stack.get(entered.depth).is_some_and(|c| c.span_id() == id) {
+            Some(entered.depth)
+        } else {
+            stack[..entered.depth.min(stack.len())]
+                .iter()
+                .rposition(|c| c.span_id() == id)
+        };
+        if let Some(i) = at {
+            if above {
+                stack.truncate(i);
+            } else {
+                stack.remove(i);
+            }
         }
-        self.current.set(entered.previous);
+        self.current
+            .set(stack.last().copied().unwrap_or(SpanContext::NONE));
     }
 
     /// This thread's small dense index (assigned on first use).

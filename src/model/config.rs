@@ -58,8 +58,9 @@ impl std::fmt::Debug for Sink {
 /// it carry its ids, and it passes the decision on to its children and, through
 /// `traceparent`'s `sampled` flag, to the next service.
 ///
-/// The ratio samplers decide from the trace id alone (its 56 least significant bits, against a
-/// threshold), so every service that uses the same ratio takes the same decision for a trace.
+/// The ratio samplers decide from the trace id alone (its 56 least significant bits against a
+/// threshold, OpenTelemetry's consistent-probability rule), so services that use that rule and
+/// the same ratio take the same decision for a trace.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Sampler {
     /// Every span.
@@ -101,32 +102,36 @@ impl Sampler {
         }
     }
 
-    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (the ratio, 1.0 when absent).
-    fn from_env(name: &str, arg: Option<&str>) -> Result<Sampler, String> {
-        let ratio = match arg {
+    /// `OTEL_TRACES_SAMPLER` and, for the ratio samplers only, `OTEL_TRACES_SAMPLER_ARG` (the
+    /// ratio; 1.0 when absent, or invalid: then a warning is returned too).
+    fn from_env(name: &str, arg: Option<&str>) -> Result<(Sampler, Option<String>), String> {
+        let mut warning = None;
+        let mut ratio = || match arg {
             None => 1.0,
             Some(a) => match a.trim().parse::<f64>() {
                 Ok(r) if (0.0..=1.0).contains(&r) => r,
                 _ => {
-                    return Err(format!(
-                        "OTEL_TRACES_SAMPLER_ARG={a:?} is not a ratio in [0, 1]"
+                    warning = Some(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={a:?} is not a ratio in [0, 1]; using 1.0"
                     ));
+                    1.0
                 }
             },
         };
-        Ok(match name.trim().to_ascii_lowercase().as_str() {
+        let sampler = match name.trim().to_ascii_lowercase().as_str() {
             "always_on" => Sampler::AlwaysOn,
             "always_off" => Sampler::AlwaysOff,
-            "traceidratio" => Sampler::TraceIdRatio(ratio),
+            "traceidratio" => Sampler::TraceIdRatio(ratio()),
             "parentbased_always_on" => Sampler::ParentBasedAlwaysOn,
             "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
-            "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio(ratio),
+            "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio(ratio()),
             other => {
                 return Err(format!(
                     "OTEL_TRACES_SAMPLER={other:?} is not a known sampler"
                 ));
             }
-        })
+        };
+        Ok((sampler, warning))
     }
 }
 
@@ -387,7 +392,12 @@ impl Config {
         });
         if let Some(v) = var("OTEL_TRACES_SAMPLER") {
             match Sampler::from_env(&v, var("OTEL_TRACES_SAMPLER_ARG").as_deref()) {
-                Ok(s) => self.sampler = s,
+                Ok((s, warning)) => {
+                    self.sampler = s;
+                    if let Some(w) = warning {
+                        eprintln!("mini-telemetry: {w}");
+                    }
+                }
                 Err(e) => eprintln!("mini-telemetry: ignoring {e}"),
             }
         }
@@ -437,17 +447,24 @@ mod tests {
     fn samplers_from_the_environment() {
         assert_eq!(
             Sampler::from_env("always_off", None),
-            Ok(Sampler::AlwaysOff)
+            Ok((Sampler::AlwaysOff, None))
+        );
+        // The argument matters to the ratio samplers only.
+        assert_eq!(
+            Sampler::from_env("always_off", Some("10")),
+            Ok((Sampler::AlwaysOff, None))
         );
         assert_eq!(
             Sampler::from_env("parentbased_traceidratio", Some("0.25")),
-            Ok(Sampler::ParentBasedTraceIdRatio(0.25))
+            Ok((Sampler::ParentBasedTraceIdRatio(0.25), None))
         );
         assert_eq!(
             Sampler::from_env("TraceIdRatio", None),
-            Ok(Sampler::TraceIdRatio(1.0))
+            Ok((Sampler::TraceIdRatio(1.0), None))
         );
-        assert!(Sampler::from_env("traceidratio", Some("1.5")).is_err());
+        let (s, w) = Sampler::from_env("traceidratio", Some("1.5")).unwrap();
+        assert_eq!(s, Sampler::TraceIdRatio(1.0));
+        assert!(w.is_some());
         assert!(Sampler::from_env("jaeger_remote", None).is_err());
         assert_eq!(Sampler::TraceIdRatio(0.0).rule(), (false, 1 << 56));
         assert_eq!(Sampler::ParentBasedAlwaysOn.rule(), (true, 0));
