@@ -49,8 +49,8 @@ if hot:
     for (g, b), (m, lo, hi) in sorted(hot.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1])):
         rows.append(f"| {g} | {b} | **{fmt(m)}** | {fmt(lo)} – {fmt(hi)} |")
     replace("hot_path", "\n".join(rows))
-    # Async spans, the `tracing` layer beside tracing-subscriber's JSON layer, an unsampled span.
-    extra = sorted((k, v) for k, v in hot.items() if k[0] in ("future", "tracing") or k == ("span", "start_end_unsampled"))
+    # Async spans and an unsampled span (the `tracing` layer is compared in peers/).
+    extra = sorted((k, v) for k, v in hot.items() if k[0] == "future" or k == ("span", "start_end_unsampled"))
     if extra:
         rows = ["| group | benchmark | median | 95% CI of the median |", "|---|---|---|---|"]
         for (g, b), (m, lo, hi) in extra:
