@@ -37,15 +37,22 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// every other call of this crate.
 pub fn install() -> Result<(), log::SetLoggerError> {
     log::set_logger(&BRIDGE)?;
-    INSTALLED.store(true, Ordering::Release);
-    sync_max_level();
+    let _sync = SYNC.lock();
+    INSTALLED.store(true, Ordering::Relaxed);
+    log::set_max_level(filter(min_level()));
     Ok(())
 }
 
+/// Orders `install` and `init`'s level change: whichever comes second sets `log`'s filter from
+/// the level the first one left (without it, `install` could read the old level while `init`
+/// still saw the bridge uninstalled).
+static SYNC: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 /// Keeps `log`'s static filter at the configured minimum level, once the bridge is installed
-/// (called by `init`, which may change the level).
+/// (called by `init` after it sets the level).
 pub(crate) fn sync_max_level() {
-    if INSTALLED.load(Ordering::Acquire) {
+    let _sync = SYNC.lock();
+    if INSTALLED.load(Ordering::Relaxed) {
         log::set_max_level(filter(min_level()));
     }
 }
