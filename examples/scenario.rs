@@ -34,6 +34,7 @@ fn main() {
         "async" => in_current_thread_executor(),
         "random" => random(arg(2, 1), arg(3, 4) as usize, arg(4, 2_000)),
         "shutdown-accounting" => shutdown_accounting(arg(2, 8) as usize),
+        "exceptions" => exceptions(arg(2, 0) != 0),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
@@ -529,4 +530,19 @@ fn shutdown_accounting(threads: usize) {
         started.load(std::sync::atomic::Ordering::Relaxed),
         st.lost
     );
+}
+
+/// An error recorded on a span and logged, with backtraces asked for or not (the test runs it
+/// with `RUST_BACKTRACE=1`, which must not decide).
+fn exceptions(backtraces: bool) {
+    let _g = Config::new("svc", "1", "test")
+        .exception_backtraces(backtraces)
+        .install()
+        .unwrap();
+    let tracer = mini_telemetry::tracer("exceptions");
+    let logger = mini_telemetry::logger("exceptions");
+    let err = "x".parse::<i32>().unwrap_err();
+    let span = tracer.start("failing");
+    span.record_exception(&err);
+    logger.error_with_exception("failed", &err, &[]);
 }

@@ -221,3 +221,29 @@ fn slow_reader_in_drop_mode_bounds_memory_and_counts_every_drop() {
         "the stall made records drop"
     );
 }
+
+#[test]
+fn exceptions_capture_a_backtrace_only_when_asked_never_by_rust_backtrace() {
+    for (asked, want) in [("0", false), ("1", true)] {
+        let out = run(
+            "scenario",
+            &["exceptions", asked],
+            &[("RUST_BACKTRACE", "1")],
+        );
+        let lines = json_lines(&out);
+        let event = &span(&lines, "failing")["events"][0];
+        assert_eq!(event["name"], "exception");
+        assert_eq!(
+            event["attributes"]["exception.type"],
+            "core::num::error::ParseIntError"
+        );
+        let log = log(&lines, "failed");
+        for attrs in [&event["attributes"], &log["attributes"]] {
+            let bt = attrs.get("exception.stacktrace");
+            assert_eq!(bt.is_some(), want, "backtraces asked: {asked}");
+            if let Some(bt) = bt {
+                assert!(bt.as_str().unwrap().contains("scenario"), "{bt}");
+            }
+        }
+    }
+}

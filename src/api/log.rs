@@ -89,8 +89,8 @@ impl Logger {
     }
 
     /// An ERROR record with an error attached (Python logging's `exc_info=True`): adds
-    /// `exception.type`, `exception.message` and, when a backtrace is captured,
-    /// `exception.stacktrace`.
+    /// `exception.type`, `exception.message` and, when `Config::exception_backtraces` asks for
+    /// one, `exception.stacktrace`.
     ///
     /// ```
     /// let logger = mini_telemetry::logger("mon.module");

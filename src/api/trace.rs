@@ -12,7 +12,7 @@ use crate::engine::record::{
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
-use crate::engine::shared::{global, is_enabled, sampled};
+use crate::engine::shared::{exception_backtraces, global, is_enabled, sampled};
 use crate::engine::thread::{LOCAL, Local, emit};
 use crate::model::context::SpanContext;
 use crate::model::value::{KeyValue, Value};
@@ -656,7 +656,7 @@ macro_rules! recording_methods {
 
         /// Records an error as OpenTelemetry's `exception` event: `exception.type` (the Rust
         /// type name), `exception.message` (its `Display`, followed by its sources), and
-        /// `exception.stacktrace` when a backtrace is captured (`RUST_BACKTRACE=1`). The status
+        /// `exception.stacktrace` when `Config::exception_backtraces` asks for one. The status
         /// is not changed; set it too if the span failed.
         pub fn record_exception<E: std::error::Error + ?Sized>(&self, err: &E) {
             if let Some(i) = self.recording() {
@@ -761,7 +761,8 @@ impl Drop for AsyncSpan {
     }
 }
 
-/// `exception.type`, `exception.message` and, when captured, `exception.stacktrace` for an error.
+/// `exception.type`, `exception.message` and, when `Config::exception_backtraces` asks for it,
+/// `exception.stacktrace` for an error.
 pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
     err: &E,
 ) -> (&'static str, String, Option<String>) {
@@ -772,8 +773,9 @@ pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
         msg.push_str(&s.to_string());
         source = s.source();
     }
-    let bt = std::backtrace::Backtrace::capture();
-    let bt = (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
+    // Captured only when asked: `RUST_BACKTRACE=1`, common in production, must not turn this
+    // call into a tens-of-milliseconds one.
+    let bt = exception_backtraces().then(|| std::backtrace::Backtrace::force_capture().to_string());
     (std::any::type_name::<E>(), msg, bt)
 }
 

@@ -194,6 +194,19 @@ fn decide(
     }
 }
 
+/// Whether exceptions capture a backtrace (`Config::exception_backtraces`).
+static EXCEPTION_BACKTRACES: AtomicBool = AtomicBool::new(false);
+
+/// Sets whether exceptions capture a backtrace.
+pub(crate) fn set_exception_backtraces(capture: bool) {
+    EXCEPTION_BACKTRACES.store(capture, Ordering::Relaxed);
+}
+
+/// True when exceptions capture a backtrace.
+pub(crate) fn exception_backtraces() -> bool {
+    EXCEPTION_BACKTRACES.load(Ordering::Relaxed)
+}
+
 static MIN_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
 /// Sets the least severe log level written.

@@ -188,6 +188,7 @@ pub struct Config {
     pub(crate) max_value_len: usize,
     pub(crate) span_limits: SpanLimits,
     pub(crate) sampler: Sampler,
+    pub(crate) exception_backtraces: bool,
     pub(crate) cardinality_limit: usize,
     pub(crate) disabled: bool,
     pub(crate) apply_env: bool,
@@ -218,6 +219,7 @@ impl Config {
             max_value_len: 16 * 1024,
             span_limits: SpanLimits::default(),
             sampler: Sampler::default(),
+            exception_backtraces: false,
             cardinality_limit: 2000,
             disabled: false,
             panic_hook: false,
@@ -275,6 +277,14 @@ impl Config {
     /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`). Always bounded by what fits in one ring record.
     pub fn max_value_len(mut self, bytes: usize) -> Self {
         self.max_value_len = bytes;
+        self
+    }
+
+    /// Whether `Span::record_exception` and `Logger::error_with_exception` capture a backtrace
+    /// (`exception.stacktrace`). Off by default: capturing one takes tens of milliseconds on the
+    /// calling thread, so it is asked for here, never turned on by `RUST_BACKTRACE`.
+    pub fn exception_backtraces(mut self, capture: bool) -> Self {
+        self.exception_backtraces = capture;
         self
     }
 

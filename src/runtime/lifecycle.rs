@@ -5,7 +5,7 @@ use super::panic_hook;
 use crate::engine::clock;
 use crate::engine::metrics::invalid_count;
 use crate::engine::shared::{
-    ENABLED, GLOBAL, Global, Settings, global, set_min_level, set_sampler,
+    ENABLED, GLOBAL, Global, Settings, global, set_exception_backtraces, set_min_level, set_sampler,
 };
 use crate::export::{Writer, open_sink};
 use crate::model::config::{Config, Sink};
@@ -100,6 +100,7 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
     set_min_level(cfg.min_level);
     let (parent_based, threshold) = cfg.sampler.rule();
     set_sampler(parent_based, threshold);
+    set_exception_backtraces(cfg.exception_backtraces);
     #[cfg(feature = "log")]
     crate::api::log_bridge::sync_max_level();
     SHUTDOWN_TIMEOUT_MS.store(
