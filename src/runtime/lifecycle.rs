@@ -3,7 +3,7 @@
 
 use super::panic_hook;
 use crate::engine::clock;
-use crate::engine::metrics::invalid_count;
+use crate::engine::metrics::{attributes_limited, invalid_count};
 use crate::engine::shared::{
     ENABLED, GLOBAL, Global, Settings, global, set_exception_backtraces, set_min_level, set_sampler,
 };
@@ -273,6 +273,9 @@ pub struct Stats {
     pub corrupt: u64,
     /// Histogram measurements rejected because they were NaN or infinite.
     pub invalid_measurements: u64,
+    /// Metric attributes the limits dropped (past 128 per attribute set) or cut (keys past
+    /// 1,024 bytes, string values past the value length limit).
+    pub metric_attributes_limited: u64,
 }
 
 /// Counters of the engine's own health.
@@ -285,6 +288,7 @@ pub fn stats() -> Stats {
     let Some(g) = global() else {
         return Stats {
             invalid_measurements: invalid_count(),
+            metric_attributes_limited: attributes_limited(),
             ..Stats::default()
         };
     };
@@ -310,5 +314,6 @@ pub fn stats() -> Stats {
         write_errors: c.write_errors.load(Ordering::Relaxed),
         corrupt: c.corrupt.load(Ordering::Relaxed),
         invalid_measurements: invalid_count(),
+        metric_attributes_limited: attributes_limited(),
     }
 }

@@ -9,10 +9,10 @@
 use super::fingerprint::{Fp, fmix, hash_attrs};
 use super::series::{Kind, MAX_SERIES_ATTRS, Series};
 use super::shard;
-use crate::engine::record::{self, Enc};
+use crate::engine::record::{self, Enc, MAX_KEY, trunc_len};
 use crate::engine::shared::global;
 use crate::engine::thread::thread_slot;
-use crate::model::value::KeyValue;
+use crate::model::value::{KeyValue, Value};
 use parking_lot::{Mutex, RwLock};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -52,6 +52,14 @@ impl std::fmt::Debug for Instrument {
 
 /// Every instrument, in registration order (the id is the index).
 pub(crate) static INSTRUMENTS: RwLock<Vec<&'static Instrument>> = RwLock::new(Vec::new());
+
+/// Metric attributes dropped or cut by the limits (see [`Instrument::lookup_global`]).
+static LIMITED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Metric attributes dropped or cut by the limits so far.
+pub fn attributes_limited() -> u64 {
+    LIMITED.load(Ordering::Relaxed)
+}
 
 fn cardinality_limit() -> usize {
     global()
@@ -235,17 +243,54 @@ impl Instrument {
 
     #[cold]
     fn lookup_global(&'static self, attrs: &[KeyValue<'_>]) -> &'static Series {
-        // Normalise: the last value of a repeated key wins; keys sorted.
-        let mut norm: Vec<KeyValue<'_>> = Vec::with_capacity(attrs.len());
-        for kv in attrs {
-            match norm.iter_mut().find(|n| n.key == kv.key) {
-                Some(n) => n.value = kv.value,
-                None => norm.push(*kv),
+        // Normalise: keys sorted (a stable sort keeps calls' order within a key), the last value
+        // of a repeated key wins. O(n log n) however many attributes a call passes.
+        let mut sorted: Vec<KeyValue<'_>> = attrs.to_vec();
+        sorted.sort_by(|a, b| a.key.cmp(b.key));
+        let mut norm: Vec<KeyValue<'_>> = Vec::with_capacity(sorted.len().min(MAX_SERIES_ATTRS));
+        for (i, kv) in sorted.iter().enumerate() {
+            if sorted.get(i + 1).is_none_or(|next| next.key != kv.key) {
+                norm.push(*kv);
             }
         }
-        norm.sort_by(|a, b| a.key.cmp(b.key));
-        // OpenTelemetry's attribute count limit (and the u16 count of the encoding).
+        // OpenTelemetry's attribute limits, as for spans and logs: at most 128 attributes (also
+        // the u16 count of the encoding), keys cut to `record::MAX_KEY`, string values to the
+        // value length limit. What they cut is counted in `Stats::metric_attributes_limited`.
+        let mut limited = norm.len().saturating_sub(MAX_SERIES_ATTRS) as u64;
         norm.truncate(MAX_SERIES_ATTRS);
+        let max_str = global().map_or(16 * 1024, |g| g.settings.max_str);
+        let mut arrays: Vec<Vec<&str>> = Vec::new();
+        for kv in &mut norm {
+            let k = trunc_len(kv.key, MAX_KEY);
+            if k < kv.key.len() {
+                kv.key = &kv.key[..k];
+                limited += 1;
+            }
+            match kv.value {
+                Value::Str(s) if s.len() > max_str => {
+                    kv.value = Value::Str(&s[..trunc_len(s, max_str)]);
+                    limited += 1;
+                }
+                Value::StrArray(a) if a.iter().any(|s| s.len() > max_str) => {
+                    arrays.push(a.iter().map(|s| &s[..trunc_len(s, max_str)]).collect());
+                    limited += 1;
+                }
+                _ => {}
+            }
+        }
+        if !arrays.is_empty() {
+            let mut cut = arrays.iter();
+            for kv in &mut norm {
+                if let Value::StrArray(a) = kv.value {
+                    if a.iter().any(|s| s.len() > max_str) {
+                        kv.value = Value::StrArray(cut.next().unwrap());
+                    }
+                }
+            }
+        }
+        if limited > 0 {
+            LIMITED.fetch_add(limited, Ordering::Relaxed);
+        }
         let hn = hash_attrs(&norm);
         if let Some(s) = self.find(hn, &norm) {
             return s;
@@ -316,6 +361,7 @@ mod tests {
     use crate::engine::metrics::series::{Cells, shard_count};
     use crate::engine::record::DValue;
     use crate::engine::scope::scope_id;
+    use crate::model::value::Value;
 
     fn counter(scope: &str, name: &str) -> &'static Instrument {
         Instrument::register(
@@ -329,15 +375,44 @@ mod tests {
     }
 
     #[test]
-    fn series_views_cut_long_keys_as_records_do_and_keep_values_whole() {
+    fn series_attributes_keep_the_limits_of_records() {
         let c = counter("test.metrics.view", "unit.view");
+        let before = attributes_limited();
+        // A key past 1,024 bytes is cut at a char boundary, as in records.
         let key = format!("k{}", "é".repeat(1000)); // 2001 bytes
         let value = "v".repeat(5000);
         let s = c.series(&[KeyValue::new(&key, value.as_str())]);
         let (k, v) = s.view[0];
         assert_eq!(k.len(), 1023, "cut at the char boundary below 1024 bytes");
         assert!(key.starts_with(k));
-        assert_eq!(v, DValue::Str(&value));
+        assert_eq!(v, DValue::Str(&value), "5,000 bytes: under the value limit");
+        // A 1 MiB value is cut to the value limit (16 KiB without init), in both copies.
+        let big = "x".repeat(1 << 20);
+        let s = c.series(&[KeyValue::new("big", big.as_str())]);
+        assert_eq!(s.attrs[0].value, Value::Str(&big[..16 * 1024]));
+        assert_eq!(s.view[0].1, DValue::Str(&big[..16 * 1024]));
+        // Values that differ past the limit are one series.
+        let mut other = big.clone();
+        other.push('y');
+        assert!(std::ptr::eq(
+            s,
+            c.series(&[KeyValue::new("big", other.as_str())])
+        ));
+        // String arrays: each element cut.
+        let arr = [big.as_str(), "short"];
+        let s = c.series(&[KeyValue::new("arr", &arr[..])]);
+        let Value::StrArray(a) = s.attrs[0].value else {
+            panic!("{:?}", s.attrs[0].value)
+        };
+        assert_eq!((a[0].len(), a[1]), (16 * 1024, "short"));
+        // 10,000 attributes: the first 128 keys (sorted) are kept, the rest dropped.
+        let keys: Vec<String> = (0..10_000).map(|i| format!("k{i:05}")).collect();
+        let attrs: Vec<KeyValue<'_>> = keys.iter().map(|k| KeyValue::new(k, 1)).collect();
+        let s = c.series(&attrs);
+        assert_eq!(s.attrs.len(), 128);
+        assert_eq!((s.attrs[0].key, s.attrs[127].key), ("k00000", "k00127"));
+        // Counted: the key, the 1 MiB value (twice: two calls), the array, 9,872 attributes.
+        assert!(attributes_limited() - before >= 1 + 2 + 1 + 9_872);
     }
 
     #[test]

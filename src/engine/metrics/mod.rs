@@ -9,7 +9,7 @@ mod instrument;
 mod series;
 pub(crate) mod shard;
 
-pub use instrument::Observer;
 pub(crate) use instrument::{Callback, INSTRUMENTS, Instrument};
+pub use instrument::{Observer, attributes_limited};
 pub use series::invalid_count;
 pub(crate) use series::{Cells, Kind, Series};
