@@ -35,6 +35,7 @@ fn main() {
         "random" => random(arg(2, 1), arg(3, 4) as usize, arg(4, 2_000)),
         "shutdown-accounting" => shutdown_accounting(arg(2, 8) as usize),
         "exceptions" => exceptions(arg(2, 0) != 0),
+        "clock" => clock(arg(2, 5_000)),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
@@ -545,4 +546,40 @@ fn exceptions(backtraces: bool) {
     let span = tracer.start("failing");
     span.record_exception(&err);
     logger.error_with_exception("failed", &err, &[]);
+}
+
+/// Logs from two threads every ~20 µs for `ms` milliseconds (the writer recalibrates the clock
+/// every second meanwhile), and a hand-off: one thread logs "sent", then the other, once it has
+/// received the message, logs "received".
+fn clock(ms: u64) {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let spin = |us: u64| {
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_micros(us) {
+            std::hint::spin_loop();
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let logger = mini_telemetry::logger("clock");
+            let tracer = mini_telemetry::tracer("clock");
+            let mut i = 0u64;
+            while std::time::Instant::now() < end {
+                let span = tracer.start("tick");
+                info!(logger, "sent", thread = "a", i = i);
+                let _ = tx.send(i);
+                spin(20);
+                drop(span);
+                i += 1;
+            }
+        });
+        s.spawn(move || {
+            let logger = mini_telemetry::logger("clock");
+            for i in rx {
+                info!(logger, "received", thread = "b", i = i);
+            }
+        });
+    });
 }

@@ -247,3 +247,43 @@ fn exceptions_capture_a_backtrace_only_when_asked_never_by_rust_backtrace() {
         }
     }
 }
+
+#[test]
+fn time_never_runs_backwards_across_recalibrations() {
+    // 5 s of records from two threads; the writer recalibrates the clock every second.
+    let out = run("scenario", &["clock", "5000"], &[]);
+    let lines = json_lines(&out);
+    let logs = signal(&lines, "log");
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    let mut sent: HashMap<i64, u64> = HashMap::new();
+    let mut checked = 0;
+    for l in &logs {
+        let t = l["time_unix_nano"].as_u64().unwrap();
+        let thread = l["attributes"]["thread"].as_str().unwrap();
+        let prev = last.insert(thread, t).unwrap_or(0);
+        assert!(
+            t >= prev,
+            "thread {thread}: {t} after {prev} ({} ns back)",
+            prev - t
+        );
+        let i = l["attributes"]["i"].as_i64().unwrap();
+        if l["body"] == "sent" {
+            sent.insert(i, t);
+        } else if let Some(&s) = sent.get(&i) {
+            assert!(
+                t >= s,
+                "received {i} at {t}, {} ns before it was sent",
+                s - t
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked} hand-offs checked");
+    for s in signal(&lines, "span") {
+        let (a, b) = (
+            s["start_time_unix_nano"].as_u64().unwrap(),
+            s["end_time_unix_nano"].as_u64().unwrap(),
+        );
+        assert!(b >= a);
+    }
+}

@@ -98,6 +98,12 @@ fn now_slow() -> u64 {
 
 /// Converts raw ticks to Unix nanoseconds. Owned by the writer thread, which calls
 /// [`refresh`](Calibration::refresh) from time to time to sharpen the tick rate.
+///
+/// The conversion is piecewise linear: a refresh starts a new segment at the current tick, with
+/// the new rate from there on, so the mapping stays continuous and increasing and time never
+/// steps back (a rate measured over a longer baseline differs a little from the first one; applied
+/// from the epoch, it moved every later time, by up to milliseconds a second after init). A tick
+/// older than the current segment converts with the previous one.
 #[derive(Debug, Clone)]
 pub struct Calibration {
     source: Source,
@@ -105,6 +111,8 @@ pub struct Calibration {
     base_unix: u64,
     /// Nanoseconds per tick.
     scale: f64,
+    /// The segment before this one: its base tick, base time and rate.
+    previous: Option<(u64, u64, f64)>,
 }
 
 impl Calibration {
@@ -116,16 +124,20 @@ impl Calibration {
             base_ticks: e.ticks,
             base_unix: e.unix_nanos,
             scale: 1.0,
+            previous: None,
         };
-        c.refresh();
+        if let Some((_, scale)) = c.measure() {
+            c.scale = scale;
+        }
         c
     }
 
-    /// Re-measures the tick rate over the whole time since the epoch. For the TSC source it waits
-    /// until at least 1 ms has passed since the epoch so the first rate is already usable.
-    pub fn refresh(&mut self) {
+    /// The tick rate over the whole time since the epoch, and the tick it was read at. For the
+    /// TSC source it waits until at least 1 ms has passed since the epoch so the first rate is
+    /// already usable. `None` for the monotonic source (nanoseconds already).
+    fn measure(&self) -> Option<(u64, f64)> {
         if self.source != Source::Tsc {
-            return;
+            return None;
         }
         let e = epoch();
         let mut elapsed = e.instant.elapsed();
@@ -137,9 +149,23 @@ impl Calibration {
         let ticks = rdtsc();
         elapsed = e.instant.elapsed();
         let dt = ticks.wrapping_sub(e.ticks);
-        if dt > 0 {
-            self.scale = elapsed.as_nanos() as f64 / dt as f64;
+        (dt > 0).then(|| (ticks, elapsed.as_nanos() as f64 / dt as f64))
+    }
+
+    /// Re-measures the tick rate over the whole time since the epoch, and applies it from now on.
+    pub fn refresh(&mut self) {
+        if let Some((at, scale)) = self.measure() {
+            self.rebase(at, scale);
         }
+    }
+
+    /// Starts a segment at tick `at` with rate `scale`, where the current one maps `at`.
+    fn rebase(&mut self, at: u64, scale: f64) {
+        let unix = self.to_unix_nanos(at);
+        self.previous = Some((self.base_ticks, self.base_unix, self.scale));
+        self.base_ticks = at;
+        self.base_unix = unix;
+        self.scale = scale;
     }
 
     /// Unix nanoseconds for a raw tick value.
@@ -148,10 +174,14 @@ impl Calibration {
         match self.source {
             Source::Monotonic => self.base_unix.wrapping_add(ticks),
             Source::Tsc => {
-                // Signed: a tick read just before the epoch maps to just before it.
+                // Signed: a tick read before the segment's base is older than it.
                 let d = ticks.wrapping_sub(self.base_ticks) as i64;
-                (self.base_unix as i64)
-                    .saturating_add((d as f64 * self.scale) as i64)
+                let (base, d, scale) = match self.previous {
+                    Some((pt, pu, ps)) if d < 0 => (pu, ticks.wrapping_sub(pt) as i64, ps),
+                    _ => (self.base_unix, d, self.scale),
+                };
+                (base as i64)
+                    .saturating_add((d as f64 * scale) as i64)
                     .max(0) as u64
             }
         }
@@ -167,6 +197,41 @@ impl Default for Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recalibrations_never_step_time_back() {
+        let mut cal = Calibration {
+            source: Source::Tsc,
+            base_ticks: 1_000,
+            base_unix: 1_000_000_000,
+            scale: 0.5,
+            previous: None,
+        };
+        // Rates a little above and below the first, as refreshes measure them. Around each
+        // refresh, a thread's records: some converted before it, then later ones (a few still
+        // older than the new base, drained after the refresh) converted after it.
+        for (i, scale) in [0.49, 0.51, 0.4999, 0.5001, 0.3, 0.7]
+            .into_iter()
+            .enumerate()
+        {
+            let at = 1_000 + (i as u64 + 1) * 100_000;
+            let mut t = at - 30_000;
+            let mut last = 0;
+            while t < at - 10_000 {
+                last = last.max(cal.to_unix_nanos(t));
+                t += 997;
+            }
+            let before = cal.to_unix_nanos(at);
+            cal.rebase(at, scale);
+            assert_eq!(cal.to_unix_nanos(at), before, "continuous at the new base");
+            while t < at + 50_000 {
+                let u = cal.to_unix_nanos(t);
+                assert!(u >= last, "tick {t}: {u} < {last}");
+                last = u;
+                t += 997;
+            }
+        }
+    }
 
     #[test]
     fn ticks_convert_to_wall_clock() {
