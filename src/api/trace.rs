@@ -363,6 +363,14 @@ fn fit_sub(g: &Global, fixed: usize, attrs: &[KeyValue<'_>]) -> (usize, usize, u
     (n, size, (attrs.len() - n) as u32)
 }
 
+/// A cursor over a part record's bytes, its [`PartHead`] (kind, span id) written.
+#[inline(always)]
+fn part(b: &mut [u8], max_str: usize, kind: u8, span_id: u64) -> Enc<'_> {
+    let mut e = Enc::new(b, max_str);
+    PartHead { kind, span_id }.encode(&mut e);
+    e
+}
+
 /// Where a live span's parts (attributes, events, links, status message) go.
 trait Parts {
     /// One record of `len` bytes, filled by `fill`.
@@ -482,12 +490,7 @@ impl SpanInner {
         self.pending.set(true);
         let id = self.span_id;
         parts.put(g, PartHead::LEN + 2 + size, |b| {
-            let mut e = Enc::new(b, max_str);
-            PartHead {
-                kind: kind::SPAN_ATTRS,
-                span_id: id,
-            }
-            .encode(&mut e);
+            let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
             e.kvs(&attrs[..n]);
         });
     }
@@ -510,12 +513,7 @@ impl SpanInner {
         self.pending.set(true);
         let id = self.span_id;
         parts.put(g, fixed + size, |b| {
-            let mut e = Enc::new(b, max_str);
-            PartHead {
-                kind: kind::SPAN_EVENT,
-                span_id: id,
-            }
-            .encode(&mut e);
+            let mut e = part(b, max_str, kind::SPAN_EVENT, id);
             EventHead { time, dropped }.encode(&mut e);
             e.text(name, max_text);
             e.kvs(&attrs[..n]);
@@ -541,12 +539,7 @@ impl SpanInner {
         self.pending.set(true);
         let id = self.span_id;
         parts.put(g, fixed + size, |b| {
-            let mut e = Enc::new(b, max_str);
-            PartHead {
-                kind: kind::SPAN_LINK,
-                span_id: id,
-            }
-            .encode(&mut e);
+            let mut e = part(b, max_str, kind::SPAN_LINK, id);
             LinkHead {
                 trace_id: to.trace_id(),
                 span_id: to.span_id(),
@@ -574,12 +567,7 @@ impl SpanInner {
                 self.pending.set(true);
                 let id = self.span_id;
                 parts.put_status(g, PartHead::LEN + record::str_size(msg, max_text), |b| {
-                    let mut e = Enc::new(b, max_str);
-                    PartHead {
-                        kind: kind::SPAN_STATUS,
-                        span_id: id,
-                    }
-                    .encode(&mut e);
+                    let mut e = part(b, max_str, kind::SPAN_STATUS, id);
                     e.text(msg, max_text);
                 });
             }

@@ -212,10 +212,11 @@ impl DValue<'static> {
             Value::Bool(b) => DValue::Bool(b),
             Value::I64(i) => DValue::I64(i),
             Value::F64(f) => DValue::F64(f),
-            _ => match array_body(v) {
-                Some((tag, n, body)) => DValue::Array(tag, n, Box::leak(body.into_boxed_slice())),
-                None => DValue::Array(tag::STR_ARRAY, 0, &[]),
-            },
+            _ => {
+                // Not a scalar: `array_body` returns the array's parts.
+                let (tag, n, body) = array_body(v).unwrap_or_default();
+                DValue::Array(tag, n, Box::leak(body.into_boxed_slice()))
+            }
         }
     }
 }
