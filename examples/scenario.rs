@@ -83,12 +83,21 @@ fn nesting() {
         .unwrap();
     root.set_status(Status::Ok);
     // Ended out of order (a struct's fields drop in declaration order): the first-started span
-    // ends first; it must not become current again when the later one ends.
+    // ends first, and the one started after it stops being current with it; neither becomes
+    // current again.
     let first = tracer.start("first");
     let second = tracer.start("second");
-    drop(first);
     logger.info("second is current");
+    drop(first);
+    logger.info("first ended");
     drop(second);
+    assert_eq!(SpanContext::current(), root.context());
+    // A leaked guard is current until the span around it ends, not for ever.
+    let around = tracer.start("around");
+    std::mem::forget(tracer.start("leaked"));
+    logger.info("in leaked");
+    drop(around);
+    logger.info("after leak");
     assert_eq!(SpanContext::current(), root.context());
     drop(root);
     logger.info("outside");

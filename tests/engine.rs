@@ -43,6 +43,19 @@ fn spans_nest_and_logs_carry_their_span() {
         log(&lines, "second is current")["span_id"],
         second["span_id"]
     );
+    assert_eq!(
+        log(&lines, "first ended")["span_id"],
+        root["span_id"],
+        "a span ended out of order takes the spans started after it off the stack"
+    );
+    // A leaked guard (`mem::forget`) stops being current when the span around it ends; it is
+    // never written.
+    let around = span(&lines, "around");
+    let leaked = log(&lines, "in leaked");
+    assert_eq!(leaked["trace_id"], root["trace_id"]);
+    assert_ne!(leaked["span_id"], around["span_id"]);
+    assert_eq!(log(&lines, "after leak")["span_id"], root["span_id"]);
+    assert!(signal(&lines, "span").iter().all(|s| s["name"] != "leaked"));
     assert_eq!(log(&lines, "in child")["attributes"]["depth"], 2);
     let outside = log(&lines, "outside");
     assert!(outside.get("trace_id").is_none() && outside.get("span_id").is_none());
@@ -50,7 +63,7 @@ fn spans_nest_and_logs_carry_their_span() {
         .iter()
         .map(|s| s["span_id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids.len(), 6, "span ids are unique");
+    assert_eq!(ids.len(), 7, "span ids are unique");
 }
 
 #[test]

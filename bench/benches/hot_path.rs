@@ -106,6 +106,11 @@ fn spans(c: &mut Criterion) {
                 .is_recording()
         })
     });
+    // The same inside an unsampled trace, with `start`: a child of the current span.
+    g.bench_function("start_end_unsampled_child", |b| {
+        let _root = tracer.span("root").parent(unsampled).start();
+        b.iter(|| tracer.start(black_box("unsampled")).is_recording())
+    });
     g.finish();
 }
 

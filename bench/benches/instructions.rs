@@ -1,7 +1,9 @@
 //! One operation in a loop, for counting instructions with callgrind (repeatable where wall
 //! time is not): `scripts/instructions.sh` runs it under valgrind for N and 2N calls and prints
 //! the difference per call, on the calling thread only. Run alone it just does the calls:
-//! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_attrs, log,
+//! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_unsampled (a
+//! builder with an unsampled explicit parent), span_unsampled_child (`start` inside an unsampled
+//! span), span_attrs, log,
 //! counter_attrs, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram with
 //! per-call attributes, as in the throughput bench); writer_span, writer_span_attrs and writer_log
 //! produce N spans or logs and flush, and the script counts the writer thread's instructions per
@@ -24,6 +26,16 @@ fn probe_span_unsampled(t: &mini_telemetry::Tracer, n: u64) {
     let parent = mini_telemetry::SpanContext::new(1, 2).with_trace_flags(0);
     for _ in 0..n {
         let s = t.span("unsampled").parent(black_box(parent)).start();
+        black_box(s.is_recording());
+    }
+}
+#[inline(never)]
+fn probe_span_unsampled_child(t: &mini_telemetry::Tracer, n: u64) {
+    // Inside an unsampled trace: `tracer.start`, a child of the current span.
+    let parent = mini_telemetry::SpanContext::new(1, 2).with_trace_flags(0);
+    let _root = t.span("root").parent(parent).start();
+    for _ in 0..n {
+        let s = t.start("unsampled");
         black_box(s.is_recording());
     }
 }
@@ -107,6 +119,7 @@ fn main() {
     match op.as_str() {
         "span" => probe_span(&t, n),
         "span_unsampled" => probe_span_unsampled(&t, n),
+        "span_unsampled_child" => probe_span_unsampled_child(&t, n),
         "span_attrs" => probe_span_attrs(&t, n),
         "log" => probe_log(&l, n),
         "counter_attrs" => probe_counter_attrs(&c, n),

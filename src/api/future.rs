@@ -33,9 +33,8 @@
 //! ```
 
 use crate::api::trace::AsyncSpan;
-use crate::engine::thread::{Entered, LOCAL};
+use crate::engine::current::{CURRENT, Entered};
 use crate::model::context::SpanContext;
-use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -70,48 +69,51 @@ pub trait FutureExt: Future + Sized {
 
 impl<F: Future> FutureExt for F {}
 
-/// Puts the thread's current span back when dropped, after the poll (or its unwinding).
-struct Scope(Option<Entered>);
+/// Puts the thread's current span back when dropped, after the poll (or its unwinding): the
+/// context entered for the poll comes off, with anything a poll left above it.
+struct Scope(Entered);
 
 impl Scope {
     #[inline]
     fn enter(ctx: SpanContext) -> Scope {
-        Scope(LOCAL.try_with(|l| l.enter(ctx)).ok().flatten())
+        Scope(CURRENT.try_with(|s| s.push(ctx)).unwrap_or(Entered::NONE))
     }
 }
 
 impl Drop for Scope {
     #[inline]
     fn drop(&mut self) {
-        if let Some(e) = self.0.take() {
-            let _ = LOCAL.try_with(|l| l.exit(e, true));
-        }
+        let e = self.0;
+        let _ = CURRENT.try_with(|s| s.pop(e));
     }
 }
 
-pin_project! {
-    /// A future running inside an [`AsyncSpan`] ([`FutureExt::in_span`]).
-    #[must_use = "futures do nothing unless polled"]
-    #[derive(Debug)]
-    pub struct InSpan<F> {
-        #[pin]
-        future: F,
-        span: Option<AsyncSpan>,
-    }
+/// A future running inside an [`AsyncSpan`] ([`FutureExt::in_span`]).
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct InSpan<F> {
+    /// Pinned whenever the adapter is (structural pinning: see [`pinned`]).
+    future: F,
+    span: Option<AsyncSpan>,
 }
 
 impl<F: Future> Future for InSpan<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        // SAFETY: `future` is pinned structurally, `span` is not: `InSpan` has no `Drop`, is
+        // not `repr(packed)`, is `Unpin` only when `F` is (the auto trait), and `span` is
+        // never used to move `future`. The mutable borrow of `span` is of a field that is
+        // never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let future = pinned(&mut this.future);
         let ctx = this
             .span
             .as_ref()
             .map_or(SpanContext::NONE, |s| s.context());
         let r = {
             let _scope = Scope::enter(ctx);
-            this.future.poll(cx)
+            future.poll(cx)
         };
         if r.is_ready() {
             // Ends the span, once the thread's stack is back as it was.
@@ -121,25 +123,38 @@ impl<F: Future> Future for InSpan<F> {
     }
 }
 
-pin_project! {
-    /// A future running with a parent context current ([`FutureExt::with_context`]).
-    #[must_use = "futures do nothing unless polled"]
-    #[derive(Debug)]
-    pub struct WithContext<F> {
-        #[pin]
-        future: F,
-        parent: SpanContext,
-    }
+/// A future running with a parent context current ([`FutureExt::with_context`]).
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct WithContext<F> {
+    /// Pinned whenever the adapter is (structural pinning: see [`pinned`]).
+    future: F,
+    parent: SpanContext,
 }
 
 impl<F: Future> Future for WithContext<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _scope = Scope::enter(*this.parent);
-        this.future.poll(cx)
+        // SAFETY: as in `InSpan::poll`: `future` is pinned structurally, `parent` is `Copy`
+        // and only read; `WithContext` has no `Drop` and is not `repr(packed)`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _scope = Scope::enter(this.parent);
+        pinned(&mut this.future).poll(cx)
     }
+}
+
+/// Pins the inner future of an adapter that is itself pinned.
+///
+/// Hand-written rather than with `pin-project-lite`, to keep the default build's dependencies
+/// as they were before the async adapters; the two adapters are the only users, and each keeps
+/// the rules of structural pinning: the future is never moved out of a pinned adapter (there
+/// is no `Drop` impl and no method that does), and the adapter is `Unpin` only if the future is.
+#[inline(always)]
+fn pinned<F>(future: &mut F) -> Pin<&mut F> {
+    // SAFETY: `future` is a field of an adapter reached through `Pin<&mut Self>`, which the
+    // callers guarantee stays pinned until dropped; see the function's documentation.
+    unsafe { Pin::new_unchecked(future) }
 }
 
 #[cfg(test)]
@@ -155,23 +170,64 @@ mod tests {
         assert_send::<WithContext<std::future::Ready<()>>>();
     }
 
+    /// Pending once, then ready.
+    struct YieldOnce(bool);
+
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn adapters_poll_a_self_referential_future_in_place() {
+        // The async block holds a borrow of its own local across the await: it is `!Unpin`, and
+        // moving it between polls would be undefined behaviour (Miri runs this test).
+        let parent = SpanContext::new(3, 1);
+        let work = async {
+            let local = [1u8, 2, 3];
+            let r = &local;
+            YieldOnce(false).await;
+            assert_eq!(SpanContext::current(), parent);
+            r[2]
+        };
+        let mut fut = Box::pin(work.with_context(parent));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(SpanContext::current(), SpanContext::NONE);
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(3));
+        let mut fut = Box::pin(async { YieldOnce(false).await }.in_span(AsyncSpan::noop()));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+    }
+
     #[test]
     fn a_poll_puts_the_thread_stack_back() {
         let a = SpanContext::new(1, 1);
         let b = SpanContext::new(1, 2);
-        LOCAL.with(|l| {
-            let outer = l.enter(a).unwrap();
-            {
-                let _scope = Scope::enter(b);
-                assert_eq!(SpanContext::current(), b);
-                // A guard left open inside the poll.
-                let _ = l.enter(SpanContext::new(1, 3));
-            }
-            assert_eq!(SpanContext::current(), a);
-            assert_eq!(l.stack.borrow().len(), 1);
-            l.exit(outer, true);
-            assert_eq!(SpanContext::current(), SpanContext::NONE);
-        });
+        std::thread::spawn(move || {
+            CURRENT.with(|s| {
+                let outer = s.push(a);
+                {
+                    let _scope = Scope::enter(b);
+                    assert_eq!(SpanContext::current(), b);
+                    // A guard left open inside the poll.
+                    let _ = s.push(SpanContext::new(1, 3));
+                }
+                assert_eq!(SpanContext::current(), a);
+                assert_eq!(s.depth(), 1);
+                s.pop(outer);
+                assert_eq!(SpanContext::current(), SpanContext::NONE);
+            })
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
@@ -180,21 +236,25 @@ mod tests {
         // future's context.
         let h = SpanContext::new(2, 1);
         let a = SpanContext::new(2, 2);
-        LOCAL.with(|l| {
-            let outer = l.enter(h).unwrap();
-            {
-                let _scope = Scope::enter(a);
-                // `h` ends out of order, from inside the poll.
-                l.stack.borrow_mut().retain(|c| *c != h);
-            }
-            assert_eq!(
-                SpanContext::current(),
-                SpanContext::NONE,
-                "not the ended span"
-            );
-            assert!(l.stack.borrow().is_empty(), "nothing left behind");
-            l.exit(outer, true);
-            assert!(l.stack.borrow().is_empty());
-        });
+        std::thread::spawn(move || {
+            CURRENT.with(|s| {
+                let outer = s.push(h);
+                {
+                    let _scope = Scope::enter(a);
+                    // `h` ends out of order, from inside the poll.
+                    s.pop(outer);
+                }
+                assert_eq!(
+                    SpanContext::current(),
+                    SpanContext::NONE,
+                    "not the ended span"
+                );
+                assert_eq!(s.depth(), 0, "nothing left behind");
+                s.pop(outer);
+                assert_eq!(s.depth(), 0);
+            })
+        })
+        .join()
+        .unwrap();
     }
 }

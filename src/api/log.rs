@@ -5,12 +5,13 @@
 use crate::api::trace::exception_parts;
 use crate::engine::callsite::Callsite;
 use crate::engine::clock;
+use crate::engine::current::CURRENT;
 use crate::engine::record::{
     self, ATTR_VALUES_PER_KEY, CallsiteHead, Enc, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead,
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::{global, level_enabled};
-use crate::engine::thread::emit_local;
+use crate::engine::thread::emit;
 use crate::model::level::Level;
 use crate::model::value::{KeyValue, Value};
 
@@ -127,8 +128,8 @@ impl Logger {
         let (n, size) = record::fit_kvs(attrs, values, budget, max_str);
         let dropped = (attrs.len() - n) as u32;
         let scope = self.scope;
-        emit_local(g, head + size, |b, l| {
-            let ctx = l.current.get();
+        emit(g, head + size, |b| {
+            let ctx = CURRENT.with(|s| s.current());
             let h = LogHead {
                 severity: level as u8,
                 flags: 0,
@@ -177,9 +178,8 @@ impl Logger {
         let dropped = (values.len() - n) as u32;
         let scope = self.scope;
         let level = cs.level() as u8;
-        emit_local(g, head + size, |b, l| {
-            // The current span, read from the thread state `emit` already holds.
-            let ctx = l.current.get();
+        emit(g, head + size, |b| {
+            let ctx = CURRENT.with(|s| s.current());
             let mut h = [0u8; LogHead::LEN + CallsiteHead::LEN];
             h[..LogHead::LEN].copy_from_slice(
                 &LogHead {

@@ -3,6 +3,7 @@
 //! adds to a metric cell; nothing here formats, allocates in steady state, or waits for the
 //! writer unless a ring is full under the blocking policy.
 
+#[allow(unsafe_code)] // pin projection of the two future adapters
 pub(crate) mod future;
 pub(crate) mod log;
 #[cfg(feature = "log")]

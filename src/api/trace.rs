@@ -6,14 +6,16 @@
 //! rest. The writer thread assembles the pieces into one output line.
 
 use crate::engine::clock;
+use crate::engine::current::{CURRENT, Entered};
+use crate::engine::ids;
 use crate::engine::record::{
     self, Enc, EventHead, LinkHead, PartHead, SPAN_HAS_PARENT, SPAN_HAS_PENDING,
     SPAN_PARENT_REMOTE, SpanEnd, event_attr_values, kind,
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
-use crate::engine::shared::{exception_backtraces, global, is_enabled, sampled};
-use crate::engine::thread::{LOCAL, Local, emit};
+use crate::engine::shared::{exception_backtraces, global, is_enabled, parent_based, sampled};
+use crate::engine::thread::emit;
 use crate::model::context::SpanContext;
 use crate::model::value::{KeyValue, Value};
 use std::borrow::Cow;
@@ -24,7 +26,7 @@ impl SpanContext {
     /// The current span on this thread, or [`SpanContext::NONE`].
     #[inline]
     pub fn current() -> Self {
-        LOCAL.try_with(|l| l.current.get()).unwrap_or(Self::NONE)
+        CURRENT.try_with(|s| s.current()).unwrap_or(Self::NONE)
     }
 }
 
@@ -204,14 +206,25 @@ impl<'a> SpanBuilder<'a> {
         if !is_enabled() {
             return AsyncSpan::noop();
         }
-        let attributes = self.attributes;
+        let SpanBuilder {
+            scope,
+            name,
+            kind,
+            parent,
+            attributes,
+        } = self;
+        let parent = parent.unwrap_or_else(SpanContext::current);
+        let ctx = child_of(parent);
         let span = AsyncSpan {
-            inner: self.begin(false),
+            ctx,
+            rec: ctx
+                .is_sampled()
+                .then(|| SpanInner::new(parent, scope, kind, name)),
             parts: RefCell::new(Vec::new()),
         };
-        if let Some(i) = &span.inner {
-            if !attributes.is_empty() && i.sampled() {
-                i.set_attributes(&span.parts, attributes);
+        if let Some(r) = &span.rec {
+            if !attributes.is_empty() {
+                r.set_attributes(&span.parts, ctx.span_id(), attributes);
             }
         }
         span
@@ -219,68 +232,78 @@ impl<'a> SpanBuilder<'a> {
 
     #[inline(never)]
     fn start_enabled(self) -> Span {
-        let attributes = self.attributes;
-        let Some(inner) = self.begin(true) else {
+        // One thread-local access: the parent (unless explicit), and the push.
+        let explicit = self.parent;
+        let Ok((ctx, parent, entered)) = CURRENT.try_with(|s| {
+            let parent = match explicit {
+                Some(p) => p,
+                None => s.current(),
+            };
+            let ctx = if !parent.is_sampled() && parent.is_valid() && parent_based() {
+                // The common unsampled span: a child of an unsampled parent under a
+                // parent-based sampler (no sampler call).
+                SpanContext::local(parent.trace_id(), ids::span_id())
+                    .with_trace_flags(parent.trace_flags())
+            } else {
+                child_of(parent)
+            };
+            (ctx, parent, s.push(ctx))
+        }) else {
             return Span::NOOP;
         };
-        if !attributes.is_empty() && inner.sampled() {
-            inner.set_attributes(&Ring, attributes);
+        if !ctx.is_sampled() {
+            // Ids and a place on the stack, nothing else: no clock read, nothing written.
+            return Span {
+                ctx,
+                level: entered.level(),
+                rec: None,
+                parts: Ring,
+                _not_send: PhantomData,
+            };
         }
-        Span {
-            inner: Some(inner),
+        let span = Span {
+            ctx,
+            level: entered.level(),
+            rec: Some(SpanInner::new(parent, self.scope, self.kind, self.name)),
             parts: Ring,
             _not_send: PhantomData,
-        }
-    }
-
-    /// The span's ids, parent and start; with `current`, it becomes this thread's current span.
-    #[inline(always)]
-    fn begin(self, current: bool) -> Option<SpanInner> {
-        let r = LOCAL.try_with(|l| {
-            let parent = self.parent.unwrap_or_else(|| l.current.get());
-            let valid = parent.is_valid();
-            let trace_id = if valid {
-                parent.trace_id()
-            } else {
-                random_trace_id(l)
-            };
-            let span_id = random_span_id(l);
-            // The parent's flags, with the sampler's decision.
-            let flags = (parent.trace_flags() & !SpanContext::SAMPLED)
-                | u8::from(sampled(trace_id, valid, parent.is_sampled()));
-            if current {
-                let me = SpanContext::local(trace_id, span_id).with_trace_flags(flags);
-                l.current.set(me);
-                if let Ok(mut stack) = l.stack.try_borrow_mut() {
-                    stack.push(me);
-                }
-            }
-            let parent_id = if valid { parent.span_id() } else { 0 };
-            (
-                trace_id,
-                span_id,
-                flags,
-                parent_id,
-                valid && parent.is_remote(),
-            )
-        });
-        let (trace_id, span_id, flags, parent_id, parent_remote) = r.ok()?;
-        // An unsampled span writes nothing: no clock read either.
-        let start = if flags & SpanContext::SAMPLED != 0 {
-            clock::now()
-        } else {
-            0
         };
-        Some(SpanInner {
-            trace_id,
-            span_id,
-            flags,
-            parent_id,
-            parent_remote,
-            start,
-            scope: self.scope,
-            kind: self.kind,
-            name: self.name,
+        if let Some(r) = &span.rec {
+            if !self.attributes.is_empty() {
+                r.set_attributes(&Ring, ctx.span_id(), self.attributes);
+            }
+        }
+        span
+    }
+}
+
+/// The context of a new span under `parent` (a root when `parent` is not valid): fresh ids, the
+/// parent's trace flags with the sampler's decision.
+#[inline(always)]
+fn child_of(parent: SpanContext) -> SpanContext {
+    let valid = parent.is_valid();
+    let trace_id = if valid {
+        parent.trace_id()
+    } else {
+        ids::trace_id()
+    };
+    let flags = (parent.trace_flags() & !SpanContext::SAMPLED)
+        | u8::from(sampled(trace_id, valid, parent.is_sampled()));
+    SpanContext::local(trace_id, ids::span_id()).with_trace_flags(flags)
+}
+
+impl SpanInner {
+    /// The state of a sampled span starting now.
+    #[inline(always)]
+    fn new(parent: SpanContext, scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Self {
+        let valid = parent.is_valid();
+        SpanInner {
+            parent_id: if valid { parent.span_id() } else { 0 },
+            parent_remote: valid && parent.is_remote(),
+            start: clock::now(),
+            scope,
+            kind,
+            name,
             status: Cell::new(STATUS_UNSET),
             pending: Cell::new(false),
             n_attrs: Cell::new(0),
@@ -289,46 +312,6 @@ impl<'a> SpanBuilder<'a> {
             dropped_attrs: Cell::new(0),
             dropped_events: Cell::new(0),
             dropped_links: Cell::new(0),
-        })
-    }
-}
-
-#[inline]
-fn next_random(l: &Local) -> u64 {
-    // wyrand: fast, good enough for ids (not for secrets).
-    let mut s = l.rng.get();
-    if s == 0 {
-        s = clock::now()
-            ^ (l as *const _ as u64).rotate_left(32)
-            ^ (l.index() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        s ^= now.rotate_left(17) | 1;
-    }
-    s = s.wrapping_add(0xa076_1d64_78bd_642f);
-    l.rng.set(s);
-    let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
-    ((t >> 64) as u64) ^ (t as u64)
-}
-
-#[inline]
-fn random_span_id(l: &Local) -> u64 {
-    loop {
-        let v = next_random(l);
-        if v != 0 {
-            return v;
-        }
-    }
-}
-
-#[inline]
-fn random_trace_id(l: &Local) -> u128 {
-    loop {
-        let v = ((next_random(l) as u128) << 64) | next_random(l) as u128;
-        if v != 0 {
-            return v;
         }
     }
 }
@@ -428,12 +411,9 @@ impl Parts for RefCell<Vec<u8>> {
     }
 }
 
+/// What a sampled span records besides its ids (its [`SpanContext`], kept beside it).
 #[derive(Debug)]
 struct SpanInner {
-    trace_id: u128,
-    span_id: u64,
-    /// W3C trace flags: the parent's, with the sampler's decision in the `sampled` bit.
-    flags: u8,
     parent_id: u64,
     parent_remote: bool,
     start: u64,
@@ -451,19 +431,8 @@ struct SpanInner {
 }
 
 impl SpanInner {
-    /// True when the sampler sampled the span.
-    #[inline(always)]
-    fn sampled(&self) -> bool {
-        self.flags & SpanContext::SAMPLED != 0
-    }
-
-    /// This span's ids.
-    pub fn context(&self) -> SpanContext {
-        SpanContext::local(self.trace_id, self.span_id).with_trace_flags(self.flags)
-    }
-
     /// Sets several attributes in one record.
-    fn set_attributes<P: Parts>(&self, parts: &P, attrs: &[KeyValue<'_>]) {
+    fn set_attributes<P: Parts>(&self, parts: &P, id: u64, attrs: &[KeyValue<'_>]) {
         if attrs.is_empty() {
             return;
         }
@@ -488,7 +457,6 @@ impl SpanInner {
         self.n_attrs
             .set(self.n_attrs.get().saturating_add(n as u32));
         self.pending.set(true);
-        let id = self.span_id;
         parts.put(g, PartHead::LEN + 2 + size, |b| {
             let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
             e.kvs(&attrs[..n]);
@@ -496,7 +464,7 @@ impl SpanInner {
     }
 
     /// Adds a timestamped event with attributes.
-    fn add_event<P: Parts>(&self, parts: &P, name: &str, attrs: &[KeyValue<'_>]) {
+    fn add_event<P: Parts>(&self, parts: &P, id: u64, name: &str, attrs: &[KeyValue<'_>]) {
         let Some(g) = global() else { return };
         if !admit(
             &self.n_events,
@@ -511,7 +479,6 @@ impl SpanInner {
         let fixed = PartHead::LEN + EventHead::LEN + record::str_size(name, max_text) + 2;
         let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.pending.set(true);
-        let id = self.span_id;
         parts.put(g, fixed + size, |b| {
             let mut e = part(b, max_str, kind::SPAN_EVENT, id);
             EventHead { time, dropped }.encode(&mut e);
@@ -521,7 +488,7 @@ impl SpanInner {
     }
 
     /// Adds a link to another span (of this trace or another).
-    fn add_link<P: Parts>(&self, parts: &P, to: SpanContext, attrs: &[KeyValue<'_>]) {
+    fn add_link<P: Parts>(&self, parts: &P, id: u64, to: SpanContext, attrs: &[KeyValue<'_>]) {
         if !to.is_valid() {
             return;
         }
@@ -537,7 +504,6 @@ impl SpanInner {
         let fixed = PartHead::LEN + LinkHead::LEN + 2;
         let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.pending.set(true);
-        let id = self.span_id;
         parts.put(g, fixed + size, |b| {
             let mut e = part(b, max_str, kind::SPAN_LINK, id);
             LinkHead {
@@ -551,7 +517,7 @@ impl SpanInner {
     }
 
     /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
-    fn set_status<P: Parts>(&self, parts: &P, status: Status<'_>) {
+    fn set_status<P: Parts>(&self, parts: &P, id: u64, status: Status<'_>) {
         if self.status.get() == STATUS_OK {
             return;
         }
@@ -565,7 +531,6 @@ impl SpanInner {
                 let max_str = g.settings.max_str;
                 let max_text = g.settings.max_text;
                 self.pending.set(true);
-                let id = self.span_id;
                 parts.put_status(g, PartHead::LEN + record::str_size(msg, max_text), |b| {
                     let mut e = part(b, max_str, kind::SPAN_STATUS, id);
                     e.text(msg, max_text);
@@ -582,9 +547,7 @@ macro_rules! recording_methods {
         /// This span's ids ([`SpanContext::NONE`] for a no-op span).
         #[inline]
         pub fn context(&self) -> SpanContext {
-            self.inner
-                .as_ref()
-                .map_or(SpanContext::NONE, |i| i.context())
+            self.ctx
         }
 
         /// False for the no-op spans made before init, when disabled or after shutdown, and
@@ -594,17 +557,17 @@ macro_rules! recording_methods {
             self.recording().is_some()
         }
 
-        /// The span's state, when it records.
+        /// The span's state and id, when it records.
         #[inline(always)]
-        fn recording(&self) -> Option<&SpanInner> {
-            self.inner.as_ref().filter(|i| i.sampled())
+        fn recording(&self) -> Option<(&SpanInner, u64)> {
+            self.rec.as_ref().map(|r| (r, self.ctx.span_id()))
         }
 
         /// Sets one attribute (a later value for the same key replaces the earlier one).
         #[inline]
         pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<Value<'a>>) {
-            if let Some(i) = self.recording() {
-                i.set_attributes(&self.parts, &[KeyValue::new(key, value)]);
+            if let Some((i, id)) = self.recording() {
+                i.set_attributes(&self.parts, id, &[KeyValue::new(key, value)]);
             }
         }
 
@@ -612,8 +575,8 @@ macro_rules! recording_methods {
         /// kept per span; the rest are counted in `dropped_attributes_count`.
         #[inline]
         pub fn set_attributes(&self, attrs: &[KeyValue<'_>]) {
-            if let Some(i) = self.recording() {
-                i.set_attributes(&self.parts, attrs);
+            if let Some((i, id)) = self.recording() {
+                i.set_attributes(&self.parts, id, attrs);
             }
         }
 
@@ -621,24 +584,24 @@ macro_rules! recording_methods {
         /// counted in `dropped_events_count`).
         #[inline]
         pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
-            if let Some(i) = self.recording() {
-                i.add_event(&self.parts, name, attrs);
+            if let Some((i, id)) = self.recording() {
+                i.add_event(&self.parts, id, name, attrs);
             }
         }
 
         /// Adds a link to another span, of this trace or another (at most 128 per span).
         #[inline]
         pub fn add_link(&self, to: SpanContext, attrs: &[KeyValue<'_>]) {
-            if let Some(i) = self.recording() {
-                i.add_link(&self.parts, to, attrs);
+            if let Some((i, id)) = self.recording() {
+                i.add_link(&self.parts, id, to, attrs);
             }
         }
 
         /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
         #[inline]
         pub fn set_status(&self, status: Status<'_>) {
-            if let Some(i) = self.recording() {
-                i.set_status(&self.parts, status);
+            if let Some((i, id)) = self.recording() {
+                i.set_status(&self.parts, id, status);
             }
         }
 
@@ -647,7 +610,7 @@ macro_rules! recording_methods {
         /// `exception.stacktrace` when `Config::exception_backtraces` asks for one. The status
         /// is not changed; set it too if the span failed.
         pub fn record_exception<E: std::error::Error + ?Sized>(&self, err: &E) {
-            if let Some(i) = self.recording() {
+            if let Some((i, id)) = self.recording() {
                 let (ty, msg, bt) = exception_parts(err);
                 let mut attrs = vec![
                     KeyValue::new("exception.type", ty),
@@ -656,7 +619,7 @@ macro_rules! recording_methods {
                 if let Some(bt) = &bt {
                     attrs.push(KeyValue::new("exception.stacktrace", bt.as_str()));
                 }
-                i.add_event(&self.parts, "exception", &attrs);
+                i.add_event(&self.parts, id, "exception", &attrs);
             }
         }
     };
@@ -680,7 +643,12 @@ macro_rules! recording_methods {
 #[must_use = "a span ends when it is dropped: bind it (`let span = ...`) to keep it open"]
 #[derive(Debug)]
 pub struct Span {
-    inner: Option<SpanInner>,
+    /// The span's ids ([`SpanContext::NONE`] for a no-op span).
+    ctx: SpanContext,
+    /// Its level on this thread's stack of current spans.
+    level: u32,
+    /// `None` unless sampled.
+    rec: Option<SpanInner>,
     parts: Ring,
     _not_send: PhantomData<*const ()>,
 }
@@ -688,7 +656,9 @@ pub struct Span {
 impl Span {
     /// The span made before init, when disabled or after shutdown: every method does nothing.
     const NOOP: Span = Span {
-        inner: None,
+        ctx: SpanContext::NONE,
+        level: Entered::NONE.level(),
+        rec: None,
         parts: Ring,
         _not_send: PhantomData,
     };
@@ -699,8 +669,16 @@ impl Span {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        if let Some(i) = &mut self.inner {
-            i.end();
+        // Off this thread's stack (with any span left above it: a leaked guard), then the end
+        // record if sampled.
+        let entered = Entered::new(self.level, self.ctx.span_id());
+        match &mut self.rec {
+            Some(r) => r.end(self.ctx, entered),
+            // A no-op span (level 0) was never on the stack.
+            None if self.level != 0 => {
+                let _ = CURRENT.try_with(|s| s.pop(entered));
+            }
+            None => {}
         }
     }
 }
@@ -725,15 +703,19 @@ impl Drop for Span {
 #[must_use = "a span ends when it is dropped: bind it (`let span = ...`) to keep it open"]
 #[derive(Debug)]
 pub struct AsyncSpan {
-    inner: Option<SpanInner>,
+    /// The span's ids ([`SpanContext::NONE`] for a no-op span).
+    ctx: SpanContext,
+    /// `None` unless sampled.
+    rec: Option<SpanInner>,
     parts: RefCell<Vec<u8>>,
 }
 
 impl AsyncSpan {
     /// The span made before init, when disabled or after shutdown: every method does nothing.
-    const fn noop() -> AsyncSpan {
+    pub(crate) const fn noop() -> AsyncSpan {
         AsyncSpan {
-            inner: None,
+            ctx: SpanContext::NONE,
+            rec: None,
             parts: RefCell::new(Vec::new()),
         }
     }
@@ -743,8 +725,8 @@ impl AsyncSpan {
 
 impl Drop for AsyncSpan {
     fn drop(&mut self) {
-        if let Some(i) = &mut self.inner {
-            i.end_held(&self.parts);
+        if let Some(r) = &mut self.rec {
+            r.end_held(self.ctx, &self.parts);
         }
     }
 }
@@ -768,37 +750,17 @@ pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
 }
 
 impl SpanInner {
-    /// Ends a [`Span`]: off this thread's stack, then the end record.
+    /// Ends a sampled [`Span`]: off the stack, then its end record.
     #[inline(never)]
-    fn end(&mut self) {
-        let sampled = self.sampled();
-        let end = if sampled { clock::now() } else { 0 };
-        let id = self.span_id;
-        let _ = LOCAL.try_with(|l| {
-            // Spans usually end in reverse order of start (pop the top); a span ended out of
-            // order is removed where it is, so it can never become current again. Span ids are
-            // random 64-bit values: the id alone tells the span.
-            if let Ok(mut stack) = l.stack.try_borrow_mut() {
-                if stack.last().is_some_and(|c| c.span_id() == id) {
-                    stack.pop();
-                } else if let Some(i) = stack.iter().rposition(|c| c.span_id() == id) {
-                    stack.remove(i);
-                }
-                l.current
-                    .set(stack.last().copied().unwrap_or(SpanContext::NONE));
-            }
-        });
-        if sampled {
-            self.write_end::<false>(end);
-        }
+    fn end(&mut self, ctx: SpanContext, entered: Entered) {
+        let end = clock::now();
+        let _ = CURRENT.try_with(|s| s.pop(entered));
+        self.write_end::<false>(ctx, end);
     }
 
     /// Ends an [`AsyncSpan`]: its held parts, then the end record, all through this thread's
     /// ring, in that order.
-    fn end_held(&mut self, held: &RefCell<Vec<u8>>) {
-        if !self.sampled() {
-            return;
-        }
+    fn end_held(&mut self, ctx: SpanContext, held: &RefCell<Vec<u8>>) {
         let end = clock::now();
         let Some(g) = global() else { return };
         if let Ok(held) = held.try_borrow() {
@@ -810,14 +772,14 @@ impl SpanInner {
                 rest = tail;
             }
         }
-        self.write_end::<true>(end);
+        self.write_end::<true>(ctx, end);
     }
 
     /// The end record, with everything known at `end` (a clock tick). Generic over which kind
     /// of span ends, so that each of the two callers gets its own copy of the ring push inlined
     /// (one shared copy is not inlined: +36 instructions per span).
     #[inline(always)]
-    fn write_end<const HELD: bool>(&mut self, end: u64) {
+    fn write_end<const HELD: bool>(&mut self, ctx: SpanContext, end: u64) {
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
@@ -837,8 +799,8 @@ impl SpanInner {
             status: self.status.get(),
             flags,
             scope: self.scope,
-            trace_id: self.trace_id,
-            span_id: self.span_id,
+            trace_id: ctx.trace_id(),
+            span_id: ctx.span_id(),
             parent_id: self.parent_id,
             start: self.start,
             end,

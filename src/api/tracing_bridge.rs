@@ -31,9 +31,9 @@
 use crate::api::log::Logger;
 use crate::api::propagation::parse_traceparent;
 use crate::api::trace::{AsyncSpan, SpanKind, Tracer};
+use crate::engine::current::{CURRENT, Entered};
 use crate::engine::scope::scope_id;
 use crate::engine::shared::{is_enabled, level_enabled};
-use crate::engine::thread::{Entered, LOCAL};
 use crate::model::context::SpanContext;
 use crate::model::level::Level;
 use crate::model::value::{KeyValue, Value};
@@ -407,10 +407,10 @@ where
                 match explicit {
                     // An event with an explicit parent: that span is current for the record.
                     Some(parent) => {
-                        let entered = LOCAL.try_with(|l| l.enter(parent)).ok().flatten();
+                        let entered = CURRENT.try_with(|s| s.push(parent));
                         logger.log(lvl, body, kvs);
-                        if let Some(e) = entered {
-                            let _ = LOCAL.try_with(|l| l.exit(e, true));
+                        if let Ok(e) = entered {
+                            let _ = CURRENT.try_with(|s| s.pop(e));
                         }
                     }
                     None => logger.log(lvl, body, kvs),
@@ -423,7 +423,7 @@ where
         let Some(span_ctx) = Self::context_of(id, &ctx) else {
             return;
         };
-        let Ok(Some(entered)) = LOCAL.try_with(|l| l.enter(span_ctx)) else {
+        let Ok(entered) = CURRENT.try_with(|s| s.push(span_ctx)) else {
             return;
         };
         let _ = ENTERED.try_with(|e| {
@@ -443,7 +443,7 @@ where
             // the stack, as `tracing` does.
             if let Some(i) = e.iter().rposition(|(x, _)| *x == id) {
                 let (_, entered) = e.remove(i);
-                let _ = LOCAL.try_with(|l| l.exit(entered, false));
+                let _ = CURRENT.try_with(|s| s.remove(entered));
             }
         });
     }

@@ -1,14 +1,17 @@
 //! What the calling thread hands over to the writer thread, and the state both share.
 //!
-//! Calling-thread side: [`thread`] (the thread's ring producer, current span, shard slot) puts
-//! [`record`]s into its [`ring`], stamped with [`clock`] ticks; metric measurements go straight
-//! to [`metrics`] cells. Writer side: the consumer half of each ring, the calibration of clock
+//! Calling-thread side: [`thread`] (the thread's ring producer and shard slot) puts
+//! [`record`]s into its [`ring`], stamped with [`clock`] ticks; [`current`] is the thread's
+//! stack of current spans and [`ids`] its id generator; metric measurements go straight to
+//! [`metrics`] cells. Writer side: the consumer half of each ring, the calibration of clock
 //! ticks to Unix time, and reads of the metric cells. [`shared`] holds the enabled flag, the
 //! settings and the writer's control block; [`scope`] and [`callsite`] intern the static names
 //! records refer to by id.
 
 pub(crate) mod callsite;
 pub(crate) mod clock;
+pub(crate) mod current;
+pub(crate) mod ids;
 pub(crate) mod metrics;
 pub(crate) mod primitive;
 pub mod record;

@@ -178,6 +178,12 @@ pub(crate) fn sampled(trace_id: u128, has_parent: bool, parent_sampled: bool) ->
     )
 }
 
+/// True when the sampler follows the parent's decision (the default).
+#[inline(always)]
+pub(crate) fn parent_based() -> bool {
+    PARENT_BASED.load(Ordering::Relaxed)
+}
+
 /// The decision of [`sampled`] under a given rule.
 #[inline(always)]
 fn decide(

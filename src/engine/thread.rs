@@ -1,12 +1,12 @@
 //! The calling thread's own state: its ring producer (created on the thread's first record and
-//! handed to the writer), the current span and the stack of live spans, the id generator's seed,
-//! and the thread's metric shard slot. [`emit`] is the one way a record enters a ring.
+//! handed to the writer) and its metric shard slot. [`emit`] is the one way a record enters a
+//! ring. (The current span is in `current.rs`, the id generator in `ids.rs`: neither needs a
+//! destructor, which makes them cheaper to reach.)
 
 use crate::engine::metrics::shard;
 use crate::engine::ring::{self, Producer};
 use crate::engine::shared::{Global, RingEntry, is_enabled};
 use crate::model::config::FullPolicy;
-use crate::model::context::SpanContext;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,11 +16,6 @@ pub(crate) struct Local {
     /// Set on the writer thread: it must never wait for room in its own ring (a record it
     /// makes, e.g. from a panic hook or an observable callback, is dropped and counted instead).
     pub is_writer: Cell<bool>,
-    /// The current span: the top of `stack`, kept in a `Cell` for cheap reads by logs.
-    pub current: Cell<SpanContext>,
-    /// The spans started on this thread and not yet ended, in start order.
-    pub stack: RefCell<Vec<SpanContext>>,
-    pub rng: Cell<u64>,
     pub index: Cell<u32>,
     /// The slot in `SLOT`, kept here too for the destructor to give back.
     slot: Cell<u32>,
@@ -42,9 +37,6 @@ thread_local! {
         Local {
             producer: RefCell::new(None),
             is_writer: Cell::new(false),
-            current: Cell::new(SpanContext::NONE),
-            stack: RefCell::new(Vec::new()),
-            rng: Cell::new(0),
             index: Cell::new(u32::MAX),
             slot: Cell::new(shard::NO_SLOT),
         }
@@ -87,57 +79,7 @@ fn take_slot() -> u32 {
 
 static THREAD_INDEX: AtomicU32 = AtomicU32::new(0);
 
-/// Where [`Local::enter`] put a context on the stack, for [`Local::exit`] to take it off.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Entered {
-    depth: usize,
-    ctx: SpanContext,
-}
-
 impl Local {
-    /// Makes `ctx` this thread's current span (on top of the stack) until [`Local::exit`].
-    /// `None` when the stack is borrowed (never, outside a re-entrant call).
-    #[inline]
-    pub fn enter(&self, ctx: SpanContext) -> Option<Entered> {
-        let mut stack = self.stack.try_borrow_mut().ok()?;
-        let entered = Entered {
-            depth: stack.len(),
-            ctx,
-        };
-        stack.push(ctx);
-        self.current.set(ctx);
-        Some(entered)
-    }
-
-    /// Takes the entered context off the stack, with everything above it when `above` (a poll
-    /// that returns: spans started in it and still open, a guard held across an `.await`, stop
-    /// being current here), else alone (a `tracing` span exited out of order). The context is
-    /// looked for where it was put and, should entries below it have ended since, lower down;
-    /// the current span is then the top of the stack, never a span that has ended.
-    #[inline]
-    pub fn exit(&self, entered: Entered, above: bool) {
-        let Ok(mut stack) = self.stack.try_borrow_mut() else {
-            return;
-        };
-        let id = entered.ctx.span_id();
-        let at = if stack.get(entered.depth).is_some_and(|c| c.span_id() == id) {
-            Some(entered.depth)
-        } else {
-            stack[..entered.depth.min(stack.len())]
-                .iter()
-                .rposition(|c| c.span_id() == id)
-        };
-        if let Some(i) = at {
-            if above {
-                stack.truncate(i);
-            } else {
-                stack.remove(i);
-            }
-        }
-        self.current
-            .set(stack.last().copied().unwrap_or(SpanContext::NONE));
-    }
-
     /// This thread's small dense index (assigned on first use).
     #[inline]
     pub fn index(&self) -> u32 {
@@ -165,13 +107,6 @@ fn register(g: &Global) -> Producer {
 /// Never panics or blocks forever: if the writer is gone the record is counted as lost.
 #[inline]
 pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
-    emit_local(g, len, |b, _| fill(b))
-}
-
-/// As [`emit`], with this thread's state passed to `fill` (read the current span there rather
-/// than with a second thread-local access).
-#[inline]
-pub(crate) fn emit_local<F: FnOnce(&mut [u8], &Local)>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -190,7 +125,7 @@ pub(crate) fn emit_local<F: FnOnce(&mut [u8], &Local)>(g: &Global, len: usize, f
             debug_assert!(false, "record of {len} bytes does not fit the ring");
             return false;
         }
-        match p.try_push_with(len, |b| fill(b, l)) {
+        match p.try_push_with(len, fill) {
             Ok(()) => {
                 // The estimate uses a stale view of the consumer; confirm before waking it, so
                 // a writer that keeps up is never woken (a system call) by a stale estimate.

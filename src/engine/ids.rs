@@ -1,0 +1,84 @@
+//! Random trace and span ids, from a per-thread generator (calling thread).
+//!
+//! wyrand: one add and one 64×64→128-bit multiply per id, with a seed that mixes the clock,
+//! the wall time and the address of the thread's state, so that threads and processes draw
+//! different sequences. Good enough for ids, which must be unique, not unpredictable: not for
+//! secrets.
+
+use crate::engine::clock;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+thread_local! {
+    /// The generator's state; 0 until the thread's first id. No destructor, so reading it is
+    /// one thread-local access with no state check.
+    static STATE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Threads seeded so far, mixed into each seed.
+static SEEDED: AtomicU64 = AtomicU64::new(0);
+
+#[cold]
+fn seed(state: &Cell<u64>) -> u64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let n = SEEDED.fetch_add(1, Ordering::Relaxed);
+    clock::now()
+        ^ (state as *const Cell<u64> as u64).rotate_left(32)
+        ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (wall.rotate_left(17) | 1)
+}
+
+#[inline(always)]
+fn next() -> u64 {
+    STATE.with(|state| {
+        let mut s = state.get();
+        if s == 0 {
+            s = seed(state);
+        }
+        s = s.wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
+/// A random span id, never 0 (the invalid id).
+#[inline]
+pub(crate) fn span_id() -> u64 {
+    loop {
+        let v = next();
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+/// A random trace id, never 0 (the invalid id).
+#[inline]
+pub(crate) fn trace_id() -> u128 {
+    loop {
+        let v = ((next() as u128) << 64) | next() as u128;
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_distinct_within_and_across_threads() {
+        let draw = || (0..10_000).map(|_| span_id()).collect::<Vec<_>>();
+        let mut all: HashSet<u64> = draw().into_iter().collect();
+        let other = std::thread::spawn(draw).join().unwrap();
+        all.extend(other);
+        assert_eq!(all.len(), 20_000);
+        assert_ne!(trace_id(), trace_id());
+    }
+}
