@@ -214,6 +214,11 @@ impl<'a> SpanBuilder<'a> {
             attributes,
         } = self;
         let parent = parent.unwrap_or_else(SpanContext::current);
+        let parent = if parent.is_valid() {
+            parent
+        } else {
+            SpanContext::NONE
+        };
         let ctx = child_of(parent);
         let span = AsyncSpan {
             ctx,
@@ -239,7 +244,14 @@ impl<'a> SpanBuilder<'a> {
                 Some(p) => p,
                 None => s.current(),
             };
-            let ctx = if !parent.is_sampled() && parent.is_valid() && parent_based() {
+            // An invalid parent is no parent; from here on, a parent is valid iff its span
+            // id is not 0.
+            let parent = if parent.is_valid() {
+                parent
+            } else {
+                SpanContext::NONE
+            };
+            let ctx = if !parent.is_sampled() && parent.span_id() != 0 && parent_based() {
                 // The common unsampled span: a child of an unsampled parent under a
                 // parent-based sampler (no sampler call).
                 SpanContext::local(parent.trace_id(), ids::span_id())
@@ -251,37 +263,37 @@ impl<'a> SpanBuilder<'a> {
         }) else {
             return Span::NOOP;
         };
+        let level = entered.level();
         if !ctx.is_sampled() {
             // Ids and a place on the stack, nothing else: no clock read, nothing written.
             return Span {
                 ctx,
-                level: entered.level(),
+                level,
                 rec: None,
                 parts: Ring,
                 _not_send: PhantomData,
             };
         }
-        let span = Span {
+        let rec = SpanInner::new(parent, self.scope, self.kind, self.name);
+        if !self.attributes.is_empty() {
+            rec.set_attributes(&Ring, ctx.span_id(), self.attributes);
+        }
+        Span {
             ctx,
-            level: entered.level(),
-            rec: Some(SpanInner::new(parent, self.scope, self.kind, self.name)),
+            level,
+            rec: Some(rec),
             parts: Ring,
             _not_send: PhantomData,
-        };
-        if let Some(r) = &span.rec {
-            if !self.attributes.is_empty() {
-                r.set_attributes(&Ring, ctx.span_id(), self.attributes);
-            }
         }
-        span
     }
 }
 
-/// The context of a new span under `parent` (a root when `parent` is not valid): fresh ids, the
-/// parent's trace flags with the sampler's decision.
+/// The context of a new span under `parent` (a root when `parent` is [`SpanContext::NONE`], the
+/// only invalid parent passed here): fresh ids, the parent's trace flags with the sampler's
+/// decision.
 #[inline(always)]
 fn child_of(parent: SpanContext) -> SpanContext {
-    let valid = parent.is_valid();
+    let valid = parent.span_id() != 0;
     let trace_id = if valid {
         parent.trace_id()
     } else {
@@ -293,13 +305,13 @@ fn child_of(parent: SpanContext) -> SpanContext {
 }
 
 impl SpanInner {
-    /// The state of a sampled span starting now.
+    /// The state of a sampled span starting now, under `parent` (valid, or
+    /// [`SpanContext::NONE`]).
     #[inline(always)]
     fn new(parent: SpanContext, scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Self {
-        let valid = parent.is_valid();
         SpanInner {
-            parent_id: if valid { parent.span_id() } else { 0 },
-            parent_remote: valid && parent.is_remote(),
+            parent_id: parent.span_id(),
+            parent_remote: parent.is_remote(),
             start: clock::now(),
             scope,
             kind,
