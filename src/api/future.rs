@@ -202,7 +202,7 @@ mod tests {
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert_eq!(SpanContext::current(), SpanContext::NONE);
         assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(3));
-        let mut fut = Box::pin(async { YieldOnce(false).await }.in_span(AsyncSpan::noop()));
+        let mut fut = Box::pin(YieldOnce(false).in_span(AsyncSpan::noop()));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert!(fut.as_mut().poll(&mut cx).is_ready());
     }
