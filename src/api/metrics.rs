@@ -249,7 +249,8 @@ pub struct Bound<T> {
 }
 
 impl Counter {
-    /// Adds `value` to the series for `attrs`.
+    /// Adds `value` to the series for `attrs`. A sum that would pass `u64::MAX` stays there,
+    /// counted once per series in [`Stats::metric_overflows`](crate::Stats).
     #[inline(always)]
     pub fn add(&self, value: u64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {
@@ -279,14 +280,15 @@ impl Bound<Counter> {
 }
 
 impl UpDownCounter {
-    /// Adds `value` (may be negative).
+    /// Adds `value` (may be negative). The sum saturates at `i64::MIN` and `i64::MAX`, counted
+    /// once per series in [`Stats::metric_overflows`](crate::Stats).
     #[inline(always)]
     pub fn add(&self, value: i64, attrs: &[KeyValue<'_>]) {
         if !is_enabled() {
             return;
         }
         let (s, slot) = self.inst.series_for(attrs);
-        s.add_at(slot, value as u64);
+        s.add_signed_at(slot, value);
     }
 
     /// A bound handle for `attrs`.
@@ -303,7 +305,7 @@ impl Bound<UpDownCounter> {
     #[inline]
     pub fn add(&self, value: i64) {
         if is_enabled() {
-            self.series.add(value as u64);
+            self.series.add_signed(value);
         }
     }
 }

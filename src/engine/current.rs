@@ -120,6 +120,7 @@ impl Stack {
 
     /// Takes `e` off alone: the entries above it stay, and the current span changes only if
     /// `e` was on top.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub fn remove(&self, e: Entered) {
         if !self.holds(e) {
             return;

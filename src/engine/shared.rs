@@ -73,6 +73,8 @@ pub(crate) struct Counters {
     pub corrupt: AtomicU64,
     /// Records dropped by full rings, summed by the writer at each pass.
     pub dropped: AtomicU64,
+    /// Records formatted but not delivered because the sink failed.
+    pub unwritten: AtomicU64,
 }
 
 #[derive(Debug, Default)]

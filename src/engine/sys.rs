@@ -1,5 +1,6 @@
 //! The platform calls that need `unsafe`, each behind a safe function: reading the time-stamp
-//! counter, evicting a cache line, and the writer thread's timer slack.
+//! counter, evicting a cache line, the writer thread's timer slack and signal mask, and the
+//! process's fork and exit hooks.
 
 /// The x86-64 time-stamp counter (0 on other architectures, where the clock never selects it).
 #[inline(always)]
@@ -58,5 +59,53 @@ pub(crate) fn tighten_timer_slack() {
             0,
             0,
         );
+    }
+}
+
+/// Blocks `SIGPIPE` for the calling thread (the writer), so that writing to a closed pipe fails
+/// with `EPIPE` instead of killing the process when the host has restored the signal's default
+/// action (Rust ignores it by default, some runtimes and `libc::signal` calls undo that). The
+/// signal a failed write raises is directed at the writing thread, so this affects no other.
+pub(crate) fn block_sigpipe() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `set` is a local `sigset_t` initialised by `sigemptyset` before use; the calls
+    // read it and change only this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Registers `child` to run in the child process right after `fork()` (`pthread_atfork`).
+/// Returns false where that is not available. `child` must be async-signal-safe.
+pub(crate) fn on_fork_child(child: extern "C" fn()) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: registering handlers has no memory preconditions; `child` is a plain function
+        // with no captured state, valid for the life of the process.
+        unsafe { libc::pthread_atfork(None, None, Some(child)) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = child;
+        false
+    }
+}
+
+/// Registers `f` to run when the process exits through `exit()` (`std::process::exit`, or
+/// `main` returning), before the process ends. Returns false where that is not available.
+pub(crate) fn on_exit(f: extern "C" fn()) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `atexit` stores the function pointer; `f` has no captured state and stays
+        // valid for the life of the process.
+        unsafe { libc::atexit(f) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = f;
+        false
     }
 }

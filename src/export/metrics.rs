@@ -76,7 +76,7 @@ pub(crate) fn collect(
                     &s.view,
                     PointData::Sum {
                         monotonic: false,
-                        value: Num::I(s.sum() as i64),
+                        value: Num::I(s.sum_signed()),
                     },
                     emit,
                 ),

@@ -16,7 +16,7 @@ use crate::engine::metrics::histogram::HistAcc;
 use crate::engine::record::{Corrupt, DValue, Dec, PartHead, kind};
 use crate::engine::scope::scope_id;
 use crate::engine::shared::{Global, RingEntry};
-use crate::engine::sys::tighten_timer_slack;
+use crate::engine::sys::{block_sigpipe, tighten_timer_slack};
 use crate::engine::thread::LOCAL;
 use crate::export::format::{Formatter, LineFormat};
 use crate::export::logs::Logs;
@@ -89,6 +89,9 @@ impl Writer {
     pub fn run(mut self) {
         let _ = LOCAL.try_with(|l| l.is_writer.set(true));
         tighten_timer_slack();
+        // A write to a closed pipe must fail with EPIPE here, not kill the process with
+        // SIGPIPE when the host restored its default action.
+        block_sigpipe();
         let now = self.now_unix();
         self.format.resource(&mut self.out, now);
         self.lines += 1;
@@ -299,6 +302,13 @@ impl Writer {
         if !self.out.is_empty() {
             if self.sink.write(&self.out, &self.g.counters) {
                 self.written += self.lines;
+            } else {
+                // The sink failed (a closed pipe, a full disk): these lines are counted, not
+                // silently gone.
+                self.g
+                    .counters
+                    .unwritten
+                    .fetch_add(self.lines, Ordering::Relaxed);
             }
             self.out.clear();
             self.lines = 0;

@@ -2,11 +2,11 @@
 //! wait for it, and [`stats`].
 
 use super::panic_hook;
-use crate::engine::clock;
-use crate::engine::metrics::{attributes_limited, invalid_count};
+use crate::engine::metrics::{attributes_limited, invalid_count, overflow_count};
 use crate::engine::shared::{
     ENABLED, GLOBAL, Global, Settings, global, set_exception_backtraces, set_min_level, set_sampler,
 };
+use crate::engine::{clock, sys};
 use crate::export::{Writer, open_sink};
 use crate::model::config::{Config, Sink};
 use parking_lot::Mutex;
@@ -17,6 +17,8 @@ const UNINIT: u8 = 0;
 const INITIALIZING: u8 = 1;
 const RUNNING: u8 = 2;
 const SHUT_DOWN: u8 = 3;
+/// In a child made by `fork()` while running: no writer thread here, telemetry off.
+const FORKED: u8 = 4;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 
@@ -142,6 +144,7 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
     *WRITER_JOIN.lock() = Some(handle);
     STATE.store(RUNNING, Ordering::Release);
     ENABLED.store(true, Ordering::Release);
+    install_process_hooks();
     if cfg.panic_hook {
         panic_hook::install(flush_timeout);
     }
@@ -149,6 +152,46 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
 }
 
 static WRITER_JOIN: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// Hooks for `exit()` and `fork()`, registered once, at the first successful init.
+fn install_process_hooks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        sys::on_exit(flush_at_exit);
+        sys::on_fork_child(off_after_fork);
+    });
+}
+
+/// `exit()` (`std::process::exit`, or `main` returning without the guard dropped): the same as
+/// dropping the guard, bounded by the shutdown timeout. A no-op after shutdown.
+extern "C" fn flush_at_exit() {
+    if STATE.load(Ordering::Acquire) == RUNNING {
+        shutdown();
+    }
+}
+
+/// In the child of a `fork()`: only the forking thread exists there, so there is no writer
+/// thread to write records, take flushes or end a shutdown. Telemetry goes off in the child
+/// (as before init: calls are no-ops, nothing waits or fills a ring); `flush`, `shutdown` and
+/// the guard return at once and say so on stderr. Runs between `fork` and the child's next
+/// instruction: only atomic stores here.
+extern "C" fn off_after_fork() {
+    if STATE.load(Ordering::Acquire) == RUNNING {
+        ENABLED.store(false, Ordering::SeqCst);
+        STATE.store(FORKED, Ordering::Release);
+    }
+}
+
+/// In a forked child: says once, on stderr, why nothing is written.
+fn report_forked() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "mini-telemetry: telemetry is off in this process (pid {}), made by fork() after init: the writer thread does not survive fork, so nothing this process recorded was written. Initialise telemetry after fork(), or exec.",
+            std::process::id()
+        );
+    }
+}
 
 /// How long `shutdown` waits for the writer, in milliseconds (`Config::shutdown_timeout`).
 static SHUTDOWN_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
@@ -178,8 +221,13 @@ pub fn flush_timeout(timeout: Duration) -> bool {
 
 fn flush_until(deadline: Option<Instant>) -> bool {
     let Some(g) = global() else { return true };
-    if STATE.load(Ordering::Acquire) != RUNNING {
-        return true;
+    match STATE.load(Ordering::Acquire) {
+        RUNNING => {}
+        FORKED => {
+            report_forked();
+            return true;
+        }
+        _ => return true,
     }
     if g.writer
         .get()
@@ -213,6 +261,10 @@ fn flush_until(deadline: Option<Instant>) -> bool {
 /// Flushes everything, exports metrics a last time and stops the writer thread. Later calls are
 /// cheap no-ops. Called by dropping the [`Guard`].
 pub fn shutdown() {
+    if STATE.load(Ordering::Acquire) == FORKED {
+        report_forked();
+        return;
+    }
     if STATE
         .compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
@@ -269,6 +321,9 @@ pub struct Stats {
     pub lost: u64,
     /// Failed writes to the sink (e.g. a closed pipe); the output of those writes is lost.
     pub write_errors: u64,
+    /// Records (lines) not delivered because the sink failed: those of the failed write and
+    /// every one after it (a closed stdout pipe stays closed).
+    pub unwritten: u64,
     /// Records the writer could not decode (a bug if ever non-zero).
     pub corrupt: u64,
     /// Histogram measurements rejected because they were NaN or infinite.
@@ -276,6 +331,10 @@ pub struct Stats {
     /// Metric attributes the limits dropped (past 128 per attribute set) or cut (keys past
     /// 1,024 bytes, string values past the value length limit).
     pub metric_attributes_limited: u64,
+    /// Counter and up-down counter series whose sum reached the end of its range (`u64::MAX`,
+    /// `i64::MIN` or `i64::MAX`) and saturated there instead of wrapping; counted once per
+    /// series, when an export finds it there.
+    pub metric_overflows: u64,
 }
 
 /// Counters of the engine's own health.
@@ -289,11 +348,13 @@ pub fn stats() -> Stats {
         return Stats {
             invalid_measurements: invalid_count(),
             metric_attributes_limited: attributes_limited(),
+            metric_overflows: overflow_count(),
             ..Stats::default()
         };
     };
     let c = &g.counters;
-    if g.control.lock().writer_exited {
+    // (In a forked child the control lock may have been held by a thread that is not there.)
+    if STATE.load(Ordering::Acquire) != FORKED && g.control.lock().writer_exited {
         // After shutdown nothing drains the rings any more: whatever reached them late is lost,
         // and counted here rather than left unaccounted.
         let mut late = 0;
@@ -312,8 +373,10 @@ pub fn stats() -> Stats {
         dropped: c.dropped.load(Ordering::Relaxed),
         lost: c.lost.load(Ordering::Relaxed),
         write_errors: c.write_errors.load(Ordering::Relaxed),
+        unwritten: c.unwritten.load(Ordering::Relaxed),
         corrupt: c.corrupt.load(Ordering::Relaxed),
         invalid_measurements: invalid_count(),
         metric_attributes_limited: attributes_limited(),
+        metric_overflows: overflow_count(),
     }
 }

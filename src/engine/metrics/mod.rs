@@ -13,3 +13,4 @@ pub(crate) use instrument::{Callback, INSTRUMENTS, Instrument};
 pub use instrument::{Observer, attributes_limited};
 pub use series::invalid_count;
 pub(crate) use series::{Cells, Kind, Series};
+pub use shard::overflow_count;

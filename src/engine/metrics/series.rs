@@ -44,6 +44,9 @@ pub(crate) struct Series {
     /// `attrs` as the writer renders them (the decoded form of a record's attributes).
     pub(crate) view: Box<[(&'static str, DValue<'static>)]>,
     pub(crate) cells: Cells,
+    /// Set when a sum is first found at the end of its range: a shard pinned there, or shards
+    /// adding up past it (counted once, in `shard::overflow_count`).
+    saturated: AtomicBool,
 }
 
 impl std::fmt::Debug for Series {
@@ -148,6 +151,7 @@ impl Series {
             fps,
             view,
             cells,
+            saturated: AtomicBool::new(false),
         }))
     }
 
@@ -194,6 +198,20 @@ impl Series {
         }
     }
 
+    /// Adds to a signed sum (an up-down counter).
+    #[inline]
+    pub(crate) fn add_signed(&'static self, v: i64) {
+        self.add_signed_at(thread_slot(), v);
+    }
+
+    /// `add_signed` for a caller that already has this thread's slot.
+    #[inline]
+    pub(crate) fn add_signed_at(&'static self, slot: u32, v: i64) {
+        if let Cells::Sum(shards) = &self.cells {
+            shard::add_signed(shards, slot, v);
+        }
+    }
+
     #[inline]
     pub(crate) fn set(&self, v: f64) {
         if let Cells::Gauge { bits, set } = &self.cells {
@@ -221,12 +239,42 @@ impl Series {
         }
     }
 
+    /// A counter's sum, saturated at `u64::MAX`.
     pub(crate) fn sum(&self) -> u64 {
-        match &self.cells {
-            Cells::Sum(shards) => shards
-                .iter()
-                .fold(0u64, |a, s| a.wrapping_add(s.load(Ordering::Relaxed))),
-            _ => 0,
+        let Cells::Sum(shards) = &self.cells else {
+            return 0;
+        };
+        let mut at_end = false;
+        let total = shards.iter().fold(0u128, |a, s| {
+            let v = s.load(Ordering::Relaxed);
+            at_end |= v == u64::MAX;
+            a + v as u128
+        });
+        let total = u64::try_from(total).unwrap_or(u64::MAX);
+        self.note_end(at_end || total == u64::MAX);
+        total
+    }
+
+    /// An up-down counter's sum, saturated at `i64::MIN` and `i64::MAX`.
+    pub(crate) fn sum_signed(&self) -> i64 {
+        let Cells::Sum(shards) = &self.cells else {
+            return 0;
+        };
+        let mut at_end = false;
+        let total = shards.iter().fold(0i128, |a, s| {
+            let v = s.load(Ordering::Relaxed) as i64;
+            at_end |= v == i64::MAX || v == i64::MIN;
+            a + v as i128
+        });
+        let total = total.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        self.note_end(at_end || total == i64::MAX || total == i64::MIN);
+        total
+    }
+
+    /// Counts the series the first time its sum is found at the end of its range.
+    fn note_end(&self, at_end: bool) {
+        if at_end && !self.saturated.swap(true, Ordering::Relaxed) {
+            shard::overflowed();
         }
     }
 }

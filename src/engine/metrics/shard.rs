@@ -75,13 +75,39 @@ pub(crate) fn give_back(slot: u32) {
     POOL.lock().give_back(slot);
 }
 
-/// Adds `v` (wrapping) to a cell that only the calling thread writes.
+/// Series whose sum was found at the end of its range, once each.
+static OVERFLOWS: AtomicU64 = AtomicU64::new(0);
+
+/// See [`OVERFLOWS`] and [`Stats::metric_overflows`](crate::Stats).
+pub fn overflow_count() -> u64 {
+    OVERFLOWS.load(Ordering::Relaxed)
+}
+
+/// Counts one series whose sum reached the end of its range.
+#[cold]
+#[inline(never)]
+pub(crate) fn overflowed() {
+    OVERFLOWS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fix-up of an owned add that wrapped.
+#[cold]
+#[inline(never)]
+fn pin_at_end(cell: &AtomicU64) {
+    cell.store(u64::MAX, Ordering::Relaxed);
+}
+
+/// Adds `v` to a cell that only the calling thread writes, saturating at `u64::MAX` (the export
+/// finds the cell there and counts it).
 #[inline(always)]
 pub(crate) fn add_owned(cell: &AtomicU64, v: u64) {
-    cell.store(
-        cell.load(Ordering::Relaxed).wrapping_add(v),
-        Ordering::Relaxed,
-    );
+    // A wrapping add, then a branch on its carry to a cold fix-up: the add stays one
+    // read-modify-write instruction (`saturating_add` costs four more per call).
+    let (sum, carry) = cell.load(Ordering::Relaxed).overflowing_add(v);
+    cell.store(sum, Ordering::Relaxed);
+    if carry {
+        pin_at_end(cell);
+    }
 }
 
 /// The shard that the thread holding `slot` writes to, among `shards` whose last one is shared,
@@ -98,13 +124,35 @@ pub(crate) fn pick<T>(shards: &[T], slot: u32) -> (&T, bool) {
     }
 }
 
-/// Adds `v` to the sum sharded over `shards` (the last one shared; see [`pick`]).
+/// Adds `v` to the sum sharded over `shards` (the last one shared; see [`pick`]), each shard
+/// saturating at `u64::MAX` (a counter that reached the end of its range stays there).
 #[inline(always)]
 pub(crate) fn add(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slot: u32, v: u64) {
     match pick(shards, slot) {
         (s, true) => add_owned(s, v),
         (s, false) => {
-            s.fetch_add(v, Ordering::Relaxed);
+            if s.fetch_add(v, Ordering::Relaxed).checked_add(v).is_none() {
+                // Wrapped: pin it at the end (a racing add that wraps it again does the same).
+                s.store(u64::MAX, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// [`add`] for a signed sum (the shards hold `i64`s), saturating at `i64::MIN` and `i64::MAX`.
+#[inline(always)]
+pub(crate) fn add_signed(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slot: u32, v: i64) {
+    match pick(shards, slot) {
+        (s, true) => s.store(
+            (s.load(Ordering::Relaxed) as i64).saturating_add(v) as u64,
+            Ordering::Relaxed,
+        ),
+        (s, false) => {
+            let old = s.fetch_add(v as u64, Ordering::Relaxed) as i64;
+            if old.checked_add(v).is_none() {
+                let end = if v > 0 { i64::MAX } else { i64::MIN };
+                s.store(end as u64, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -114,6 +162,35 @@ mod tests {
     use super::*;
     use crossbeam_utils::CachePadded;
     use std::sync::Barrier;
+
+    #[test]
+    fn sums_saturate_at_the_ends_of_their_range() {
+        let shards: Vec<CachePadded<AtomicU64>> = (0..2)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
+            .collect();
+        for slot in [0, NO_SLOT] {
+            add(&shards, slot, u64::MAX - 1);
+            add(&shards, slot, 5);
+            add(&shards, slot, 5);
+        }
+        assert!(shards.iter().all(|s| s.load(Ordering::Relaxed) == u64::MAX));
+        let signed: Vec<CachePadded<AtomicU64>> = (0..2)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
+            .collect();
+        for slot in [0, NO_SLOT] {
+            add_signed(&signed, slot, i64::MIN);
+            add_signed(&signed, slot, -1);
+        }
+        assert!(
+            signed
+                .iter()
+                .all(|s| s.load(Ordering::Relaxed) as i64 == i64::MIN)
+        );
+        add_signed(&signed, 0, i64::MAX);
+        add_signed(&signed, NO_SLOT, 1);
+        assert_eq!(signed[0].load(Ordering::Relaxed) as i64, -1);
+        assert_eq!(signed[1].load(Ordering::Relaxed) as i64, i64::MIN + 1);
+    }
 
     #[test]
     fn slots_are_distinct_and_the_lowest_free_one_comes_back_first() {

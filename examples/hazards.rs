@@ -1,0 +1,123 @@
+//! What real programs do to a telemetry library, one case per name, run as child processes by
+//! `tests/hazards.rs`: counters run past their range, `process::exit`, `fork()`, a closed
+//! stdout with `SIGPIPE` at its default action.
+//!
+//! ```text
+//! cargo run --example hazards -- <name> [args...]
+//! ```
+//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`.
+
+use mini_telemetry::{Config, KeyValue};
+use std::time::Duration;
+
+fn arg(n: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    match name.as_str() {
+        "overflow" => overflow(),
+        "exit" => exit(arg(2, 10)),
+        "fork" => fork(arg(2, 1_000_000)),
+        "closed-stdout" => closed_stdout(arg(2, 1_000_000)),
+        other => {
+            eprintln!("unknown case {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Sums pushed past the ends of their range, from the owning thread's shard and from the
+/// shared one: they stay at the end, and each series is counted once.
+fn overflow() {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let m = mini_telemetry::meter("overflow");
+    let up = m.counter("up").build();
+    up.add(u64::MAX - 1, &[]);
+    up.add(5, &[]);
+    up.add(5, &[]);
+    let bound = up.bind(&[KeyValue::new("bound", true)]);
+    bound.add(u64::MAX);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| bound.add(u64::MAX / 2));
+        }
+    });
+    let level = m.up_down_counter("level").build();
+    level.add(i64::MIN, &[]);
+    level.add(-1, &[]);
+    let high = m.up_down_counter("high").build();
+    high.add(i64::MAX, &[]);
+    high.add(1, &[]);
+    mini_telemetry::flush();
+    eprintln!(
+        "metric_overflows={}",
+        mini_telemetry::stats().metric_overflows
+    );
+}
+
+/// LOGS logs, then `std::process::exit(0)` with the guard still alive.
+fn exit(logs: u64) {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let logger = mini_telemetry::logger("exit");
+    for i in 0..logs {
+        mini_telemetry::info!(logger, "before exit", i = i);
+    }
+    std::process::exit(0);
+}
+
+/// The parent logs, forks a child that logs CHILD_LOGS records and ends with its guard
+/// dropped, waits for it, then logs again. The child must neither hang nor write.
+fn fork(child_logs: u64) {
+    let g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let logger = mini_telemetry::logger("fork");
+    logger.info("parent before fork");
+    mini_telemetry::flush();
+    // SAFETY: the child runs only code that takes no lock another thread may hold (telemetry
+    // calls, which are off in the child, and stderr, which no other thread uses), then exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let started = std::time::Instant::now();
+        for i in 0..child_logs {
+            mini_telemetry::info!(logger, "child", i = i);
+        }
+        mini_telemetry::flush();
+        drop(g);
+        eprintln!("child done in {:?}", started.elapsed());
+        // SAFETY: `_exit` ends the child at once, skipping the parent's atexit work and
+        // buffered stdio, which belong to the parent.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child made above; `status` is a valid out pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    logger.info("parent after fork");
+}
+
+/// `SIGPIPE` back at its default action (which kills the process), then LOGS logs to a stdout
+/// that the test closes after the first line: the process must live, and count what it could
+/// not write.
+fn closed_stdout(logs: u64) {
+    // SAFETY: resetting a signal's disposition has no memory preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let _g = Config::new("svc", "1", "test").install().unwrap();
+    let logger = mini_telemetry::logger("closed");
+    // Wait until the reader has gone.
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..logs {
+        mini_telemetry::info!(logger, "after close", i = i);
+    }
+    mini_telemetry::flush();
+    let st = mini_telemetry::stats();
+    eprintln!(
+        "alive unwritten={} written={} write_errors={}",
+        st.unwritten, st.written, st.write_errors
+    );
+}

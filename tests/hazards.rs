@@ -1,0 +1,109 @@
+//! What real programs do, each run as a child process whose output is parsed: sums past their
+//! range, `process::exit` with records unwritten, `fork()`, a closed stdout with `SIGPIPE` at
+//! its default action.
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sums_saturate_at_the_ends_of_their_range_and_are_counted() {
+    let out = run("hazards", &["overflow"], &[]);
+    let lines = json_lines(&out);
+    let value = |name: &str, attrs| point(&lines, name, attrs)["value"].clone();
+    assert_eq!(value("up", json!({})), json!(u64::MAX));
+    assert_eq!(value("up", json!({"bound": true})), json!(u64::MAX));
+    assert_eq!(value("level", json!({})), json!(i64::MIN));
+    assert_eq!(value("high", json!({})), json!(i64::MAX));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("metric_overflows=4"),
+        "each saturated series once (the bound one's per-thread parts add up past the end): \
+         {stderr}"
+    );
+}
+
+#[test]
+fn process_exit_writes_everything_recorded_before_it() {
+    for n in [10usize, 1000, 100_000] {
+        let out = run("hazards", &["exit", &n.to_string()], &[]);
+        let lines = json_lines(&out);
+        assert_eq!(
+            signal(&lines, "resource").len(),
+            1,
+            "{n}: the resource line"
+        );
+        let logs = signal(&lines, "log");
+        assert_eq!(logs.len(), n, "every log made before exit");
+        for (i, l) in logs.iter().enumerate() {
+            assert_eq!(l["attributes"]["i"], i as u64);
+        }
+    }
+}
+
+#[test]
+fn a_forked_child_turns_telemetry_off_says_so_and_never_hangs() {
+    let started = Instant::now();
+    let out = run("hazards", &["fork", "1000000"], &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "no 10 s shutdown wait, no hang on a full ring"
+    );
+    let lines = json_lines(&out);
+    let bodies: Vec<_> = signal(&lines, "log")
+        .iter()
+        .map(|l| l["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        bodies,
+        ["parent before fork", "parent after fork"],
+        "the parent's records once each, none from the child"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("child done"), "{stderr}");
+    assert!(
+        stderr.contains("telemetry is off in this process") && stderr.contains("fork()"),
+        "the child says why it wrote nothing: {stderr}"
+    );
+    assert!(!stderr.contains("did not finish"), "{stderr}");
+}
+
+#[test]
+fn a_closed_stdout_with_default_sigpipe_neither_kills_nor_loses_uncounted() {
+    let mut child = Command::new(example("hazards"))
+        .args(["closed-stdout", "200000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe (as `| head -n1` does).
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"resource\""), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "killed by SIGPIPE? {:?}: {stderr}",
+        out.status
+    );
+    let field = |name: &str| -> u64 {
+        let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
+        stderr[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(stderr.contains("alive"), "{stderr}");
+    assert!(field("write_errors") >= 1);
+    assert!(
+        field("unwritten") >= 200_000,
+        "every log after the close is counted: {stderr}"
+    );
+}
