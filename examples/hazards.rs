@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --example hazards -- <name> [args...]
 //! ```
-//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`.
+//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`.
 
 use mini_telemetry::{Config, KeyValue};
 use std::time::Duration;
@@ -24,6 +24,7 @@ fn main() {
         "exit" => exit(arg(2, 10)),
         "fork" => fork(arg(2, 1_000_000)),
         "closed-stdout" => closed_stdout(arg(2, 1_000_000)),
+        "leak" => leak(arg(2, 1_000_000)),
         other => {
             eprintln!("unknown case {other:?}");
             std::process::exit(2);
@@ -120,4 +121,40 @@ fn closed_stdout(logs: u64) {
         "alive unwritten={} written={} write_errors={}",
         st.unwritten, st.written, st.write_errors
     );
+}
+
+/// SPANS spans, each given a 400-byte attribute and leaked with `mem::forget` (their end never
+/// comes), then one span ended normally. The writer's memory for waiting parts stays bounded,
+/// every discarded part is counted, and the thread's context recovers.
+fn leak(spans: u64) {
+    let g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let tracer = mini_telemetry::tracer("leak");
+    let value = "x".repeat(400);
+    for i in 0..spans {
+        let s = tracer.start("leaked");
+        s.set_attribute("payload", value.as_str());
+        s.set_attribute("i", i as i64);
+        std::mem::forget(s);
+        if i % 1000 == 999 {
+            // Let the writer keep up, so that the ring's back-pressure is not what bounds it.
+            mini_telemetry::flush();
+        }
+    }
+    let after = tracer
+        .span("after")
+        .parent(mini_telemetry::SpanContext::NONE)
+        .start();
+    after.set_attribute("kept", true);
+    drop(after);
+    drop(g);
+    let st = mini_telemetry::stats();
+    let hwm_kib: u64 = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
+        })
+        .unwrap_or(0);
+    eprintln!("lost={} hwm_kib={hwm_kib}", st.lost);
 }

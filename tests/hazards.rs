@@ -107,3 +107,33 @@ fn a_closed_stdout_with_default_sigpipe_neither_kills_nor_loses_uncounted() {
         "every log after the close is counted: {stderr}"
     );
 }
+
+#[test]
+fn leaked_spans_keep_the_writer_bounded_and_every_discarded_part_counted() {
+    let n = 400_000u64;
+    let out = run("hazards", &["leak", &n.to_string()], &[]);
+    let lines = json_lines(&out);
+    let after = span(&lines, "after");
+    assert_eq!(
+        after["attributes"]["kept"], true,
+        "a span ended later keeps its parts"
+    );
+    assert_eq!(after["parent_span_id"], "");
+    assert!(signal(&lines, "span").iter().all(|s| s["name"] != "leaked"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let field = |name: &str| -> u64 {
+        let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
+        stderr[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Two parts per leaked span: discarded while running (the oldest first) or at shutdown,
+    // and counted either way.
+    assert_eq!(field("lost"), 2 * n, "{stderr}");
+    // Kept, the parts would take ~300 MB; the writer holds at most 64 MiB of them.
+    let hwm_mib = field("hwm_kib") / 1024;
+    assert!(hwm_mib < 120, "peak RSS {hwm_mib} MiB");
+}

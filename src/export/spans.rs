@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Most spans with parts (attributes, events, links, status) waiting for their end record.
-const MAX_PENDING: usize = 1 << 20;
+const MAX_PENDING: usize = 1 << 18;
+/// Most bytes of parts waiting for their spans' end records.
+const MAX_PENDING_BYTES: usize = 64 << 20;
 
 /// What arrived for a span before its end record.
 #[derive(Default)]
@@ -25,6 +27,11 @@ struct Pending {
     events: Vec<u8>,
     links: Vec<u8>,
     status_msg: String,
+    /// Part records kept, and the memory they hold.
+    parts: u64,
+    bytes: usize,
+    /// When the first part came (a count of spans that got parts): older is evicted first.
+    seq: u64,
 }
 
 impl Pending {
@@ -41,6 +48,8 @@ impl Pending {
         self.events.clear();
         self.links.clear();
         self.status_msg.clear();
+        self.parts = 0;
+        self.bytes = 0;
     }
 }
 
@@ -68,6 +77,10 @@ impl Hasher for SpanIdHasher {
 #[derive(Default)]
 pub(crate) struct Spans {
     pending: HashMap<u64, Pending, BuildHasherDefault<SpanIdHasher>>,
+    /// Spans that got parts so far (the next [`Pending::seq`]).
+    seq: u64,
+    /// Memory held by `pending`.
+    bytes: usize,
     spare: Vec<Pending>,
     attrs: Vec<Attr<'static>>,
     sub_attrs: Vec<Attr<'static>>,
@@ -75,30 +88,38 @@ pub(crate) struct Spans {
     links: Vec<LinkView>,
 }
 
-/// What [`Spans::part`] did with a part.
-pub(crate) enum Kept {
-    /// Stored until the span's end.
-    Yes,
-    /// Dropped: too many spans are waiting for their end (it never came: a span dropped by a
-    /// full ring, or leaked with `mem::forget`). The caller counts it as lost.
-    Lost,
-}
-
 impl Spans {
     /// Keeps a part of a live span (`rec` is the whole record, `head` its [`PartHead`]) until
-    /// the span ends.
-    pub fn part(&mut self, head: PartHead, rec: &[u8]) -> Result<Kept, Corrupt> {
+    /// the span ends. Returns how many part records were discarded to stay within
+    /// [`MAX_PENDING`] spans and [`MAX_PENDING_BYTES`]: those of the spans waiting longest (whose
+    /// end may never come: a span leaked with `mem::forget`, or whose end a full ring dropped).
+    /// The caller counts them as lost.
+    pub fn part(&mut self, head: PartHead, rec: &[u8]) -> Result<u64, Corrupt> {
         let id = head.span_id;
-        if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(&id) {
-            // Parts of spans whose end never came must not grow memory without bound.
-            return Ok(Kept::Lost);
+        let rest = rec.get(PartHead::LEN..).ok_or(Corrupt)?;
+        let mut discarded = 0;
+        if (self.pending.len() >= MAX_PENDING || self.bytes + rec.len() > MAX_PENDING_BYTES)
+            && self.pending.len() > 1
+        {
+            discarded = self.evict_older_half(id);
         }
         let spare = &mut self.spare;
-        let p = self
-            .pending
-            .entry(id)
-            .or_insert_with(|| spare.pop().unwrap_or_default());
-        let rest = rec.get(PartHead::LEN..).ok_or(Corrupt)?;
+        let seq = self.seq;
+        let mut new = false;
+        let p = self.pending.entry(id).or_insert_with(|| {
+            new = true;
+            let mut p = spare.pop().unwrap_or_default();
+            // The entry itself, with the map's share.
+            p.bytes = std::mem::size_of::<(u64, Pending)>() + 8 + p.capacity();
+            p.seq = seq;
+            p
+        });
+        if new {
+            self.bytes += p.bytes;
+            self.seq += 1;
+        }
+        p.parts += 1;
+        let before = p.capacity();
         match head.kind {
             kind::SPAN_ATTRS => {
                 let mut d = Dec::new(rest);
@@ -121,7 +142,48 @@ impl Spans {
                 p.status_msg.push_str(d.str()?);
             }
         }
-        Ok(Kept::Yes)
+        // Memory as allocated (buffers grow by doubling), not just the bytes appended.
+        let grown = p.capacity() - before;
+        p.bytes += grown;
+        self.bytes += grown;
+        Ok(discarded)
+    }
+
+    /// Discards the parts of the older half of the waiting spans (those whose first part came
+    /// first), never `keep`'s; returns how many records they were. One pass over the map, done
+    /// once per half of a limit's worth of new parts: O(1) amortised per part.
+    #[cold]
+    fn evict_older_half(&mut self, keep: u64) -> u64 {
+        let mut seqs: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(id, _)| **id != keep)
+            .map(|(_, p)| p.seq)
+            .collect();
+        if seqs.is_empty() {
+            return 0;
+        }
+        let mid = seqs.len() / 2;
+        let (_, &mut cut, _) = seqs.select_nth_unstable(mid);
+        let mut discarded = 0;
+        let mut freed = 0;
+        self.pending.retain(|id, p| {
+            if *id == keep || p.seq > cut {
+                return true;
+            }
+            discarded += p.parts;
+            freed += p.bytes;
+            false
+        });
+        self.bytes -= freed;
+        discarded
+    }
+
+    /// Discards every waiting part (at shutdown: those spans never ended); returns how many
+    /// records they were.
+    pub fn discard_all(&mut self) -> u64 {
+        self.bytes = 0;
+        self.pending.drain().map(|(_, p)| p.parts).sum()
     }
 
     /// Renders the span whose end record `d` holds (after its kind byte), with its parts.
@@ -143,7 +205,11 @@ impl Spans {
             cal.to_unix_nanos(h.end.max(h.start)),
         );
         let pending = if h.flags & SPAN_HAS_PENDING != 0 {
-            self.pending.remove(&h.span_id)
+            let p = self.pending.remove(&h.span_id);
+            if let Some(p) = &p {
+                self.bytes -= p.bytes;
+            }
+            p
         } else {
             None
         };

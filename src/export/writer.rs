@@ -22,7 +22,7 @@ use crate::export::format::{Formatter, LineFormat};
 use crate::export::logs::Logs;
 use crate::export::metrics;
 use crate::export::sink::Sink;
-use crate::export::spans::{Kept, Spans};
+use crate::export::spans::Spans;
 use crate::export::view::{Attr, Num, PointData, PointView};
 use crate::model::config::Config;
 use crate::model::resource;
@@ -125,6 +125,12 @@ impl Writer {
                 self.export_metrics();
                 // Records the observable callbacks made during that export (the writer's own ring).
                 self.drain_all();
+                // Parts of spans that never ended (leaked guards): discarded, and counted.
+                let never_ended = self.spans.discard_all();
+                self.g
+                    .counters
+                    .lost
+                    .fetch_add(never_ended, Ordering::Relaxed);
                 self.write_out(true);
                 *self.g.orphans.lock() = std::mem::take(&mut self.rings);
                 let mut c = self.g.control.lock();
@@ -239,8 +245,9 @@ impl Writer {
             }
             k @ (kind::SPAN_ATTRS | kind::SPAN_EVENT | kind::SPAN_LINK | kind::SPAN_STATUS) => {
                 let head = PartHead::decode(k, &mut d)?;
-                if let Kept::Lost = self.spans.part(head, rec)? {
-                    self.g.counters.lost.fetch_add(1, Ordering::Relaxed);
+                let discarded = self.spans.part(head, rec)?;
+                if discarded > 0 {
+                    self.g.counters.lost.fetch_add(discarded, Ordering::Relaxed);
                 }
                 Ok(())
             }
