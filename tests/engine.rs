@@ -67,6 +67,40 @@ fn spans_nest_and_logs_carry_their_span() {
 }
 
 #[test]
+fn the_resource_line_is_not_later_than_any_record() {
+    let lines = json_lines(&run("scenario", &["nesting"], &[]));
+    let resource = signal(&lines, "resource")[0]["time_unix_nano"]
+        .as_u64()
+        .unwrap();
+    for l in &lines[1..] {
+        let t = l
+            .get("start_time_unix_nano")
+            .or_else(|| l.get("time_unix_nano"))
+            .and_then(|t| t.as_u64())
+            .unwrap();
+        assert!(resource <= t, "resource at {resource}, later than {l}");
+    }
+}
+
+#[test]
+fn the_text_format_keeps_link_attributes() {
+    let out = run(
+        "scenario",
+        &["nesting"],
+        &[("MINI_TELEMETRY_FORMAT", "text")],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("remote-child"))
+        .expect("the span with a link");
+    assert!(
+        line.contains(" link=") && line.contains("why=follows"),
+        "{line}"
+    );
+}
+
+#[test]
 fn counters_and_histograms_are_exact_across_threads() {
     let lines = json_lines(&run("scenario", &["counters", "8", "100000"], &[]));
     assert_eq!(

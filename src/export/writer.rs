@@ -92,8 +92,9 @@ impl Writer {
         // A write to a closed pipe must fail with EPIPE here, not kill the process with
         // SIGPIPE when the host restored its default action.
         block_sigpipe();
-        let now = self.now_unix();
-        self.format.resource(&mut self.out, now);
+        // Stamped with the time of init, before which no record was made: the resource line
+        // is never later than the records after it.
+        self.format.resource(&mut self.out, self.start_unix);
         self.lines += 1;
         let mut nap = self.flush_interval;
         loop {

@@ -65,7 +65,7 @@ impl std::error::Error for InitError {
 
 /// Keeps telemetry running; dropping it flushes everything and stops the writer thread
 /// (the same as [`shutdown`]).
-#[must_use = "dropping the guard shuts telemetry down at once"]
+#[must_use = "dropping the guard shuts telemetry down at once: bind it to a name (`let _telemetry = ...`), not to `_`"]
 #[derive(Debug)]
 pub struct Guard {
     _private: (),

@@ -121,6 +121,12 @@ impl LineFormat for TextLines {
             write::hex_u128(out, l.trace);
             out.push(b':');
             write::hex_u64(out, l.span);
+            let a = sub(v.sub_attrs, &l.attrs)?;
+            if !a.is_empty() {
+                out.push(b'{');
+                attrs_text_inner(out, a)?;
+                out.push(b'}');
+            }
         }
         for (name, n) in [
             ("dropped_attributes", v.dropped_attrs),
