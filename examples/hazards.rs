@@ -5,7 +5,8 @@
 //! ```text
 //! cargo run --example hazards -- <name> [args...]
 //! ```
-//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`.
+//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`,
+//! `duplicates`, `many N` (N scopes, N instruments, N open spans ended in start order).
 
 use mini_telemetry::{Config, KeyValue};
 use std::time::Duration;
@@ -25,6 +26,8 @@ fn main() {
         "fork" => fork(arg(2, 1_000_000)),
         "closed-stdout" => closed_stdout(arg(2, 1_000_000)),
         "leak" => leak(arg(2, 1_000_000)),
+        "duplicates" => duplicates(),
+        "many" => many(arg(2, 100_000)),
         other => {
             eprintln!("unknown case {other:?}");
             std::process::exit(2);
@@ -157,4 +160,57 @@ fn leak(spans: u64) {
         })
         .unwrap_or(0);
     eprintln!("lost={} hwm_kib={hwm_kib}", st.lost);
+}
+
+/// The same instruments registered twice: one series (or one point) each, a warning where the
+/// registrations differ.
+fn duplicates() {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let m = mini_telemetry::meter("dup");
+    for v in [1.0, 2.0] {
+        m.observable_gauge("temperature", move |o| {
+            o.observe(v, &[KeyValue::new("room", "a")])
+        })
+        .build();
+    }
+    let a = m.counter("hits").with_unit("1").build();
+    let b = m.counter("hits").with_unit("1").build();
+    a.add(1, &[]);
+    b.add(2, &[]);
+    let _ = m.counter("hits").with_unit("By").build(); // another unit: a warning
+    mini_telemetry::flush();
+}
+
+/// N scopes, N instruments, and N spans open at once, ended in start order: each step is
+/// timed (registration must be O(1) amortised, ending O(1)).
+fn many(n: u64) {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let _ = mini_telemetry::tracer(&format!("scope.{i}"));
+    }
+    let scopes = t.elapsed();
+    let m = mini_telemetry::meter("many");
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let _ = m.counter(&format!("counter.{i}")).build();
+    }
+    let instruments = t.elapsed();
+    let tracer = mini_telemetry::tracer("many");
+    let t = std::time::Instant::now();
+    let spans: Vec<_> = (0..n).map(|_| tracer.start("open")).collect();
+    for s in spans {
+        drop(s); // start order: each one is the oldest still open
+    }
+    let spans = t.elapsed();
+    assert_eq!(
+        mini_telemetry::SpanContext::current(),
+        mini_telemetry::SpanContext::NONE
+    );
+    eprintln!(
+        "scopes_ms={} instruments_ms={} spans_ms={}",
+        scopes.as_millis(),
+        instruments.as_millis(),
+        spans.as_millis()
+    );
 }

@@ -5,6 +5,7 @@ use crate::engine::metrics::histogram::{DEFAULT_BOUNDS, HistAcc};
 use crate::engine::metrics::{Cells, INSTRUMENTS, Instrument, Kind, Observer, Series};
 use crate::engine::record::{Corrupt, Dec};
 use crate::export::view::{Attr, HistPoint, Num, PointData, PointView};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 /// Decodes an observation's attributes (encoded as a record's key-values by `Observer`).
@@ -44,16 +45,26 @@ pub(crate) fn collect(
                     data,
                 })
             };
-        if let Some(cb) = &inst.callback {
+        if inst.kind == Kind::ObservableGauge {
             let mut obs = Observer::default();
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
-            if r.is_err() {
-                eprintln!(
-                    "mini-telemetry: the callback of observable gauge {:?} panicked",
-                    inst.name
-                );
+            for cb in inst.callbacks.read().iter() {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
+                if r.is_err() {
+                    eprintln!(
+                        "mini-telemetry: the callback of observable gauge {:?} panicked",
+                        inst.name
+                    );
+                }
             }
-            for (v, enc) in &obs.points {
+            // One point per attribute set: the last value observed for it.
+            let mut last: HashMap<&[u8], usize> = HashMap::new();
+            for (i, (_, enc)) in obs.points.iter().enumerate() {
+                last.insert(enc, i);
+            }
+            for (i, (v, enc)) in obs.points.iter().enumerate() {
+                if last.get(enc.as_slice()) != Some(&i) {
+                    continue;
+                }
                 let mut attrs = Vec::new();
                 if decode_attrs(enc, &mut attrs).is_ok() {
                     point(&attrs, PointData::Gauge(Num::F(*v)), emit);

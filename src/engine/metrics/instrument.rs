@@ -38,7 +38,8 @@ pub(crate) struct Instrument {
     count: AtomicUsize,
     overflow: OnceLock<&'static Series>,
     no_attrs: OnceLock<&'static Series>,
-    pub(crate) callback: Option<Callback>,
+    /// An observable gauge's callbacks (one per registration of the same name).
+    pub(crate) callbacks: RwLock<Vec<Callback>>,
 }
 
 impl std::fmt::Debug for Instrument {
@@ -52,6 +53,12 @@ impl std::fmt::Debug for Instrument {
 
 /// Every instrument, in registration order (the id is the index).
 pub(crate) static INSTRUMENTS: RwLock<Vec<&'static Instrument>> = RwLock::new(Vec::new());
+
+/// Instruments by scope and name (a name may have several kinds).
+type ByName = HashMap<(u32, String), Vec<&'static Instrument>>;
+
+/// The instruments by scope and name: registration in O(1).
+static BY_NAME: Mutex<Option<ByName>> = Mutex::new(None);
 
 /// Metric attributes dropped or cut by the limits (see [`Instrument::lookup_global`]).
 static LIMITED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -93,9 +100,10 @@ thread_local! {
 
 impl Instrument {
     /// Registers an instrument, or returns the existing one with the same scope, name and kind
-    /// (an observable gauge, with its callback, is always new). Names outside OpenTelemetry's
-    /// syntax, and a name already used by an instrument of another kind, are accepted with a
-    /// warning on stderr.
+    /// (one set of series however often it is registered; an observable gauge gets the new
+    /// callback added, and each attribute set is still one point). Names outside OpenTelemetry's
+    /// syntax, a name already used by an instrument of another kind, and a registration whose
+    /// description or unit differs from the first are accepted with a warning on stderr.
     pub(crate) fn register(
         scope: u32,
         name: String,
@@ -104,11 +112,26 @@ impl Instrument {
         kind: Kind,
         callback: Option<Callback>,
     ) -> &'static Instrument {
-        let mut list = INSTRUMENTS.write();
-        if let Some(i) = list
-            .iter()
-            .find(|i| i.scope == scope && i.name == name && i.kind == kind && callback.is_none())
-        {
+        let mut by_name = BY_NAME.lock();
+        let same_name = by_name
+            .get_or_insert_with(HashMap::new)
+            .entry((scope, name.clone()))
+            .or_default();
+        if let Some(&i) = same_name.iter().find(|i| i.kind == kind) {
+            if i.description != description || i.unit != unit {
+                eprintln!(
+                    "mini-telemetry: {} {:?} registered again with another description or unit; the first registration's are kept",
+                    kind.name(),
+                    i.name
+                );
+            }
+            if let Some(cb) = callback {
+                eprintln!(
+                    "mini-telemetry: observable gauge {:?} registered again: both callbacks run, and an attribute set observed twice is one point (the last value)",
+                    i.name
+                );
+                i.callbacks.write().push(cb);
+            }
             return i;
         }
         if !conformant_name(&name) {
@@ -116,16 +139,14 @@ impl Instrument {
                 "mini-telemetry: instrument name {name:?} is not OpenTelemetry-conformant (ASCII letter first, then [A-Za-z0-9_.-/], at most 255); accepted as is"
             );
         }
-        if let Some(other) = list
-            .iter()
-            .find(|i| i.scope == scope && i.name == name && i.kind != kind)
-        {
+        if let Some(other) = same_name.first() {
             eprintln!(
                 "mini-telemetry: instrument {name:?} registered as a {} and as a {}; both are exported",
                 other.kind.name(),
                 kind.name()
             );
         }
+        let mut list = INSTRUMENTS.write();
         let inst: &'static Instrument = Box::leak(Box::new(Instrument {
             id: list.len() as u32,
             scope,
@@ -138,9 +159,10 @@ impl Instrument {
             count: AtomicUsize::new(0),
             overflow: OnceLock::new(),
             no_attrs: OnceLock::new(),
-            callback,
+            callbacks: RwLock::new(callback.into_iter().collect()),
         }));
         list.push(inst);
+        same_name.push(inst);
         inst
     }
 
