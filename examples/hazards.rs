@@ -6,7 +6,8 @@
 //! cargo run --example hazards -- <name> [args...]
 //! ```
 //! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`,
-//! `duplicates`, `many N` (N scopes, N instruments, N open spans ended in start order).
+//! `duplicates`, `many N` (N scopes, N instruments, N open spans ended in start order),
+//! `wide-histograms`.
 
 use mini_telemetry::{Config, KeyValue};
 use std::time::Duration;
@@ -28,6 +29,7 @@ fn main() {
         "leak" => leak(arg(2, 1_000_000)),
         "duplicates" => duplicates(),
         "many" => many(arg(2, 100_000)),
+        "wide-histograms" => wide_histograms(),
         other => {
             eprintln!("unknown case {other:?}");
             std::process::exit(2);
@@ -212,5 +214,27 @@ fn many(n: u64) {
         scopes.as_millis(),
         instruments.as_millis(),
         spans.as_millis()
+    );
+}
+
+/// Histograms of values far from 1: byte counts of 10 GB to 10 TB, nanosecond durations of
+/// minutes to hours, ratios around 1e-15; and two values past 2^64.
+fn wide_histograms() {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    let m = mini_telemetry::meter("wide");
+    for (name, scale) in [("bytes", 1e10), ("nanos", 6e10), ("ratio", 1e-15)] {
+        let h = m.histogram(name).build();
+        for i in 1..=1000 {
+            h.record(i as f64 * scale, &[]);
+        }
+    }
+    let h = m.histogram("huge").build();
+    h.record(1e30, &[]);
+    h.record(1e25, &[]);
+    h.record(1.0, &[]);
+    mini_telemetry::flush();
+    eprintln!(
+        "histogram_out_of_range={}",
+        mini_telemetry::stats().histogram_out_of_range
     );
 }

@@ -206,3 +206,28 @@ fn registration_and_out_of_order_ends_scale_linearly() {
         assert!(field(step) < 8_000, "{step}: {stderr}");
     }
 }
+
+#[test]
+fn histogram_percentiles_hold_far_from_one_and_out_of_range_is_counted() {
+    let out = run("hazards", &["wide-histograms"], &[]);
+    let lines = json_lines(&out);
+    for (name, scale) in [("bytes", 1e10), ("nanos", 6e10), ("ratio", 1e-15)] {
+        let p = &point(&lines, name, json!({}))["percentiles"];
+        for (key, want) in [("p50", 500.0), ("p90", 900.0), ("p99", 990.0)] {
+            let got = p[key].as_f64().unwrap();
+            let want = want * scale;
+            assert!(
+                (got - want).abs() / want < 0.01,
+                "{name} {key}: {got} vs {want}"
+            );
+        }
+    }
+    let huge = point(&lines, "huge", json!({}));
+    assert_eq!(huge["max"], 1e30);
+    assert_eq!(
+        huge["percentiles"]["p99"], 1e30,
+        "past the range: reported as max"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("histogram_out_of_range=2"), "{stderr}");
+}

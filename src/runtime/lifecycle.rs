@@ -2,7 +2,7 @@
 //! wait for it, and [`stats`].
 
 use super::panic_hook;
-use crate::engine::metrics::{attributes_limited, invalid_count, overflow_count};
+use crate::engine::metrics::{attributes_limited, histogram, invalid_count, overflow_count};
 use crate::engine::shared::{
     ENABLED, GLOBAL, Global, Settings, global, set_exception_backtraces, set_min_level, set_sampler,
 };
@@ -335,6 +335,9 @@ pub struct Stats {
     /// `i64::MIN` or `i64::MAX`) and saturated there instead of wrapping; counted once per
     /// series, when an export finds it there.
     pub metric_overflows: u64,
+    /// Histogram values outside 2^-64..2^64 (exact in count, sum, min and max; in the
+    /// percentiles they report as min or max).
+    pub histogram_out_of_range: u64,
 }
 
 /// Counters of the engine's own health.
@@ -349,6 +352,7 @@ pub fn stats() -> Stats {
             invalid_measurements: invalid_count(),
             metric_attributes_limited: attributes_limited(),
             metric_overflows: overflow_count(),
+            histogram_out_of_range: histogram::out_of_range_count(),
             ..Stats::default()
         };
     };
@@ -378,5 +382,6 @@ pub fn stats() -> Stats {
         invalid_measurements: invalid_count(),
         metric_attributes_limited: attributes_limited(),
         metric_overflows: overflow_count(),
+        histogram_out_of_range: histogram::out_of_range_count(),
     }
 }

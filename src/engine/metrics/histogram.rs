@@ -2,8 +2,12 @@
 //!
 //! Values are bucketed log-linearly straight from their IEEE-754 bits: the exponent picks an
 //! octave and the top [`SUB_BITS`] mantissa bits a sub-bucket, so every bucket is at most
-//! 2^-7 (0.78 %) wide relative to its value, from 2^-24 (6e-8) to 2^40 (1.1e12). Octaves are
-//! allocated on first use, so a latency histogram that spans a few decades costs a few KiB.
+//! 2^-7 (0.78 %) wide relative to its value, from 2^-64 (5.4e-20) to 2^64 (1.8e19): nanosecond
+//! latencies, byte counts and tiny ratios alike. Values outside that range still count exactly
+//! in count, sum, min and max; in the percentiles they fall in the first or last bucket, which
+//! report min and max, and they are counted in `Stats::histogram_out_of_range`.
+//! Octaves are allocated on first use, so a latency histogram that spans a few decades costs a
+//! few KiB.
 //! Count, sum, min and max are exact, and so are the counts on OpenTelemetry's default explicit
 //! bucket boundaries; percentiles come from the log-linear buckets, clamped to [min, max].
 //!
@@ -11,15 +15,31 @@
 //! records, so per-thread recording would need a lock or a hand-off on the calling thread. This
 //! type is the same idea (log-linear buckets with bounded relative error) on atomics.
 
-use super::shard::add_owned;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Mantissa bits used for sub-buckets.
 pub const SUB_BITS: u32 = 7;
 const SUB: usize = 1 << SUB_BITS;
-const MIN_EXP: i32 = -24;
-const OCTAVES: usize = 64;
+const MIN_EXP: i32 = -64;
+const OCTAVES: usize = 128;
+// `HistAcc::used` has one bit per octave.
+const _: () = assert!(OCTAVES <= 128);
+
+/// Positive values recorded outside [2^MIN_EXP, 2^(MIN_EXP + OCTAVES)).
+static OUT_OF_RANGE: AtomicU64 = AtomicU64::new(0);
+
+/// Histogram values recorded outside the log-linear buckets' range (see the module docs).
+pub fn out_of_range_count() -> u64 {
+    OUT_OF_RANGE.load(Ordering::Relaxed)
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_range<T>(bucket: T) -> T {
+    OUT_OF_RANGE.fetch_add(1, Ordering::Relaxed);
+    bucket
+}
 
 /// OpenTelemetry's default explicit bucket boundaries.
 pub const DEFAULT_BOUNDS: [f64; 15] = [
@@ -75,11 +95,11 @@ fn log_bucket(v: f64) -> (usize, usize) {
     let bits = v.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
     if exp < MIN_EXP {
-        return (0, 0);
+        return out_of_range((0, 0));
     }
     let o = (exp - MIN_EXP) as usize;
     if o >= OCTAVES {
-        return (OCTAVES - 1, SUB - 1);
+        return out_of_range((OCTAVES - 1, SUB - 1));
     }
     (o, ((bits >> (52 - SUB_BITS)) as usize) & (SUB - 1))
 }
@@ -119,6 +139,18 @@ fn explicit_bucket(v: f64, o: usize, s: usize) -> usize {
     }
 }
 
+/// The octaves whose bits are set in `used`, in increasing order.
+fn octaves(mut used: u128) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if used == 0 {
+            return None;
+        }
+        let o = used.trailing_zeros() as usize;
+        used &= used - 1;
+        Some(o)
+    })
+}
+
 /// The middle of a log-linear bucket.
 fn bucket_mid(o: usize, s: usize) -> f64 {
     let base = 2f64.powi(o as i32 + MIN_EXP);
@@ -148,7 +180,8 @@ impl AtomicHistogram {
         }
         let bump = |c: &AtomicU64| {
             if OWNED {
-                add_owned(c, 1);
+                // Plain load and store, wrapping: a count cannot reach 2^64.
+                c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
             } else {
                 c.fetch_add(1, Ordering::Relaxed);
             }
@@ -211,6 +244,7 @@ impl AtomicHistogram {
         }
         for (o, oct) in self.octaves.iter().enumerate() {
             if let Some(oct) = oct.get() {
+                acc.used |= 1 << o;
                 let dst = &mut acc.log[o * SUB..(o + 1) * SUB];
                 for (d, c) in dst.iter_mut().zip(oct.iter()) {
                     *d += c.load(Ordering::Relaxed);
@@ -245,6 +279,8 @@ pub struct HistAcc {
     /// Counts per explicit bucket (`DEFAULT_BOUNDS.len() + 1`).
     pub explicit: [u64; DEFAULT_BOUNDS.len() + 1],
     log: Vec<u64>,
+    /// Bit `o`: octave `o` of `log` may be non-zero (the others are skipped).
+    used: u128,
 }
 
 impl Default for HistAcc {
@@ -257,6 +293,7 @@ impl Default for HistAcc {
             non_positive: 0,
             explicit: [0; DEFAULT_BOUNDS.len() + 1],
             log: vec![0; OCTAVES * SUB],
+            used: 0,
         }
     }
 }
@@ -270,11 +307,15 @@ impl HistAcc {
         self.max = f64::NEG_INFINITY;
         self.non_positive = 0;
         self.explicit = [0; DEFAULT_BOUNDS.len() + 1];
-        self.log.fill(0);
+        for o in octaves(self.used) {
+            self.log[o * SUB..(o + 1) * SUB].fill(0);
+        }
+        self.used = 0;
     }
 
     /// The value at quantile `q` (0..=1): the middle of the bucket holding it, clamped to
-    /// [min, max]. Values <= 0 count as `min`.
+    /// [min, max]. Values <= 0 count as `min`; the first and last buckets (which also hold
+    /// the values outside the range) report `min` and `max`.
     pub fn quantile(&self, q: f64) -> f64 {
         if self.count == 0 {
             return 0.0;
@@ -284,12 +325,19 @@ impl HistAcc {
         if seen >= rank {
             return self.min;
         }
-        for (i, &c) in self.log.iter().enumerate() {
+        let buckets = octaves(self.used).flat_map(|o| o * SUB..(o + 1) * SUB);
+        for (i, c) in buckets.map(|i| (i, self.log[i])) {
             seen += c;
             if seen >= rank {
                 // min/max and the counts are read without a common snapshot: clamp only when
                 // they are consistent (f64::clamp panics if min > max).
-                let mid = bucket_mid(i / SUB, i % SUB);
+                // The first and last buckets also hold the values below and above the range:
+                // they report min and max.
+                let mid = match i {
+                    0 => self.min,
+                    i if i == OCTAVES * SUB - 1 => self.max,
+                    i => bucket_mid(i / SUB, i % SUB),
+                };
                 return if self.min <= self.max {
                     mid.clamp(self.min, self.max)
                 } else {
@@ -329,6 +377,41 @@ mod tests {
         assert_eq!(acc.explicit[1], 50);
         assert_eq!(acc.explicit[10], 2500);
         assert_eq!(acc.explicit.iter().sum::<u64>(), 10_000);
+    }
+
+    #[test]
+    fn percentiles_hold_across_the_whole_range() {
+        // Byte counts of 10 GB to 10 TB, nanosecond latencies of minutes, tiny ratios.
+        for scale in [1e10, 1e-15, 1e15] {
+            let h = AtomicHistogram::default();
+            for i in 1..=1000 {
+                assert!(h.record(i as f64 * scale));
+            }
+            let mut acc = HistAcc::default();
+            h.add_into(&mut acc);
+            for (q, want) in [(0.5, 500.0), (0.9, 900.0), (0.99, 990.0)] {
+                let got = acc.quantile(q);
+                let want = want * scale;
+                assert!(
+                    (got - want).abs() / want < 0.01,
+                    "{scale} q{q}: {got} vs {want}"
+                );
+            }
+        }
+        let before = out_of_range_count();
+        let h = AtomicHistogram::default();
+        h.record(1e30);
+        h.record(1e-30);
+        h.record(1e3);
+        assert!(
+            out_of_range_count() - before >= 2,
+            "counted (other tests may add)"
+        );
+        let mut acc = HistAcc::default();
+        h.add_into(&mut acc);
+        assert_eq!((acc.count, acc.min, acc.max), (3, 1e-30, 1e30));
+        assert_eq!(acc.quantile(1.0), 1e30, "the last bucket reports max");
+        assert_eq!(acc.quantile(0.1), 1e-30, "the first bucket reports min");
     }
 
     #[test]

@@ -225,8 +225,9 @@ impl Series {
         self.record_at(thread_slot(), v);
     }
 
-    /// `record` for a caller that already has this thread's slot.
-    #[inline]
+    /// `record` for a caller that already has this thread's slot. Always inlined: as a call
+    /// it costs ~15 instructions more per value.
+    #[inline(always)]
     pub(crate) fn record_at(&'static self, slot: u32, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
             let ok = match shard::pick(shards, slot) {
