@@ -7,7 +7,7 @@
 //! ```
 //! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`,
 //! `duplicates`, `many N` (N scopes, N instruments, N open spans ended in start order),
-//! `wide-histograms`.
+//! `wide-histograms`, `slow-callback`.
 
 use mini_telemetry::{Config, KeyValue};
 use std::time::Duration;
@@ -30,6 +30,7 @@ fn main() {
         "duplicates" => duplicates(),
         "many" => many(arg(2, 100_000)),
         "wide-histograms" => wide_histograms(),
+        "slow-callback" => slow_callback(),
         other => {
             eprintln!("unknown case {other:?}");
             std::process::exit(2);
@@ -209,11 +210,21 @@ fn many(n: u64) {
         mini_telemetry::SpanContext::current(),
         mini_telemetry::SpanContext::NONE
     );
+    // One metric call with N/2 attributes, five times (the limits keep 128 of them).
+    let keys: Vec<String> = (0..n / 2).map(|i| format!("k{i}")).collect();
+    let attrs: Vec<KeyValue<'_>> = keys.iter().map(|k| KeyValue::new(k, 1)).collect();
+    let c = m.counter("wide").build();
+    let t = std::time::Instant::now();
+    for _ in 0..5 {
+        c.add(1, &attrs);
+    }
+    let metric_call = t.elapsed() / 5;
     eprintln!(
-        "scopes_ms={} instruments_ms={} spans_ms={}",
+        "scopes_ms={} instruments_ms={} spans_ms={} metric_call_ms={}",
         scopes.as_millis(),
         instruments.as_millis(),
-        spans.as_millis()
+        spans.as_millis(),
+        metric_call.as_millis()
     );
 }
 
@@ -237,4 +248,32 @@ fn wide_histograms() {
         "histogram_out_of_range={}",
         mini_telemetry::stats().histogram_out_of_range
     );
+}
+
+/// An observable gauge whose callback takes 2 s, exported every 100 ms, while a thread with a
+/// small ring logs for 3 s: the slowest log call is printed (the callback must not stall the
+/// writer, and so the producer), and the gauge's points still come out.
+fn slow_callback() {
+    let _g = Config::new("svc", "1", "test")
+        .ring_capacity(4096)
+        .metric_interval(Duration::from_millis(100))
+        .install()
+        .unwrap();
+    let m = mini_telemetry::meter("slow");
+    m.observable_gauge("slow.gauge", |o| {
+        std::thread::sleep(Duration::from_secs(2));
+        o.observe(7.0, &[]);
+    })
+    .build();
+    let logger = mini_telemetry::logger("slow");
+    let started = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut i = 0u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let t = std::time::Instant::now();
+        mini_telemetry::info!(logger, "busy", i = i);
+        slowest = slowest.max(t.elapsed());
+        i += 1;
+    }
+    eprintln!("slowest_log_ms={} logs={i}", slowest.as_millis());
 }

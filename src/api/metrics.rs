@@ -84,7 +84,8 @@ impl Meter {
         self.builder(name, Kind::Histogram)
     }
 
-    /// A gauge whose `callback` runs on the writer thread at each export.
+    /// A gauge whose `callback` runs at each export, on a thread of its own (a slow callback
+    /// delays only its own points, never the writing of other records).
     ///
     /// ```
     /// let meter = mini_telemetry::meter("système");

@@ -1,5 +1,6 @@
 //! Metric collection at export: every series of every instrument, summed over its shards, as
-//! points; observable gauges' callbacks run here, on the writer thread.
+//! points; and the observable gauges' callbacks (run on the observer thread, `observe.rs`) and
+//! their points.
 
 use crate::engine::metrics::histogram::{DEFAULT_BOUNDS, HistAcc};
 use crate::engine::metrics::{Cells, INSTRUMENTS, Instrument, Kind, Observer, Series};
@@ -18,8 +19,8 @@ fn decode_attrs<'a>(bytes: &'a [u8], into: &mut Vec<Attr<'a>>) -> Result<(), Cor
     Ok(())
 }
 
-/// Calls `emit` with every metric point (cumulative since `start`), running observable
-/// callbacks. Writer thread only.
+/// Calls `emit` with every metric point (cumulative since `start`) but those of observable
+/// gauges ([`observe_all`], [`observed`]). Writer thread only.
 pub(crate) fn collect(
     start: u64,
     now: u64,
@@ -46,30 +47,7 @@ pub(crate) fn collect(
                 })
             };
         if inst.kind == Kind::ObservableGauge {
-            let mut obs = Observer::default();
-            for cb in inst.callbacks.read().iter() {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
-                if r.is_err() {
-                    eprintln!(
-                        "mini-telemetry: the callback of observable gauge {:?} panicked",
-                        inst.name
-                    );
-                }
-            }
-            // One point per attribute set: the last value observed for it.
-            let mut last: HashMap<&[u8], usize> = HashMap::new();
-            for (i, (_, enc)) in obs.points.iter().enumerate() {
-                last.insert(enc, i);
-            }
-            for (i, (v, enc)) in obs.points.iter().enumerate() {
-                if last.get(enc.as_slice()) != Some(&i) {
-                    continue;
-                }
-                let mut attrs = Vec::new();
-                if decode_attrs(enc, &mut attrs).is_ok() {
-                    point(&attrs, PointData::Gauge(Num::F(*v)), emit);
-                }
-            }
+            // Their callbacks run on the observer thread (`observe.rs`); see `observed`.
             continue;
         }
         let series: Vec<&'static Series> = inst.list.lock().clone();
@@ -119,6 +97,69 @@ pub(crate) fn collect(
                     hp.bucket_counts.extend_from_slice(&acc.explicit);
                     point(&s.view, PointData::Histogram(&hp), emit);
                 }
+            }
+        }
+    }
+}
+
+/// What one run of the observable gauges' callbacks reported, per instrument.
+pub(crate) type Observations = Vec<(&'static Instrument, Observer)>;
+
+/// Runs every observable gauge's callbacks (on the observer thread). A callback that panics is
+/// reported on stderr; what it observed before the panic is kept.
+pub(crate) fn observe_all() -> Observations {
+    let instruments: Vec<&'static Instrument> = INSTRUMENTS
+        .read()
+        .iter()
+        .copied()
+        .filter(|i| i.kind == Kind::ObservableGauge)
+        .collect();
+    let mut all = Vec::with_capacity(instruments.len());
+    for inst in instruments {
+        let mut obs = Observer::default();
+        for cb in inst.callbacks.read().iter() {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
+            if r.is_err() {
+                eprintln!(
+                    "mini-telemetry: the callback of observable gauge {:?} panicked",
+                    inst.name
+                );
+            }
+        }
+        all.push((inst, obs));
+    }
+    all
+}
+
+/// Calls `emit` with the points of one run of the callbacks: one per instrument and attribute
+/// set, the last value observed for it. Writer thread.
+pub(crate) fn observed(
+    start: u64,
+    now: u64,
+    runs: &Observations,
+    emit: &mut dyn FnMut(&PointView<'_>),
+) {
+    for (inst, obs) in runs {
+        let mut last: HashMap<&[u8], usize> = HashMap::new();
+        for (i, (_, enc)) in obs.points.iter().enumerate() {
+            last.insert(enc, i);
+        }
+        for (i, (v, enc)) in obs.points.iter().enumerate() {
+            if last.get(enc.as_slice()) != Some(&i) {
+                continue;
+            }
+            let mut attrs = Vec::new();
+            if decode_attrs(enc, &mut attrs).is_ok() {
+                emit(&PointView {
+                    scope: inst.scope,
+                    name: &inst.name,
+                    description: &inst.description,
+                    unit: &inst.unit,
+                    start,
+                    time: now,
+                    attrs: &attrs,
+                    data: PointData::Gauge(Num::F(*v)),
+                });
             }
         }
     }

@@ -21,6 +21,7 @@ use crate::engine::thread::LOCAL;
 use crate::export::format::{Formatter, LineFormat};
 use crate::export::logs::Logs;
 use crate::export::metrics;
+use crate::export::observe::Observe;
 use crate::export::sink::Sink;
 use crate::export::spans::Spans;
 use crate::export::view::{Attr, Num, PointData, PointView};
@@ -58,6 +59,14 @@ pub(crate) struct Writer {
     written: u64,
     hist: HistAcc,
     internal_scope: u32,
+    /// The observable gauges' callbacks, on their own thread.
+    observe: Observe,
+    /// A run of the callbacks asked for and not written yet: its number, and the time of the
+    /// export that asked.
+    obs_pending: Option<(u64, u64)>,
+    /// The last flush request this writer has exported metrics for.
+    flush_asked: u64,
+    shutdown_timeout: Duration,
 }
 
 impl Writer {
@@ -83,6 +92,10 @@ impl Writer {
             written: 0,
             hist: HistAcc::default(),
             internal_scope: scope_id("mini_telemetry"),
+            observe: Observe::new(None),
+            obs_pending: None,
+            flush_asked: 0,
+            shutdown_timeout: cfg.shutdown_timeout,
         }
     }
 
@@ -92,6 +105,7 @@ impl Writer {
         // A write to a closed pipe must fail with EPIPE here, not kill the process with
         // SIGPIPE when the host restored its default action.
         block_sigpipe();
+        self.observe = Observe::new(Some(std::thread::current()));
         // Stamped with the time of init, before which no record was made: the resource line
         // is never later than the records after it.
         self.format.resource(&mut self.out, self.start_unix);
@@ -124,7 +138,24 @@ impl Writer {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 self.export_metrics();
-                // Records the observable callbacks made during that export (the writer's own ring).
+                // The observable gauges' last points, while rings are still drained; a
+                // callback that does not finish in half the shutdown timeout is left behind.
+                let deadline = Instant::now() + self.shutdown_timeout / 2;
+                while self.obs_pending.is_some() {
+                    self.adopt_rings();
+                    self.drain_all();
+                    self.write_observed();
+                    if self.obs_pending.is_some() {
+                        if Instant::now() >= deadline {
+                            eprintln!(
+                                "mini-telemetry: observable gauge callbacks still running at shutdown; their last points are left out"
+                            );
+                            break;
+                        }
+                        std::thread::park_timeout(Duration::from_millis(1));
+                    }
+                }
+                self.observe.stop();
                 self.drain_all();
                 // Parts of spans that never ended (leaked guards): discarded, and counted.
                 let never_ended = self.spans.discard_all();
@@ -141,11 +172,18 @@ impl Writer {
                 return;
             }
             let flushing = flush_req > self.g.control.lock().flush_done;
-            if flushing || self.last_export.elapsed() >= self.metric_interval {
+            // A flush exports metrics once, then waits (draining) for the observable gauges'
+            // points of that export.
+            let new_flush = flushing && flush_req > self.flush_asked;
+            if new_flush || self.last_export.elapsed() >= self.metric_interval {
                 self.export_metrics();
             }
+            if new_flush {
+                self.flush_asked = flush_req;
+            }
+            self.write_observed();
             self.write_out(true);
-            if flushing {
+            if flushing && self.obs_pending.is_none() {
                 let mut c = self.g.control.lock();
                 c.flush_done = flush_req;
                 self.g.control_cv.notify_all();
@@ -182,7 +220,10 @@ impl Writer {
 
     fn any_work(&self) -> bool {
         let c = self.g.control.lock();
-        c.shutdown || c.flush_requested > c.flush_done
+        // (A flush waiting for observable gauges sleeps: the observer thread wakes the writer.)
+        c.shutdown
+            || c.flush_requested > self.flush_asked
+            || (c.flush_requested > c.flush_done && self.obs_pending.is_none())
     }
 
     fn adopt_rings(&mut self) {
@@ -299,6 +340,31 @@ impl Writer {
         let format = &mut self.format;
         let mut lines = 0u64;
         metrics::collect(self.start_unix, now, &mut self.hist, &mut |p| {
+            if format.point(out, p).is_ok() {
+                lines += 1;
+            }
+        });
+        self.lines += lines;
+        if self.obs_pending.is_none() {
+            if let Some(run) = self.observe.request() {
+                self.obs_pending = Some((run, now));
+            }
+        }
+    }
+
+    /// Writes the observable gauges' points once the run asked for has finished.
+    fn write_observed(&mut self) {
+        let Some((run, time)) = self.obs_pending else {
+            return;
+        };
+        let Some(runs) = self.observe.take(run) else {
+            return;
+        };
+        self.obs_pending = None;
+        let out = &mut self.out;
+        let format = &mut self.format;
+        let mut lines = 0u64;
+        metrics::observed(self.start_unix, time, &runs, &mut |p| {
             if format.point(out, p).is_ok() {
                 lines += 1;
             }

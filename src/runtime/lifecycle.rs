@@ -233,7 +233,10 @@ fn flush_until(deadline: Option<Instant>) -> bool {
         .get()
         .is_some_and(|t| t.id() == std::thread::current().id())
     {
-        return true; // called from an observable callback: the writer is busy exporting already
+        return true; // called from the writer thread: it is busy exporting already
+    }
+    if crate::export::observe::on_observer_thread() {
+        return true; // from an observable callback: the writer waits for this very run
     }
     let mut c = g.control.lock();
     if c.writer_exited {
@@ -285,7 +288,12 @@ pub fn shutdown() {
         return;
     };
     if h.thread().id() == std::thread::current().id() {
-        return; // shutdown from an observable callback: the writer stops on its own
+        return; // shutdown from the writer thread: it stops on its own
+    }
+    if crate::export::observe::on_observer_thread() {
+        // From an observable callback: the writer would wait for this run, and this call for
+        // the writer. It stops on its own; the handle is dropped (detached).
+        return;
     }
     // Never hang the host: if the writer cannot finish (its output is blocked, e.g. stdout is
     // locked by this very thread), give up after the timeout and leave it detached.

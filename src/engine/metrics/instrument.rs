@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// An observable gauge's callback; it runs on the writer thread at each export.
+/// An observable gauge's callback; it runs at each export, on the observer thread
+/// (`export/observe.rs`).
 pub(crate) type Callback = Box<dyn Fn(&mut Observer) + Send + Sync>;
 
 const MAP_SHARDS: usize = 8;
@@ -53,6 +54,14 @@ impl std::fmt::Debug for Instrument {
 
 /// Every instrument, in registration order (the id is the index).
 pub(crate) static INSTRUMENTS: RwLock<Vec<&'static Instrument>> = RwLock::new(Vec::new());
+
+/// Set when the first observable gauge is registered.
+static HAS_OBSERVABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once an observable gauge exists (its callbacks need running at exports).
+pub fn has_observable() -> bool {
+    HAS_OBSERVABLE.load(Ordering::Acquire)
+}
 
 /// Instruments by scope and name (a name may have several kinds).
 type ByName = HashMap<(u32, String), Vec<&'static Instrument>>;
@@ -163,6 +172,9 @@ impl Instrument {
         }));
         list.push(inst);
         same_name.push(inst);
+        if kind == Kind::ObservableGauge {
+            HAS_OBSERVABLE.store(true, Ordering::Release);
+        }
         inst
     }
 

@@ -10,7 +10,7 @@ mod series;
 pub(crate) mod shard;
 
 pub(crate) use instrument::{Callback, INSTRUMENTS, Instrument};
-pub use instrument::{Observer, attributes_limited};
+pub use instrument::{Observer, attributes_limited, has_observable};
 pub use series::invalid_count;
 pub(crate) use series::{Cells, Kind, Series};
 pub use shard::overflow_count;
