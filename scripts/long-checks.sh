@@ -3,10 +3,10 @@
 # Bounded: each step has a timeout. Usage: scripts/long-checks.sh [fuzz seconds per target, default 60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== miri: ring, record codec, JSON writer (nightly + miri component)"
-timeout 1800 cargo +nightly miri test --lib -- engine::ring:: engine::record:: export::format::write::
-echo "== loom: ring protocol (model-checked, --cfg loom)"
-LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3} RUSTFLAGS="--cfg loom" \
+echo "== miri: ring, record codec, span stack, future adapters, JSON writer (nightly + miri)"
+timeout 1800 cargo +nightly miri test --lib -- engine::ring:: engine::record:: engine::current:: api::future:: export::format::write::
+echo "== loom: ring protocol (model-checked under --cfg mini_telemetry_loom, a cfg of its own: --cfg loom would also switch tokio, a dev-dependency)"
+LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3} RUSTFLAGS="--cfg mini_telemetry_loom" \
   timeout 1800 cargo test --lib --release --target-dir target/loom -- loom
 echo "== soak: the delivery-guarantee tests, release build, 3 rounds"
 for round in 1 2 3; do

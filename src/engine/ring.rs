@@ -16,7 +16,7 @@
 //! of one shared allocation.
 
 use super::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
 use super::sys::evict_line;
 use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
@@ -235,7 +235,7 @@ impl Drop for Producer {
 /// writer's: one `clflush` per 64 bytes read.
 #[inline]
 fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
     {
         let mut p = from & !63;
         while p.wrapping_add(64) <= to {
@@ -246,7 +246,7 @@ fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
             p = p.wrapping_add(64);
         }
     }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    #[cfg(not(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri))))]
     let _ = (buf, cap, from, to);
 }
 
@@ -316,7 +316,7 @@ impl Consumer {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(mini_telemetry_loom)))]
 mod tests {
     use super::*;
 
@@ -466,7 +466,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, mini_telemetry_loom))]
 mod loom_tests {
     use super::*;
 

@@ -30,7 +30,7 @@ pub(crate) fn rdtsc() -> u64 {
 ///
 /// # Safety
 /// `p` must point into a live allocation (`clflush` of an unmapped address faults).
-#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
 #[inline(always)]
 pub(crate) unsafe fn evict_line(p: *const u8) {
     // SAFETY: `p` is mapped (the caller's contract); `clflush` changes no memory contents, only

@@ -373,6 +373,7 @@ impl Writer {
     }
 
     fn write_out(&mut self, flush: bool) {
+        self.format.finish(&mut self.out);
         if !self.out.is_empty() {
             if self.sink.write(&self.out, &self.g.counters) {
                 self.written += self.lines;

@@ -18,6 +18,10 @@ pub enum Format {
     /// One human-readable line per record, e.g.
     /// `2023-03-27 14:23:45.123 [INFO] mon.module - trace_id=… span_id=… - Message key=value`.
     Text,
+    /// OTLP/JSON, as the OpenTelemetry file exporter writes it: each line is one export
+    /// request (traces, logs or metrics) batching the records of one writer pass, grouped by
+    /// scope, that the Collector's `otlpjsonfile` receiver reads as it is.
+    Otlp,
 }
 
 /// What happens when a thread's ring is full.
@@ -228,7 +232,7 @@ impl Config {
         }
     }
 
-    /// Output format (also `MINI_TELEMETRY_FORMAT=json|text`).
+    /// Output format (also `MINI_TELEMETRY_FORMAT=json|text|otlp`).
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
         self
@@ -415,8 +419,11 @@ impl Config {
             match v.trim().to_ascii_lowercase().as_str() {
                 "json" => self.format = Format::Json,
                 "text" => self.format = Format::Text,
+                "otlp" => self.format = Format::Otlp,
                 _ => {
-                    eprintln!("mini-telemetry: ignoring MINI_TELEMETRY_FORMAT={v:?} (json or text)")
+                    eprintln!(
+                        "mini-telemetry: ignoring MINI_TELEMETRY_FORMAT={v:?} (json, text or otlp)"
+                    )
                 }
             }
         }

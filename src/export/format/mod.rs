@@ -6,6 +6,7 @@
 //! variant of the public `Format` enum).
 
 mod json;
+mod otlp;
 mod text;
 pub(crate) mod write;
 
@@ -28,6 +29,9 @@ pub(crate) trait LineFormat {
     fn span(&mut self, out: &mut Vec<u8>, v: &SpanView<'_>) -> Result<(), Corrupt>;
     /// One metric data point.
     fn point(&mut self, out: &mut Vec<u8>, p: &PointView<'_>) -> Result<(), Corrupt>;
+    /// The end of a writer pass: a format that batches records into lines writes what it holds
+    /// (one line per record formats have nothing to do).
+    fn finish(&mut self, _out: &mut Vec<u8>) {}
 }
 
 /// Lists the formats once: the public [`Format`] variant and the type that renders it. Generates
@@ -73,6 +77,12 @@ macro_rules! formats {
                     $(Formatter::$variant(f) => f.point(out, p)),*
                 }
             }
+            #[inline]
+            fn finish(&mut self, out: &mut Vec<u8>) {
+                match self {
+                    $(Formatter::$variant(f) => f.finish(out)),*
+                }
+            }
         }
     };
 }
@@ -80,6 +90,7 @@ macro_rules! formats {
 formats! {
     Json => json::JsonLines,
     Text => text::TextLines,
+    Otlp => otlp::OtlpLines,
 }
 
 /// Span kinds by their record value, as OpenTelemetry names them.

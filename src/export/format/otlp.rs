@@ -1,0 +1,543 @@
+//! OTLP/JSON: each line is one export request (`ExportTraceServiceRequest`,
+//! `ExportLogsServiceRequest` or `ExportMetricsServiceRequest`, the JSON of `TracesData`,
+//! `LogsData`, `MetricsData`), as the OpenTelemetry file exporter writes them, so that the
+//! Collector's `otlpjsonfile` receiver and other OpenTelemetry tools read the output as it is.
+//!
+//! Records are batched per signal and grouped by scope under one resource, and a batch becomes a
+//! line when the writer finishes a pass ([`LineFormat::finish`]) or when it passes
+//! [`MAX_BATCH`] bytes. The encoding is the protobuf JSON mapping with OTLP's exceptions:
+//! lowerCamelCase keys, trace and span ids as lowercase hex, 64-bit integers as decimal strings,
+//! enums as numbers, attribute values as `AnyValue` objects, NaN and infinities as the strings
+//! `"NaN"`, `"Infinity"`, `"-Infinity"`. Fields at their default value are left out.
+//!
+//! What OTLP has no field for: a histogram's percentiles (the explicit buckets, count, sum, min
+//! and max are written; the JSON Lines format has the percentiles).
+
+use super::write;
+use super::{LineFormat, scope_name, sub};
+use crate::engine::record::{Corrupt, DValue, Dec, tag};
+use crate::export::view::{Attr, LogView, Num, PointData, PointView, SpanView};
+use crate::model::level::Level;
+use crate::model::resource::ResValue;
+
+/// A batch becomes a line once it holds this many bytes (a line stays near 1 MiB at most).
+const MAX_BATCH: usize = 1 << 20;
+
+/// `SpanFlags`: the W3C flags (sampled) and whether the parent's remoteness is known (bit 8)
+/// and true (bit 9).
+const SPAN_FLAGS_SAMPLED: u32 = 0x01;
+const SPAN_FLAGS_HAS_IS_REMOTE: u32 = 0x100;
+const SPAN_FLAGS_IS_REMOTE: u32 = 0x200;
+
+/// The three signals, each a kind of export request.
+#[derive(Clone, Copy)]
+enum Signal {
+    Traces = 0,
+    Logs = 1,
+    Metrics = 2,
+}
+
+/// `{"resourceX":[{"resource":`, `,"scopeX":[`, and the key of a scope's records.
+const FRAMES: [(&str, &str, &str); 3] = [
+    (
+        "{\"resourceSpans\":[{\"resource\":",
+        ",\"scopeSpans\":[",
+        "\"spans\":[",
+    ),
+    (
+        "{\"resourceLogs\":[{\"resource\":",
+        ",\"scopeLogs\":[",
+        "\"logRecords\":[",
+    ),
+    (
+        "{\"resourceMetrics\":[{\"resource\":",
+        ",\"scopeMetrics\":[",
+        "\"metrics\":[",
+    ),
+];
+
+/// One signal's records since its last line, by scope in order of first appearance.
+#[derive(Default)]
+struct Batch {
+    /// (scope id, the scope's records: JSON objects separated by commas).
+    scopes: Vec<(u32, Vec<u8>)>,
+    /// Position + 1 in `scopes` by scope id (0: none yet).
+    index: Vec<u32>,
+    bytes: usize,
+}
+
+impl Batch {
+    /// The buffer of `scope`'s records, with a comma appended if it has some already.
+    fn records(&mut self, scope: u32) -> &mut Vec<u8> {
+        let i = scope as usize;
+        if self.index.len() <= i {
+            self.index.resize(i + 1, 0);
+        }
+        if self.index[i] == 0 {
+            self.scopes.push((scope, Vec::new()));
+            self.index[i] = self.scopes.len() as u32;
+        }
+        let buf = &mut self.scopes[self.index[i] as usize - 1].1;
+        if !buf.is_empty() {
+            buf.push(b',');
+        }
+        buf
+    }
+}
+
+/// The metric whose points are being collected (the points of one instrument come together).
+struct OpenMetric {
+    scope: u32,
+    name: String,
+    /// 0 sum, 1 gauge, 2 histogram; with `monotonic` for sums.
+    shape: (u8, bool),
+    /// `{"name":…,"unit":…,"sum":{"dataPoints":[` and the points so far.
+    json: Vec<u8>,
+    points: usize,
+}
+
+/// The OTLP/JSON format.
+pub(crate) struct OtlpLines {
+    /// `{"attributes":[…]}`.
+    resource: Vec<u8>,
+    /// `{"name":…}` by scope id.
+    scopes: Vec<Vec<u8>>,
+    batches: [Batch; 3],
+    metric: Option<OpenMetric>,
+    /// A record is rendered here first, and appended to its batch only if it is whole.
+    scratch: Vec<u8>,
+}
+
+impl OtlpLines {
+    pub fn new(resource: Vec<(String, ResValue)>) -> Self {
+        let mut r = b"{\"attributes\":[".to_vec();
+        for (i, (k, v)) in resource.iter().enumerate() {
+            if i > 0 {
+                r.push(b',');
+            }
+            r.extend_from_slice(b"{\"key\":");
+            write::string(&mut r, k);
+            r.extend_from_slice(b",\"value\":");
+            match v {
+                ResValue::Str(s) => {
+                    r.extend_from_slice(b"{\"stringValue\":");
+                    write::string(&mut r, s);
+                }
+                ResValue::Int(n) => {
+                    r.extend_from_slice(b"{\"intValue\":\"");
+                    write::i64(&mut r, *n);
+                    r.push(b'"');
+                }
+            }
+            r.extend_from_slice(b"}}");
+        }
+        r.extend_from_slice(b"]}");
+        OtlpLines {
+            resource: r,
+            scopes: Vec::new(),
+            batches: Default::default(),
+            metric: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Checks that scope `id` exists (rendering it on first use).
+    fn scope(&mut self, id: u32) -> Result<(), Corrupt> {
+        while self.scopes.len() <= id as usize {
+            let name = scope_name(self.scopes.len() as u32)?;
+            let mut v = b"{\"name\":".to_vec();
+            write::string(&mut v, name);
+            v.push(b'}');
+            self.scopes.push(v);
+        }
+        Ok(())
+    }
+
+    /// Moves the rendered record in `scratch` into its batch, and the batch into `out` as one
+    /// line if it has grown past [`MAX_BATCH`].
+    fn commit(&mut self, signal: Signal, scope: u32, out: &mut Vec<u8>) {
+        let b = &mut self.batches[signal as usize];
+        b.bytes += self.scratch.len() + 1;
+        b.records(scope).extend_from_slice(&self.scratch);
+        if b.bytes >= MAX_BATCH {
+            self.line(signal, out);
+        }
+    }
+
+    /// Writes `signal`'s batch as one line, and empties it.
+    fn line(&mut self, signal: Signal, out: &mut Vec<u8>) {
+        let b = &mut self.batches[signal as usize];
+        if b.scopes.is_empty() {
+            return;
+        }
+        let (head, scopes_key, records_key) = FRAMES[signal as usize];
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&self.resource);
+        out.extend_from_slice(scopes_key.as_bytes());
+        for (i, (scope, records)) in b.scopes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"scope\":");
+            out.extend_from_slice(&self.scopes[*scope as usize]);
+            out.push(b',');
+            out.extend_from_slice(records_key.as_bytes());
+            out.extend_from_slice(records);
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"]}]}\n");
+        for &(scope, _) in &b.scopes {
+            b.index[scope as usize] = 0;
+        }
+        b.scopes.clear();
+        b.bytes = 0;
+    }
+
+    /// Closes the metric being collected into the metrics batch.
+    fn close_metric(&mut self, out: &mut Vec<u8>) {
+        let Some(m) = self.metric.take() else { return };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&m.json);
+        self.scratch.push(b']');
+        match m.shape {
+            (0, monotonic) => {
+                // AGGREGATION_TEMPORALITY_CUMULATIVE
+                self.scratch
+                    .extend_from_slice(b",\"aggregationTemporality\":2");
+                if monotonic {
+                    self.scratch.extend_from_slice(b",\"isMonotonic\":true");
+                }
+            }
+            (2, _) => self
+                .scratch
+                .extend_from_slice(b",\"aggregationTemporality\":2"),
+            _ => {}
+        }
+        self.scratch.extend_from_slice(b"}}");
+        self.commit(Signal::Metrics, m.scope, out);
+    }
+}
+
+/// A 64-bit integer as OTLP/JSON writes it: a decimal string.
+fn u64_str(out: &mut Vec<u8>, v: u64) {
+    out.push(b'"');
+    write::u64(out, v);
+    out.push(b'"');
+}
+
+/// A time in Unix nanoseconds under `key` (which starts with its comma).
+fn time(out: &mut Vec<u8>, key: &[u8], v: u64) {
+    out.extend_from_slice(key);
+    u64_str(out, v);
+}
+
+/// An `AnyValue` object.
+fn any_value(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrupt> {
+    match *v {
+        DValue::Str(s) => {
+            out.extend_from_slice(b"{\"stringValue\":");
+            write::string(out, s);
+        }
+        DValue::Bool(b) => {
+            out.extend_from_slice(b"{\"boolValue\":");
+            write::bool(out, b);
+        }
+        DValue::I64(i) => {
+            out.extend_from_slice(b"{\"intValue\":\"");
+            write::i64(out, i);
+            out.push(b'"');
+        }
+        DValue::F64(f) => {
+            out.extend_from_slice(b"{\"doubleValue\":");
+            write::f64(out, f);
+        }
+        DValue::Array(t, n, body) => {
+            let mut d = Dec::new(body);
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let e = match t {
+                    tag::STR_ARRAY => DValue::Str(d.str()?),
+                    tag::BOOL_ARRAY => DValue::Bool(d.u8()? != 0),
+                    tag::I64_ARRAY => DValue::I64(d.u64()? as i64),
+                    tag::F64_ARRAY => DValue::F64(f64::from_bits(d.u64()?)),
+                    _ => return Err(Corrupt),
+                };
+                any_value(out, &e)?;
+            }
+            out.extend_from_slice(b"]}");
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// `,"attributes":[{"key":…,"value":{…}},…]`, nothing when there are none.
+fn attributes(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt> {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    out.extend_from_slice(b",\"attributes\":[");
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":");
+        write::string(out, k);
+        out.extend_from_slice(b",\"value\":");
+        any_value(out, v)?;
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// `,"key":n` unless `n` is 0 (the default, left out).
+fn count(out: &mut Vec<u8>, key: &[u8], n: u32) {
+    if n > 0 {
+        out.extend_from_slice(key);
+        write::u64(out, n as u64);
+    }
+}
+
+/// A metric number as a data point's value field.
+fn point_value(out: &mut Vec<u8>, n: Num) {
+    match n {
+        Num::U(u) => {
+            // asInt is an int64: a sum past i64::MAX is written as a double.
+            if let Ok(i) = i64::try_from(u) {
+                out.extend_from_slice(b",\"asInt\":\"");
+                write::i64(out, i);
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(b",\"asDouble\":");
+                write::f64(out, u as f64);
+            }
+        }
+        Num::I(i) => {
+            out.extend_from_slice(b",\"asInt\":\"");
+            write::i64(out, i);
+            out.push(b'"');
+        }
+        Num::F(f) => {
+            out.extend_from_slice(b",\"asDouble\":");
+            write::f64(out, f);
+        }
+    }
+}
+
+impl LineFormat for OtlpLines {
+    /// No line of its own: every line carries the resource.
+    fn resource(&mut self, _out: &mut Vec<u8>, _now: u64) {}
+
+    fn log(&mut self, out: &mut Vec<u8>, v: &LogView<'_>) -> Result<(), Corrupt> {
+        self.scope(v.scope)?;
+        let o = &mut self.scratch;
+        o.clear();
+        o.extend_from_slice(b"{\"timeUnixNano\":");
+        u64_str(o, v.time);
+        time(o, b",\"observedTimeUnixNano\":", v.time);
+        o.extend_from_slice(b",\"severityNumber\":");
+        write::u64(o, v.severity as u64);
+        o.extend_from_slice(b",\"severityText\":\"");
+        o.extend_from_slice(Level::from_severity(v.severity).as_str().as_bytes());
+        o.extend_from_slice(b"\",\"body\":{\"stringValue\":");
+        write::string(o, v.body);
+        o.push(b'}');
+        attributes(o, v.attrs)?;
+        if let Some((t, s)) = v.ctx {
+            o.extend_from_slice(b",\"traceId\":\"");
+            write::hex_u128(o, t);
+            o.extend_from_slice(b"\",\"spanId\":\"");
+            write::hex_u64(o, s);
+            o.push(b'"');
+        }
+        o.push(b'}');
+        self.commit(Signal::Logs, v.scope, out);
+        Ok(())
+    }
+
+    fn span(&mut self, out: &mut Vec<u8>, v: &SpanView<'_>) -> Result<(), Corrupt> {
+        self.scope(v.scope)?;
+        let o = &mut self.scratch;
+        o.clear();
+        o.extend_from_slice(b"{\"traceId\":\"");
+        write::hex_u128(o, v.trace);
+        o.extend_from_slice(b"\",\"spanId\":\"");
+        write::hex_u64(o, v.span);
+        o.push(b'"');
+        if let Some(p) = v.parent {
+            o.extend_from_slice(b",\"parentSpanId\":\"");
+            write::hex_u64(o, p);
+            o.push(b'"');
+        }
+        let mut flags = SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE;
+        if v.parent_remote {
+            flags |= SPAN_FLAGS_IS_REMOTE;
+        }
+        o.extend_from_slice(b",\"flags\":");
+        write::u64(o, flags as u64);
+        o.extend_from_slice(b",\"name\":");
+        write::string(o, v.name);
+        // SpanKind: INTERNAL = 1 … CONSUMER = 5, one more than the record's value.
+        o.extend_from_slice(b",\"kind\":");
+        write::u64(o, v.kind.min(4) as u64 + 1);
+        time(o, b",\"startTimeUnixNano\":", v.start);
+        time(o, b",\"endTimeUnixNano\":", v.end);
+        attributes(o, v.attrs)?;
+        count(o, b",\"droppedAttributesCount\":", v.dropped_attrs);
+        if !v.events.is_empty() {
+            o.extend_from_slice(b",\"events\":[");
+            for (i, e) in v.events.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                o.extend_from_slice(b"{\"timeUnixNano\":");
+                u64_str(o, e.time);
+                o.extend_from_slice(b",\"name\":");
+                write::string(o, e.name);
+                attributes(o, sub(v.sub_attrs, &e.attrs)?)?;
+                o.push(b'}');
+            }
+            o.push(b']');
+        }
+        count(o, b",\"droppedEventsCount\":", v.dropped_events);
+        if !v.links.is_empty() {
+            o.extend_from_slice(b",\"links\":[");
+            for (i, l) in v.links.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                o.extend_from_slice(b"{\"traceId\":\"");
+                write::hex_u128(o, l.trace);
+                o.extend_from_slice(b"\",\"spanId\":\"");
+                write::hex_u64(o, l.span);
+                o.push(b'"');
+                attributes(o, sub(v.sub_attrs, &l.attrs)?)?;
+                o.push(b'}');
+            }
+            o.push(b']');
+        }
+        count(o, b",\"droppedLinksCount\":", v.dropped_links);
+        // Status codes are the same numbers: UNSET 0, OK 1, ERROR 2. A description goes only
+        // with an error.
+        if v.status != 0 {
+            o.extend_from_slice(b",\"status\":{\"code\":");
+            write::u64(o, v.status.min(2) as u64);
+            if v.status == 2 && !v.status_msg.is_empty() {
+                o.extend_from_slice(b",\"message\":");
+                write::string(o, v.status_msg);
+            }
+            o.push(b'}');
+        }
+        o.push(b'}');
+        self.commit(Signal::Traces, v.scope, out);
+        Ok(())
+    }
+
+    fn point(&mut self, out: &mut Vec<u8>, p: &PointView<'_>) -> Result<(), Corrupt> {
+        self.scope(p.scope)?;
+        let shape = match p.data {
+            PointData::Sum { monotonic, .. } => (0, monotonic),
+            PointData::Gauge(_) => (1, false),
+            PointData::Histogram(_) => (2, false),
+        };
+        let same = self
+            .metric
+            .as_ref()
+            .is_some_and(|m| m.scope == p.scope && m.name == p.name && m.shape == shape);
+        if !same {
+            self.close_metric(out);
+            let mut json = b"{\"name\":".to_vec();
+            write::string(&mut json, p.name);
+            if !p.description.is_empty() {
+                json.extend_from_slice(b",\"description\":");
+                write::string(&mut json, p.description);
+            }
+            if !p.unit.is_empty() {
+                json.extend_from_slice(b",\"unit\":");
+                write::string(&mut json, p.unit);
+            }
+            json.extend_from_slice(match shape.0 {
+                0 => b",\"sum\":{\"dataPoints\":[".as_slice(),
+                1 => b",\"gauge\":{\"dataPoints\":[",
+                _ => b",\"histogram\":{\"dataPoints\":[",
+            });
+            self.metric = Some(OpenMetric {
+                scope: p.scope,
+                name: p.name.to_string(),
+                shape,
+                json,
+                points: 0,
+            });
+        }
+        let Some(m) = self.metric.as_mut() else {
+            return Err(Corrupt);
+        };
+        let mark = m.json.len();
+        let o = &mut m.json;
+        if m.points > 0 {
+            o.push(b',');
+        }
+        o.push(b'{');
+        let r = (|| {
+            o.extend_from_slice(b"\"startTimeUnixNano\":");
+            u64_str(o, p.start);
+            time(o, b",\"timeUnixNano\":", p.time);
+            attributes(o, p.attrs)?;
+            match &p.data {
+                PointData::Sum { value, .. } | PointData::Gauge(value) => point_value(o, *value),
+                PointData::Histogram(h) => {
+                    time(o, b",\"count\":", h.count);
+                    if h.count > 0 {
+                        o.extend_from_slice(b",\"sum\":");
+                        write::f64(o, h.sum);
+                        o.extend_from_slice(b",\"min\":");
+                        write::f64(o, h.min);
+                        o.extend_from_slice(b",\"max\":");
+                        write::f64(o, h.max);
+                    }
+                    o.extend_from_slice(b",\"bucketCounts\":[");
+                    for (i, c) in h.bucket_counts.iter().enumerate() {
+                        if i > 0 {
+                            o.push(b',');
+                        }
+                        u64_str(o, *c);
+                    }
+                    o.extend_from_slice(b"],\"explicitBounds\":[");
+                    for (i, b) in h.bounds.iter().enumerate() {
+                        if i > 0 {
+                            o.push(b',');
+                        }
+                        write::f64(o, *b);
+                    }
+                    o.push(b']');
+                }
+            }
+            o.push(b'}');
+            Ok(())
+        })();
+        match r {
+            Ok(()) => {
+                m.points += 1;
+                if m.json.len() >= MAX_BATCH / 2 {
+                    self.close_metric(out);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                m.json.truncate(mark);
+                Err(e)
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.close_metric(out);
+        for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+            self.line(signal, out);
+        }
+    }
+}
