@@ -38,7 +38,8 @@ pub(crate) trait LineFormat {
 /// [`Formatter`], an enum with one arm per format (a `match`, not a virtual call, per record).
 macro_rules! formats {
     ($($variant:ident => $ty:ty),* $(,)?) => {
-        /// The configured format.
+        /// The configured format (one per writer: the size of the largest does not matter).
+        #[allow(clippy::large_enum_variant)]
         pub(crate) enum Formatter {
             $($variant($ty)),*
         }

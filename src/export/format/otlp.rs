@@ -13,7 +13,7 @@
 //! What OTLP has no field for: a histogram's percentiles (the explicit buckets, count, sum, min
 //! and max are written; the JSON Lines format has the percentiles).
 
-use super::write;
+use super::write::{self, Digits};
 use super::{LineFormat, scope_name, sub};
 use crate::engine::record::{Corrupt, DValue, Dec, tag};
 use crate::export::view::{Attr, LogView, Num, PointData, PointView, SpanView};
@@ -96,6 +96,15 @@ struct OpenMetric {
     points: usize,
 }
 
+/// A macro log's fixed parts, rendered once per callsite: the body and, per field, the start of
+/// its attribute up to the value.
+struct Callsite {
+    /// `"body":{"stringValue":…}`.
+    body: Vec<u8>,
+    /// `{"key":…,"value":`, with a comma before all but the first.
+    keys: Vec<Vec<u8>>,
+}
+
 /// The OTLP/JSON format.
 pub(crate) struct OtlpLines {
     /// `{"attributes":[…]}`.
@@ -104,8 +113,14 @@ pub(crate) struct OtlpLines {
     scopes: Vec<Vec<u8>>,
     batches: [Batch; 3],
     metric: Option<OpenMetric>,
-    /// A record is rendered here first, and appended to its batch only if it is whole.
+    /// Metric objects are assembled here before they join the batch.
     scratch: Vec<u8>,
+    /// Timestamps share their leading digits from one record to the next.
+    digits: Digits,
+    /// By callsite id.
+    callsites: Vec<Option<Callsite>>,
+    /// `,"severityNumber":N,"severityText":"…",` by severity number.
+    severities: Vec<Vec<u8>>,
 }
 
 impl OtlpLines {
@@ -138,7 +153,47 @@ impl OtlpLines {
             batches: Default::default(),
             metric: None,
             scratch: Vec::new(),
+            digits: Digits::default(),
+            callsites: Vec::new(),
+            severities: (0..=255u8)
+                .map(|n| {
+                    let mut v = b",\"severityNumber\":".to_vec();
+                    write::u64(&mut v, n as u64);
+                    v.extend_from_slice(b",\"severityText\":\"");
+                    v.extend_from_slice(Level::from_severity(n).as_str().as_bytes());
+                    v.extend_from_slice(b"\",");
+                    v
+                })
+                .collect(),
         }
+    }
+
+    /// The fixed parts of callsite `id`, rendered on first use.
+    fn callsite(&mut self, id: u32, body: &str, fields: &[&str]) -> &Callsite {
+        let i = id as usize;
+        if self.callsites.len() <= i {
+            self.callsites.resize_with(i + 1, || None);
+        }
+        self.callsites[i].get_or_insert_with(|| {
+            let mut b = b"\"body\":{\"stringValue\":".to_vec();
+            write::string(&mut b, body);
+            b.push(b'}');
+            let keys = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let mut k = Vec::new();
+                    if i > 0 {
+                        k.push(b',');
+                    }
+                    k.extend_from_slice(b"{\"key\":");
+                    write::string(&mut k, f);
+                    k.extend_from_slice(b",\"value\":");
+                    k
+                })
+                .collect();
+            Callsite { body: b, keys }
+        })
     }
 
     /// Checks that scope `id` exists (rendering it on first use).
@@ -153,14 +208,48 @@ impl OtlpLines {
         Ok(())
     }
 
-    /// Moves the rendered record in `scratch` into its batch, and the batch into `out` as one
-    /// line if it has grown past [`MAX_BATCH`].
-    fn commit(&mut self, signal: Signal, scope: u32, out: &mut Vec<u8>) {
+    /// Renders one record straight into its scope's part of the batch with `render`; a record
+    /// that fails is cut off again. The batch becomes a line in `out` once it has grown past
+    /// [`MAX_BATCH`].
+    fn record<F>(
+        &mut self,
+        signal: Signal,
+        scope: u32,
+        out: &mut Vec<u8>,
+        render: F,
+    ) -> Result<(), Corrupt>
+    where
+        F: FnOnce(&mut Vec<u8>, &mut Digits) -> Result<(), Corrupt>,
+    {
         let b = &mut self.batches[signal as usize];
+        let buf = b.records(scope);
+        let mark = buf.len();
+        let r = render(buf, &mut self.digits);
+        let added = buf.len() - mark;
+        if r.is_err() {
+            // Back to before the record, its separating comma included.
+            let cut = if mark > 0 && buf[mark - 1] == b',' {
+                mark - 1
+            } else {
+                mark
+            };
+            buf.truncate(cut);
+            return r;
+        }
+        b.bytes += added;
+        if b.bytes >= MAX_BATCH {
+            self.line(signal, out);
+        }
+        Ok(())
+    }
+
+    /// Moves the metric object in `scratch` into the metrics batch.
+    fn commit_metric(&mut self, scope: u32, out: &mut Vec<u8>) {
+        let b = &mut self.batches[Signal::Metrics as usize];
         b.bytes += self.scratch.len() + 1;
         b.records(scope).extend_from_slice(&self.scratch);
         if b.bytes >= MAX_BATCH {
-            self.line(signal, out);
+            self.line(Signal::Metrics, out);
         }
     }
 
@@ -174,10 +263,15 @@ impl OtlpLines {
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(&self.resource);
         out.extend_from_slice(scopes_key.as_bytes());
-        for (i, (scope, records)) in b.scopes.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for (scope, records) in &b.scopes {
+            if records.is_empty() {
+                continue; // its only record failed
+            }
+            if !first {
                 out.push(b',');
             }
+            first = false;
             out.extend_from_slice(b"{\"scope\":");
             out.extend_from_slice(&self.scopes[*scope as usize]);
             out.push(b',');
@@ -186,6 +280,11 @@ impl OtlpLines {
             out.extend_from_slice(b"]}");
         }
         out.extend_from_slice(b"]}]}\n");
+        if first {
+            // Nothing but failed records: no line after all.
+            let start = out.len() - (head.len() + self.resource.len() + scopes_key.len() + 5);
+            out.truncate(start);
+        }
         for &(scope, _) in &b.scopes {
             b.index[scope as usize] = 0;
         }
@@ -214,7 +313,7 @@ impl OtlpLines {
             _ => {}
         }
         self.scratch.extend_from_slice(b"}}");
-        self.commit(Signal::Metrics, m.scope, out);
+        self.commit_metric(m.scope, out);
     }
 }
 
@@ -225,10 +324,13 @@ fn u64_str(out: &mut Vec<u8>, v: u64) {
     out.push(b'"');
 }
 
-/// A time in Unix nanoseconds under `key` (which starts with its comma).
-fn time(out: &mut Vec<u8>, key: &[u8], v: u64) {
+/// A time in Unix nanoseconds, as a string, under `key` (which starts with its comma).
+#[inline]
+fn time(out: &mut Vec<u8>, digits: &mut Digits, key: &[u8], v: u64) {
     out.extend_from_slice(key);
-    u64_str(out, v);
+    out.push(b'"');
+    digits.put(out, v);
+    out.push(b'"');
 }
 
 /// An `AnyValue` object.
@@ -334,107 +436,139 @@ impl LineFormat for OtlpLines {
 
     fn log(&mut self, out: &mut Vec<u8>, v: &LogView<'_>) -> Result<(), Corrupt> {
         self.scope(v.scope)?;
-        let o = &mut self.scratch;
-        o.clear();
-        o.extend_from_slice(b"{\"timeUnixNano\":");
-        u64_str(o, v.time);
-        time(o, b",\"observedTimeUnixNano\":", v.time);
-        o.extend_from_slice(b",\"severityNumber\":");
-        write::u64(o, v.severity as u64);
-        o.extend_from_slice(b",\"severityText\":\"");
-        o.extend_from_slice(Level::from_severity(v.severity).as_str().as_bytes());
-        o.extend_from_slice(b"\",\"body\":{\"stringValue\":");
-        write::string(o, v.body);
-        o.push(b'}');
-        attributes(o, v.attrs)?;
-        if let Some((t, s)) = v.ctx {
-            o.extend_from_slice(b",\"traceId\":\"");
-            write::hex_u128(o, t);
-            o.extend_from_slice(b"\",\"spanId\":\"");
-            write::hex_u64(o, s);
-            o.push(b'"');
+        // (No observedTimeUnixNano: the time is taken where the record is made.)
+        let severity = std::mem::take(&mut self.severities[v.severity as usize]);
+        let callsite = match v.callsite {
+            Some((id, fields, n)) => {
+                self.callsite(id, v.body, fields);
+                self.callsites[id as usize].take().map(|c| (c, n))
+            }
+            None => None,
+        };
+        let r = self.record(Signal::Logs, v.scope, out, |o, digits| {
+            time(o, digits, b"{\"timeUnixNano\":", v.time);
+            o.extend_from_slice(&severity);
+            match &callsite {
+                Some((c, n)) => {
+                    o.extend_from_slice(&c.body);
+                    if !v.attrs.is_empty() {
+                        o.extend_from_slice(b",\"attributes\":[");
+                        for (i, (k, val)) in v.attrs.iter().enumerate() {
+                            match c.keys.get(i).filter(|_| i < *n) {
+                                Some(key) => o.extend_from_slice(key),
+                                None => {
+                                    if i > 0 {
+                                        o.push(b',');
+                                    }
+                                    o.extend_from_slice(b"{\"key\":");
+                                    write::string(o, k);
+                                    o.extend_from_slice(b",\"value\":");
+                                }
+                            }
+                            any_value(o, val)?;
+                            o.push(b'}');
+                        }
+                        o.push(b']');
+                    }
+                }
+                None => {
+                    o.extend_from_slice(b"\"body\":{\"stringValue\":");
+                    write::string(o, v.body);
+                    o.push(b'}');
+                    attributes(o, v.attrs)?;
+                }
+            }
+            if let Some((t, s)) = v.ctx {
+                o.extend_from_slice(b",\"traceId\":\"");
+                write::hex_u128(o, t);
+                o.extend_from_slice(b"\",\"spanId\":\"");
+                write::hex_u64(o, s);
+                o.push(b'"');
+            }
+            o.push(b'}');
+            Ok(())
+        });
+        self.severities[v.severity as usize] = severity;
+        if let (Some((id, ..)), Some((c, _))) = (v.callsite, callsite) {
+            self.callsites[id as usize] = Some(c);
         }
-        o.push(b'}');
-        self.commit(Signal::Logs, v.scope, out);
-        Ok(())
+        r
     }
 
     fn span(&mut self, out: &mut Vec<u8>, v: &SpanView<'_>) -> Result<(), Corrupt> {
         self.scope(v.scope)?;
-        let o = &mut self.scratch;
-        o.clear();
-        o.extend_from_slice(b"{\"traceId\":\"");
-        write::hex_u128(o, v.trace);
-        o.extend_from_slice(b"\",\"spanId\":\"");
-        write::hex_u64(o, v.span);
-        o.push(b'"');
-        if let Some(p) = v.parent {
-            o.extend_from_slice(b",\"parentSpanId\":\"");
-            write::hex_u64(o, p);
+        self.record(Signal::Traces, v.scope, out, |o, digits| {
+            o.extend_from_slice(b"{\"traceId\":\"");
+            write::hex_u128(o, v.trace);
+            o.extend_from_slice(b"\",\"spanId\":\"");
+            write::hex_u64(o, v.span);
             o.push(b'"');
-        }
-        let mut flags = SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE;
-        if v.parent_remote {
-            flags |= SPAN_FLAGS_IS_REMOTE;
-        }
-        o.extend_from_slice(b",\"flags\":");
-        write::u64(o, flags as u64);
-        o.extend_from_slice(b",\"name\":");
-        write::string(o, v.name);
-        // SpanKind: INTERNAL = 1 … CONSUMER = 5, one more than the record's value.
-        o.extend_from_slice(b",\"kind\":");
-        write::u64(o, v.kind.min(4) as u64 + 1);
-        time(o, b",\"startTimeUnixNano\":", v.start);
-        time(o, b",\"endTimeUnixNano\":", v.end);
-        attributes(o, v.attrs)?;
-        count(o, b",\"droppedAttributesCount\":", v.dropped_attrs);
-        if !v.events.is_empty() {
-            o.extend_from_slice(b",\"events\":[");
-            for (i, e) in v.events.iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
-                }
-                o.extend_from_slice(b"{\"timeUnixNano\":");
-                u64_str(o, e.time);
-                o.extend_from_slice(b",\"name\":");
-                write::string(o, e.name);
-                attributes(o, sub(v.sub_attrs, &e.attrs)?)?;
-                o.push(b'}');
-            }
-            o.push(b']');
-        }
-        count(o, b",\"droppedEventsCount\":", v.dropped_events);
-        if !v.links.is_empty() {
-            o.extend_from_slice(b",\"links\":[");
-            for (i, l) in v.links.iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
-                }
-                o.extend_from_slice(b"{\"traceId\":\"");
-                write::hex_u128(o, l.trace);
-                o.extend_from_slice(b"\",\"spanId\":\"");
-                write::hex_u64(o, l.span);
+            if let Some(p) = v.parent {
+                o.extend_from_slice(b",\"parentSpanId\":\"");
+                write::hex_u64(o, p);
                 o.push(b'"');
-                attributes(o, sub(v.sub_attrs, &l.attrs)?)?;
-                o.push(b'}');
             }
-            o.push(b']');
-        }
-        count(o, b",\"droppedLinksCount\":", v.dropped_links);
-        // Status codes are the same numbers: UNSET 0, OK 1, ERROR 2. A description goes only
-        // with an error.
-        if v.status != 0 {
-            o.extend_from_slice(b",\"status\":{\"code\":");
-            write::u64(o, v.status.min(2) as u64);
-            if v.status == 2 && !v.status_msg.is_empty() {
-                o.extend_from_slice(b",\"message\":");
-                write::string(o, v.status_msg);
+            let mut flags = SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE;
+            if v.parent_remote {
+                flags |= SPAN_FLAGS_IS_REMOTE;
+            }
+            o.extend_from_slice(b",\"flags\":");
+            write::u64(o, flags as u64);
+            o.extend_from_slice(b",\"name\":");
+            write::string(o, v.name);
+            // SpanKind: INTERNAL = 1 … CONSUMER = 5, one more than the record's value.
+            o.extend_from_slice(b",\"kind\":");
+            write::u64(o, v.kind.min(4) as u64 + 1);
+            time(o, digits, b",\"startTimeUnixNano\":", v.start);
+            time(o, digits, b",\"endTimeUnixNano\":", v.end);
+            attributes(o, v.attrs)?;
+            count(o, b",\"droppedAttributesCount\":", v.dropped_attrs);
+            if !v.events.is_empty() {
+                o.extend_from_slice(b",\"events\":[");
+                for (i, e) in v.events.iter().enumerate() {
+                    if i > 0 {
+                        o.push(b',');
+                    }
+                    time(o, digits, b"{\"timeUnixNano\":", e.time);
+                    o.extend_from_slice(b",\"name\":");
+                    write::string(o, e.name);
+                    attributes(o, sub(v.sub_attrs, &e.attrs)?)?;
+                    o.push(b'}');
+                }
+                o.push(b']');
+            }
+            count(o, b",\"droppedEventsCount\":", v.dropped_events);
+            if !v.links.is_empty() {
+                o.extend_from_slice(b",\"links\":[");
+                for (i, l) in v.links.iter().enumerate() {
+                    if i > 0 {
+                        o.push(b',');
+                    }
+                    o.extend_from_slice(b"{\"traceId\":\"");
+                    write::hex_u128(o, l.trace);
+                    o.extend_from_slice(b"\",\"spanId\":\"");
+                    write::hex_u64(o, l.span);
+                    o.push(b'"');
+                    attributes(o, sub(v.sub_attrs, &l.attrs)?)?;
+                    o.push(b'}');
+                }
+                o.push(b']');
+            }
+            count(o, b",\"droppedLinksCount\":", v.dropped_links);
+            // Status codes are the same numbers: UNSET 0, OK 1, ERROR 2. A description goes only
+            // with an error.
+            if v.status != 0 {
+                o.extend_from_slice(b",\"status\":{\"code\":");
+                write::u64(o, v.status.min(2) as u64);
+                if v.status == 2 && !v.status_msg.is_empty() {
+                    o.extend_from_slice(b",\"message\":");
+                    write::string(o, v.status_msg);
+                }
+                o.push(b'}');
             }
             o.push(b'}');
-        }
-        o.push(b'}');
-        self.commit(Signal::Traces, v.scope, out);
-        Ok(())
+            Ok(())
+        })
     }
 
     fn point(&mut self, out: &mut Vec<u8>, p: &PointView<'_>) -> Result<(), Corrupt> {
@@ -485,12 +619,14 @@ impl LineFormat for OtlpLines {
         let r = (|| {
             o.extend_from_slice(b"\"startTimeUnixNano\":");
             u64_str(o, p.start);
-            time(o, b",\"timeUnixNano\":", p.time);
+            o.extend_from_slice(b",\"timeUnixNano\":");
+            u64_str(o, p.time);
             attributes(o, p.attrs)?;
             match &p.data {
                 PointData::Sum { value, .. } | PointData::Gauge(value) => point_value(o, *value),
                 PointData::Histogram(h) => {
-                    time(o, b",\"count\":", h.count);
+                    o.extend_from_slice(b",\"count\":");
+                    u64_str(o, h.count);
                     if h.count > 0 {
                         o.extend_from_slice(b",\"sum\":");
                         write::f64(o, h.sum);
@@ -539,5 +675,50 @@ impl LineFormat for OtlpLines {
         for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
             self.line(signal, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::scope::scope_id;
+
+    fn log<'a>(scope: u32, body: &'a str, attrs: &'a [Attr<'a>]) -> LogView<'a> {
+        LogView {
+            scope,
+            time: 1_700_000_000_000_000_000,
+            severity: 9,
+            body,
+            ctx: Some((0xabc, 0xdef)),
+            attrs,
+            callsite: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_record_leaves_no_trace_and_lines_stay_valid_json() {
+        let scope = scope_id("otlp.test");
+        let mut f = OtlpLines::new(vec![("service.name".into(), "svc".into())]);
+        let mut out = Vec::new();
+        // An array whose element tag is unknown: the record fails half-rendered.
+        let bad = [("k", DValue::Array(0xee, 1, &[0u8; 8]))];
+        assert!(f.log(&mut out, &log(scope, "first", &bad)).is_err());
+        f.finish(&mut out);
+        assert!(out.is_empty(), "no line for a batch of failed records");
+        let good = [("n", DValue::I64(-5)), ("x", DValue::F64(f64::NAN))];
+        f.log(&mut out, &log(scope, "ok", &good)).unwrap();
+        assert!(f.log(&mut out, &log(scope, "bad", &bad)).is_err());
+        f.log(&mut out, &log(scope, "ok again", &good)).unwrap();
+        f.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        let records = &v["resourceLogs"][0]["scopeLogs"][0]["logRecords"];
+        assert_eq!(records.as_array().unwrap().len(), 2);
+        assert_eq!(records[1]["body"]["stringValue"], "ok again");
+        assert_eq!(records[0]["attributes"][0]["value"]["intValue"], "-5");
+        assert_eq!(records[0]["attributes"][1]["value"]["doubleValue"], "NaN");
+        assert_eq!(records[0]["traceId"], "00000000000000000000000000000abc");
+        assert_eq!(records[0]["timeUnixNano"], "1700000000000000000");
     }
 }
