@@ -8,6 +8,17 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The number after `name=` in a program's stderr report.
+fn stat(stderr: &str, name: &str) -> u64 {
+    let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
+    stderr[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn sums_saturate_at_the_ends_of_their_range_and_are_counted() {
     let out = run("hazards", &["overflow"], &[]);
@@ -91,15 +102,7 @@ fn a_closed_stdout_with_default_sigpipe_neither_kills_nor_loses_uncounted() {
         "killed by SIGPIPE? {:?}: {stderr}",
         out.status
     );
-    let field = |name: &str| -> u64 {
-        let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
-        stderr[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| stat(&stderr, name);
     assert!(stderr.contains("alive"), "{stderr}");
     assert!(field("write_errors") >= 1);
     assert!(
@@ -121,15 +124,7 @@ fn leaked_spans_keep_the_writer_bounded_and_every_discarded_part_counted() {
     assert_eq!(after["parent_span_id"], "");
     assert!(signal(&lines, "span").iter().all(|s| s["name"] != "leaked"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let field = |name: &str| -> u64 {
-        let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
-        stderr[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| stat(&stderr, name);
     // Two parts per leaked span: discarded while running (the oldest first) or at shutdown,
     // and counted either way.
     assert_eq!(field("lost"), 2 * n, "{stderr}");
@@ -193,15 +188,7 @@ fn registration_and_out_of_order_ends_scale_linearly() {
     // The bound leaves a wide margin for a slow host and a debug build.
     let out = run("hazards", &["many", "100000"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let field = |name: &str| -> u64 {
-        let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
-        stderr[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| stat(&stderr, name);
     for step in ["scopes_ms", "instruments_ms", "spans_ms", "metric_call_ms"] {
         assert!(field(step) < 8_000, "{step}: {stderr}");
     }
@@ -236,15 +223,7 @@ fn histogram_percentiles_hold_far_from_one_and_out_of_range_is_counted() {
 fn a_slow_observable_callback_never_blocks_producers() {
     let out = run("hazards", &["slow-callback"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let field = |name: &str| -> u64 {
-        let at = stderr.find(&format!("{name}=")).expect(name) + name.len() + 1;
-        stderr[at..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let field = |name: &str| stat(&stderr, name);
     // Before, each 2 s callback stalled the writer and a producer with a full ring waited for
     // it: ~2,000 ms. Now the producer waits only for the writer's draining; the bound leaves a
     // wide margin for a loaded host.

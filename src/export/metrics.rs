@@ -19,6 +19,26 @@ fn decode_attrs<'a>(bytes: &'a [u8], into: &mut Vec<Attr<'a>>) -> Result<(), Cor
     Ok(())
 }
 
+/// A point of `inst`.
+fn view<'a>(
+    inst: &'a Instrument,
+    start: u64,
+    time: u64,
+    attrs: &'a [Attr<'a>],
+    data: PointData<'a>,
+) -> PointView<'a> {
+    PointView {
+        scope: inst.scope,
+        name: &inst.name,
+        description: &inst.description,
+        unit: &inst.unit,
+        start,
+        time,
+        attrs,
+        data,
+    }
+}
+
 /// Calls `emit` with every metric point (cumulative since `start`) but those of observable
 /// gauges ([`observe_all`], [`observed`]). Writer thread only.
 pub(crate) fn collect(
@@ -35,16 +55,7 @@ pub(crate) fn collect(
     for inst in instruments {
         let point =
             |attrs: &[Attr<'_>], data: PointData<'_>, emit: &mut dyn FnMut(&PointView<'_>)| {
-                emit(&PointView {
-                    scope: inst.scope,
-                    name: &inst.name,
-                    description: &inst.description,
-                    unit: &inst.unit,
-                    start,
-                    time: now,
-                    attrs,
-                    data,
-                })
+                emit(&view(inst, start, now, attrs, data))
             };
         if inst.kind == Kind::ObservableGauge {
             // Their callbacks run on the observer thread (`observe.rs`); see `observed`.
@@ -150,16 +161,13 @@ pub(crate) fn observed(
             }
             let mut attrs = Vec::new();
             if decode_attrs(enc, &mut attrs).is_ok() {
-                emit(&PointView {
-                    scope: inst.scope,
-                    name: &inst.name,
-                    description: &inst.description,
-                    unit: &inst.unit,
+                emit(&view(
+                    inst,
                     start,
-                    time: now,
-                    attrs: &attrs,
-                    data: PointData::Gauge(Num::F(*v)),
-                });
+                    now,
+                    &attrs,
+                    PointData::Gauge(Num::F(*v)),
+                ));
             }
         }
     }
