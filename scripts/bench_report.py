@@ -90,7 +90,7 @@ blocks = {
     "throughput": lambda r: True,  # every row, if the file has this block
     "request": lambda r: r["group"] == "request" and not host_row(r),
     # one producer far faster than the writer, then logs end to end from 1-8 threads
-    "writer": lambda r: r["group"] == "writer" or r["name"].startswith("logs end to end"),
+    "writer": lambda r: r["group"] in ("writer", "writer_otlp") or r["name"].startswith("logs end to end"),
     "host": host_row,
 }
 for name, keep in blocks.items():

@@ -12,7 +12,9 @@
 //!   of the same work done by a bare ring without the library (the ring floor), and two
 //!   arithmetic floors follow.
 //! - `writer`: records/s and MB/s the writer thread serialises, with one producer far faster than
-//!   it, lossless; every line is counted at the sink, nothing may be lost.
+//!   it, lossless; every line is counted at the sink, nothing may be lost. The same again in the
+//!   OTLP/JSON format (group `writer_otlp`), in a child process of this bench
+//!   (`MINI_TELEMETRY_BENCH_FORMAT=otlp`), where records are counted, as lines hold many.
 //! - `scaling`: counter adds on one shared series from 1, 2, 4, 8 threads in fixed windows of
 //!   time, with two references; logs end to end from 1, 2, 4, 8 threads.
 //! - `rounds`: the per-call targets and paced requests again, in short bursts taken in turn and
@@ -26,7 +28,7 @@ mod scaling;
 mod writer;
 
 use common::{Counting, Results, tick_ns};
-use mini_telemetry::{Config, Sink};
+use mini_telemetry::{Config, Format, Sink};
 
 include!("../shared/request.rs");
 include!("../shared/ops.rs");
@@ -45,12 +47,23 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1 << 20);
+    let otlp = std::env::var("MINI_TELEMETRY_BENCH_FORMAT").is_ok_and(|f| f == "otlp");
     let _guard = Config::new("bench", "0", "bench")
         .sink(Sink::Writer(Box::new(sink.clone())))
         .ring_capacity(ring)
+        .format(if otlp { Format::Otlp } else { Format::Json })
         .use_env(false)
         .install()
         .expect("init");
+    if otlp {
+        // The child: the writer group only, its rows on stdout for the parent.
+        let mut res = Results(Vec::new());
+        writer::writer_throughput(&mut res, &sink, true);
+        for (g, n, v, u) in &res.0 {
+            println!("ROW\t{g}\t{n}\t{v}\t{u}");
+        }
+        return;
+    }
     let ns_per_tick = tick_ns();
     let mut res = Results(Vec::new());
     if want("request") {
@@ -61,7 +74,8 @@ fn main() {
         rounds::per_call_rounds(&mut res, ns_per_tick);
     }
     if want("writer") {
-        writer::writer_throughput(&mut res, &sink);
+        writer::writer_throughput(&mut res, &sink, false);
+        writer::otlp_in_child(&mut res);
     }
     if want("scaling") {
         scaling::scaling(&mut res);
