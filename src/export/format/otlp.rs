@@ -99,7 +99,8 @@ struct OpenMetric {
 /// A macro log's fixed parts, rendered once per callsite: the body and, per field, the start of
 /// its attribute up to the value.
 struct Callsite {
-    /// `"body":{"stringValue":…}`.
+    /// `,"severityNumber":…,"severityText":…,"body":{"stringValue":…}` (a callsite has one
+    /// level).
     body: Vec<u8>,
     /// `{"key":…,"value":`, with a comma before all but the first.
     keys: Vec<Vec<u8>>,
@@ -169,13 +170,15 @@ impl OtlpLines {
     }
 
     /// The fixed parts of callsite `id`, rendered on first use.
-    fn callsite(&mut self, id: u32, body: &str, fields: &[&str]) -> &Callsite {
+    fn callsite(&mut self, id: u32, severity: u8, body: &str, fields: &[&str]) -> &Callsite {
         let i = id as usize;
         if self.callsites.len() <= i {
             self.callsites.resize_with(i + 1, || None);
         }
+        let sev = &self.severities[severity as usize];
         self.callsites[i].get_or_insert_with(|| {
-            let mut b = b"\"body\":{\"stringValue\":".to_vec();
+            let mut b = sev.clone();
+            b.extend_from_slice(b"\"body\":{\"stringValue\":");
             write::string(&mut b, body);
             b.push(b'}');
             let keys = fields
@@ -317,6 +320,49 @@ impl OtlpLines {
     }
 }
 
+/// `,"traceId":"…","spanId":"…"` in one copy (a log's span).
+#[inline]
+fn log_ids(out: &mut Vec<u8>, trace: u128, span: u64) {
+    const T: &[u8] = b",\"traceId\":";
+    const S: &[u8] = b",\"spanId\":";
+    let mut buf = [0u8; T.len() + 34 + S.len() + 18];
+    buf[..T.len()].copy_from_slice(T);
+    write::trace_id_into(&mut buf[T.len()..T.len() + 34], trace);
+    let at = T.len() + 34;
+    buf[at..at + S.len()].copy_from_slice(S);
+    write::span_id_into(&mut buf[at + S.len()..], span);
+    out.extend_from_slice(&buf);
+}
+
+/// `{"traceId":"…","spanId":"…"` in one copy (a span's, or a link's ids).
+#[inline]
+fn span_ids(out: &mut Vec<u8>, trace: u128, span: u64) {
+    const T: &[u8] = b"{\"traceId\":";
+    const S: &[u8] = b",\"spanId\":";
+    let mut buf = [0u8; T.len() + 34 + S.len() + 18];
+    buf[..T.len()].copy_from_slice(T);
+    write::trace_id_into(&mut buf[T.len()..T.len() + 34], trace);
+    let at = T.len() + 34;
+    buf[at..at + S.len()].copy_from_slice(S);
+    write::span_id_into(&mut buf[at + S.len()..], span);
+    out.extend_from_slice(&buf);
+}
+
+/// `{"intValue":"…"}` in one fixed-size copy.
+#[inline]
+fn int_value(out: &mut Vec<u8>, i: i64) {
+    const P: &[u8] = b"{\"intValue\":\"";
+    let mut buf = [0u8; P.len() + 20 + 2];
+    buf[..P.len()].copy_from_slice(P);
+    let mut itoa = itoa::Buffer::new();
+    let digits = itoa.format(i).as_bytes();
+    let mut n = P.len();
+    buf[n..n + digits.len()].copy_from_slice(digits);
+    n += digits.len();
+    buf[n..n + 2].copy_from_slice(b"\"}");
+    write::put_prefix(out, &buf, n + 2);
+}
+
 /// A 64-bit integer as OTLP/JSON writes it: a decimal string.
 fn u64_str(out: &mut Vec<u8>, v: u64) {
     out.push(b'"');
@@ -341,13 +387,17 @@ fn any_value(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrupt> {
             write::string(out, s);
         }
         DValue::Bool(b) => {
-            out.extend_from_slice(b"{\"boolValue\":");
-            write::bool(out, b);
+            out.extend_from_slice(if b {
+                b"{\"boolValue\":true}".as_slice()
+            } else {
+                b"{\"boolValue\":false}"
+            });
+            return Ok(());
         }
         DValue::I64(i) => {
-            out.extend_from_slice(b"{\"intValue\":\"");
-            write::i64(out, i);
-            out.push(b'"');
+            // (Closed here, not below.)
+            int_value(out, i);
+            return Ok(());
         }
         DValue::F64(f) => {
             out.extend_from_slice(b"{\"doubleValue\":");
@@ -437,17 +487,17 @@ impl LineFormat for OtlpLines {
     fn log(&mut self, out: &mut Vec<u8>, v: &LogView<'_>) -> Result<(), Corrupt> {
         self.scope(v.scope)?;
         // (No observedTimeUnixNano: the time is taken where the record is made.)
-        let severity = std::mem::take(&mut self.severities[v.severity as usize]);
+        let severity = v.severity;
         let callsite = match v.callsite {
             Some((id, fields, n)) => {
-                self.callsite(id, v.body, fields);
+                self.callsite(id, severity, v.body, fields);
                 self.callsites[id as usize].take().map(|c| (c, n))
             }
             None => None,
         };
+        let sev = std::mem::take(&mut self.severities[severity as usize]);
         let r = self.record(Signal::Logs, v.scope, out, |o, digits| {
             time(o, digits, b"{\"timeUnixNano\":", v.time);
-            o.extend_from_slice(&severity);
             match &callsite {
                 Some((c, n)) => {
                     o.extend_from_slice(&c.body);
@@ -472,6 +522,7 @@ impl LineFormat for OtlpLines {
                     }
                 }
                 None => {
+                    o.extend_from_slice(&sev);
                     o.extend_from_slice(b"\"body\":{\"stringValue\":");
                     write::string(o, v.body);
                     o.push(b'}');
@@ -479,16 +530,12 @@ impl LineFormat for OtlpLines {
                 }
             }
             if let Some((t, s)) = v.ctx {
-                o.extend_from_slice(b",\"traceId\":\"");
-                write::hex_u128(o, t);
-                o.extend_from_slice(b"\",\"spanId\":\"");
-                write::hex_u64(o, s);
-                o.push(b'"');
+                log_ids(o, t, s);
             }
             o.push(b'}');
             Ok(())
         });
-        self.severities[v.severity as usize] = severity;
+        self.severities[severity as usize] = sev;
         if let (Some((id, ..)), Some((c, _))) = (v.callsite, callsite) {
             self.callsites[id as usize] = Some(c);
         }
@@ -498,11 +545,7 @@ impl LineFormat for OtlpLines {
     fn span(&mut self, out: &mut Vec<u8>, v: &SpanView<'_>) -> Result<(), Corrupt> {
         self.scope(v.scope)?;
         self.record(Signal::Traces, v.scope, out, |o, digits| {
-            o.extend_from_slice(b"{\"traceId\":\"");
-            write::hex_u128(o, v.trace);
-            o.extend_from_slice(b"\",\"spanId\":\"");
-            write::hex_u64(o, v.span);
-            o.push(b'"');
+            span_ids(o, v.trace, v.span);
             if let Some(p) = v.parent {
                 o.extend_from_slice(b",\"parentSpanId\":\"");
                 write::hex_u64(o, p);
@@ -544,11 +587,7 @@ impl LineFormat for OtlpLines {
                     if i > 0 {
                         o.push(b',');
                     }
-                    o.extend_from_slice(b"{\"traceId\":\"");
-                    write::hex_u128(o, l.trace);
-                    o.extend_from_slice(b"\",\"spanId\":\"");
-                    write::hex_u64(o, l.span);
-                    o.push(b'"');
+                    span_ids(o, l.trace, l.span);
                     attributes(o, sub(v.sub_attrs, &l.attrs)?)?;
                     o.push(b'}');
                 }
