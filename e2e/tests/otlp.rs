@@ -28,6 +28,11 @@ use std::sync::OnceLock;
 
 /// Builds (once) and runs one of the crate's examples with the given format.
 fn run(example: &str, args: &[&str], format: &str) -> String {
+    run_with(example, args, format, &[])
+}
+
+/// [`run`] with more environment.
+fn run_with(example: &str, args: &[&str], format: &str, env: &[(&str, &str)]) -> String {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let ok = Command::new(env!("CARGO"))
@@ -45,6 +50,7 @@ fn run(example: &str, args: &[&str], format: &str) -> String {
         .env("MINI_TELEMETRY_FORMAT", format)
         .env_remove("OTEL_RESOURCE_ATTRIBUTES")
         .env_remove("OTEL_SERVICE_NAME")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -216,6 +222,16 @@ fn semantics(kind: &str, v: &Value) -> Result<(), String> {
             for rm in v["resourceMetrics"].as_array().unwrap() {
                 for sm in rm["scopeMetrics"].as_array().unwrap() {
                     for m in sm["metrics"].as_array().unwrap() {
+                        if let Some(e) = m.get("exponentialHistogram") {
+                            for p in e["dataPoints"].as_array().unwrap() {
+                                let pos = p["positive"]["bucketCounts"].as_array();
+                                let total: u64 = pos.into_iter().flatten().map(n).sum();
+                                if total + n(&p["zeroCount"]) != n(&p["count"]) {
+                                    return Err(format!("buckets do not add up: {p}"));
+                                }
+                            }
+                            continue;
+                        }
                         let Some(h) = m.get("histogram") else {
                             continue;
                         };
@@ -510,4 +526,43 @@ fn the_strict_walk_rejects_what_otlp_forbids() {
     }
     let ends_early = r#"{"name":"x","startTimeUnixNano":"5","endTimeUnixNano":"4"}"#;
     assert!(semantics("traces", &line(ends_early)).is_err());
+}
+
+#[test]
+fn histograms_can_be_exponential_for_percentiles_in_opentelemetry_tools() {
+    let otlp = run_with(
+        "quickstart",
+        &[],
+        "otlp",
+        &[("MINI_TELEMETRY_OTLP_HISTOGRAMS", "exponential")],
+    );
+    let d = check(&otlp);
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let latency = d
+        .metrics
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .find(|m| m.name == "latence")
+        .expect("the quickstart's histogram");
+    let Some(Data::ExponentialHistogram(h)) = &latency.data else {
+        panic!("not exponential: {:?}", latency.data)
+    };
+    let p = &h.data_points[0];
+    assert_eq!(p.scale, 5);
+    assert_eq!(h.aggregation_temporality, 2);
+    let positive = p.positive.as_ref().unwrap();
+    assert_eq!(
+        positive.bucket_counts.iter().sum::<u64>() + p.zero_count,
+        p.count
+    );
+    // Each recorded value lies in (or, at most one log-linear bucket off, next to) a bucket
+    // that holds a count.
+    let base = 2f64.powf(2f64.powi(-p.scale));
+    let (lo, hi) = (
+        base.powi(positive.offset),
+        base.powi(positive.offset + positive.bucket_counts.len() as i32),
+    );
+    assert!(lo <= p.min.unwrap() * 1.01 && p.max.unwrap() <= hi * 1.01);
 }

@@ -106,6 +106,7 @@ pub(crate) fn collect(
                     ];
                     hp.bucket_counts.clear();
                     hp.bucket_counts.extend_from_slice(&acc.explicit);
+                    (hp.exp_zero, hp.exp_offset) = acc.exponential(&mut hp.exp_counts);
                     point(&s.view, PointData::Histogram(&hp), emit);
                 }
             }

@@ -77,6 +77,11 @@ pub(crate) struct HistPoint {
     pub max: f64,
     /// p50, p90, p99, p99.9.
     pub percentiles: [f64; 4],
+    /// As an exponential histogram of scale `EXP_SCALE`: values <= 0, the first positive
+    /// bucket's index, and the counts from there.
+    pub exp_zero: u64,
+    pub exp_offset: i32,
+    pub exp_counts: Vec<u64>,
     pub bounds: &'static [f64],
     pub bucket_counts: Vec<u64>,
 }

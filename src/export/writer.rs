@@ -18,7 +18,7 @@ use crate::engine::scope::scope_id;
 use crate::engine::shared::{Global, RingEntry};
 use crate::engine::sys::{block_sigpipe, tighten_timer_slack};
 use crate::engine::thread::LOCAL;
-use crate::export::format::{Formatter, LineFormat};
+use crate::export::format::{Formatter, LineFormat, Options};
 use crate::export::logs::Logs;
 use crate::export::metrics;
 use crate::export::observe::Observe;
@@ -80,7 +80,13 @@ impl Writer {
             out: Vec::with_capacity(WRITE_CHUNK * 2),
             cal,
             last_calibration: Instant::now(),
-            format: Formatter::new(cfg.format, resource::attributes(cfg)),
+            format: Formatter::new(
+                cfg.format,
+                resource::attributes(cfg),
+                Options {
+                    exponential_histograms: cfg.otlp_exponential_histograms,
+                },
+            ),
             spans: Spans::default(),
             logs: Logs::default(),
             metric_interval: cfg.metric_interval,

@@ -193,6 +193,7 @@ pub struct Config {
     pub(crate) span_limits: SpanLimits,
     pub(crate) sampler: Sampler,
     pub(crate) exception_backtraces: bool,
+    pub(crate) otlp_exponential_histograms: bool,
     pub(crate) cardinality_limit: usize,
     pub(crate) disabled: bool,
     pub(crate) apply_env: bool,
@@ -224,6 +225,7 @@ impl Config {
             span_limits: SpanLimits::default(),
             sampler: Sampler::default(),
             exception_backtraces: false,
+            otlp_exponential_histograms: false,
             cardinality_limit: 2000,
             disabled: false,
             panic_hook: false,
@@ -235,6 +237,24 @@ impl Config {
     /// Output format (also `MINI_TELEMETRY_FORMAT=json|text|otlp`).
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
+        self
+    }
+
+    /// In the OTLP format, write histograms as OpenTelemetry exponential histograms (scale 5:
+    /// 32 buckets per power of two, 2.2 % wide, from the engine's log-linear buckets, a value
+    /// at most one of them off) instead of explicit-bucket ones, for percentiles within a few
+    /// percent in OpenTelemetry tools. Values <= 0 are counted in the zero bucket. Also
+    /// `MINI_TELEMETRY_OTLP_HISTOGRAMS=exponential|explicit`; off by default.
+    ///
+    /// ```
+    /// use mini_telemetry::{Config, Format};
+    /// let cfg = Config::new("svc", "1", "prod")
+    ///     .format(Format::Otlp)
+    ///     .otlp_exponential_histograms(true);
+    /// # drop(cfg);
+    /// ```
+    pub fn otlp_exponential_histograms(mut self, yes: bool) -> Self {
+        self.otlp_exponential_histograms = yes;
         self
     }
 
@@ -425,6 +445,15 @@ impl Config {
                         "mini-telemetry: ignoring MINI_TELEMETRY_FORMAT={v:?} (json, text or otlp)"
                     )
                 }
+            }
+        }
+        if let Some(v) = var("MINI_TELEMETRY_OTLP_HISTOGRAMS") {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "exponential" => self.otlp_exponential_histograms = true,
+                "explicit" => self.otlp_exponential_histograms = false,
+                _ => eprintln!(
+                    "mini-telemetry: ignoring MINI_TELEMETRY_OTLP_HISTOGRAMS={v:?} (exponential or explicit)"
+                ),
             }
         }
         if let Some(v) = var("MINI_TELEMETRY_LOG_LEVEL") {

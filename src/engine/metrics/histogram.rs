@@ -41,6 +41,9 @@ fn out_of_range<T>(bucket: T) -> T {
     bucket
 }
 
+/// The scale of [`HistAcc::exponential`]: 2^5 = 32 buckets per power of two, each 2.2 % wide.
+pub const EXP_SCALE: i32 = 5;
+
 /// OpenTelemetry's default explicit bucket boundaries.
 pub const DEFAULT_BOUNDS: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
@@ -313,6 +316,36 @@ impl HistAcc {
         self.used = 0;
     }
 
+    /// The counts as an OpenTelemetry exponential histogram of scale [`EXP_SCALE`]: the count
+    /// of values <= 0 (as the zero bucket: the engine keeps no distribution of negative
+    /// values), the index of the first positive bucket, and the counts from there. Bucket `i`
+    /// holds the values in (2^(i / 2^scale), 2^((i+1) / 2^scale)]; each log-linear bucket goes
+    /// whole into the exponential bucket of its middle, so a value may land one bucket off, by
+    /// at most the log-linear bucket's width (2^-7 relative).
+    pub fn exponential(&self, counts: &mut Vec<u64>) -> (u64, i32) {
+        counts.clear();
+        let mut offset = 0i32;
+        let per_octave = f64::from(1u32 << EXP_SCALE);
+        for o in octaves(self.used) {
+            for s in 0..SUB {
+                let c = self.log[o * SUB + s];
+                if c == 0 {
+                    continue;
+                }
+                let i = ((bucket_mid(o, s).log2() * per_octave).ceil() as i32) - 1;
+                if counts.is_empty() {
+                    offset = i;
+                }
+                let at = (i - offset) as usize;
+                if counts.len() <= at {
+                    counts.resize(at + 1, 0);
+                }
+                counts[at] += c;
+            }
+        }
+        (self.non_positive, offset)
+    }
+
     /// The value at quantile `q` (0..=1): the middle of the bucket holding it, clamped to
     /// [min, max]. Values <= 0 count as `min`; the first and last buckets (which also hold
     /// the values outside the range) report `min` and `max`.
@@ -412,6 +445,37 @@ mod tests {
         assert_eq!((acc.count, acc.min, acc.max), (3, 1e-30, 1e30));
         assert_eq!(acc.quantile(1.0), 1e30, "the last bucket reports max");
         assert_eq!(acc.quantile(0.1), 1e-30, "the first bucket reports min");
+    }
+
+    #[test]
+    fn exponential_buckets_hold_every_value_within_their_error() {
+        let h = AtomicHistogram::default();
+        for i in 1..=10_000 {
+            h.record(i as f64 / 10.0);
+        }
+        h.record(0.0);
+        h.record(-2.0);
+        let mut acc = HistAcc::default();
+        h.add_into(&mut acc);
+        let mut counts = Vec::new();
+        let (zero, offset) = acc.exponential(&mut counts);
+        assert_eq!(zero, 2);
+        assert_eq!(counts.iter().sum::<u64>() + zero, acc.count);
+        // The median from the buckets: the upper bound of the bucket holding rank 5,001.
+        let base = 2f64.powf(2f64.powi(-EXP_SCALE));
+        let mut seen = zero;
+        let mut median = 0.0;
+        for (k, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= 5_001 {
+                median = base.powi(offset + k as i32 + 1);
+                break;
+            }
+        }
+        // Within one bucket (2.2 %) and the log-linear width (0.8 %).
+        assert!((median - 500.0).abs() / 500.0 < 0.031, "{median}");
+        // 0.1 goes into the bucket whose upper bound is at or just above it.
+        assert!(base.powi(offset) < 0.1 * 1.008 && base.powi(offset + 1) >= 0.1 * 0.992);
     }
 
     #[test]

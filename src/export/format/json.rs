@@ -55,7 +55,7 @@ pub(crate) struct JsonLines {
 }
 
 impl JsonLines {
-    pub fn new(resource: Vec<(String, ResValue)>) -> Self {
+    pub fn new(resource: Vec<(String, ResValue)>, _: super::Options) -> Self {
         let mut short = b"\"resource\":{".to_vec();
         for (i, (k, v)) in resource.iter().take(3).enumerate() {
             if i > 0 {

@@ -46,9 +46,9 @@ macro_rules! formats {
 
         impl Formatter {
             /// The renderer of `format`, for a process with `resource`.
-            pub fn new(format: Format, resource: Vec<(String, ResValue)>) -> Self {
+            pub fn new(format: Format, resource: Vec<(String, ResValue)>, options: Options) -> Self {
                 match format {
-                    $(Format::$variant => Formatter::$variant(<$ty>::new(resource))),*
+                    $(Format::$variant => Formatter::$variant(<$ty>::new(resource, options))),*
                 }
             }
         }
@@ -92,6 +92,13 @@ formats! {
     Json => json::JsonLines,
     Text => text::TextLines,
     Otlp => otlp::OtlpLines,
+}
+
+/// What the configuration says to formats (each takes what concerns it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// OTLP: histograms as exponential histograms.
+    pub exponential_histograms: bool,
 }
 
 /// Span kinds by their record value, as OpenTelemetry names them.

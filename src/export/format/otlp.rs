@@ -15,6 +15,7 @@
 
 use super::write::{self, Digits};
 use super::{LineFormat, scope_name, sub};
+use crate::engine::metrics::histogram::EXP_SCALE;
 use crate::engine::record::{Corrupt, DValue, Dec, tag};
 use crate::export::view::{Attr, LogView, Num, PointData, PointView, SpanView};
 use crate::model::level::Level;
@@ -116,6 +117,8 @@ pub(crate) struct OtlpLines {
     metric: Option<OpenMetric>,
     /// Metric objects are assembled here before they join the batch.
     scratch: Vec<u8>,
+    /// Histograms as exponential histograms.
+    exponential: bool,
     /// Timestamps share their leading digits from one record to the next.
     digits: Digits,
     /// By callsite id.
@@ -125,7 +128,7 @@ pub(crate) struct OtlpLines {
 }
 
 impl OtlpLines {
-    pub fn new(resource: Vec<(String, ResValue)>) -> Self {
+    pub fn new(resource: Vec<(String, ResValue)>, options: super::Options) -> Self {
         let mut r = b"{\"attributes\":[".to_vec();
         for (i, (k, v)) in resource.iter().enumerate() {
             if i > 0 {
@@ -154,6 +157,7 @@ impl OtlpLines {
             batches: Default::default(),
             metric: None,
             scratch: Vec::new(),
+            exponential: options.exponential_histograms,
             digits: Digits::default(),
             callsites: Vec::new(),
             severities: (0..=255u8)
@@ -310,7 +314,7 @@ impl OtlpLines {
                     self.scratch.extend_from_slice(b",\"isMonotonic\":true");
                 }
             }
-            (2, _) => self
+            (2 | 3, _) => self
                 .scratch
                 .extend_from_slice(b",\"aggregationTemporality\":2"),
             _ => {}
@@ -615,6 +619,7 @@ impl LineFormat for OtlpLines {
         let shape = match p.data {
             PointData::Sum { monotonic, .. } => (0, monotonic),
             PointData::Gauge(_) => (1, false),
+            PointData::Histogram(_) if self.exponential => (3, false),
             PointData::Histogram(_) => (2, false),
         };
         let same = self
@@ -636,7 +641,8 @@ impl LineFormat for OtlpLines {
             json.extend_from_slice(match shape.0 {
                 0 => b",\"sum\":{\"dataPoints\":[".as_slice(),
                 1 => b",\"gauge\":{\"dataPoints\":[",
-                _ => b",\"histogram\":{\"dataPoints\":[",
+                2 => b",\"histogram\":{\"dataPoints\":[",
+                _ => b",\"exponentialHistogram\":{\"dataPoints\":[",
             });
             self.metric = Some(OpenMetric {
                 scope: p.scope,
@@ -674,21 +680,40 @@ impl LineFormat for OtlpLines {
                         o.extend_from_slice(b",\"max\":");
                         write::f64(o, h.max);
                     }
-                    o.extend_from_slice(b",\"bucketCounts\":[");
-                    for (i, c) in h.bucket_counts.iter().enumerate() {
-                        if i > 0 {
-                            o.push(b',');
+                    if shape.0 == 3 {
+                        o.extend_from_slice(b",\"scale\":");
+                        write::i64(o, EXP_SCALE as i64);
+                        o.extend_from_slice(b",\"zeroCount\":");
+                        u64_str(o, h.exp_zero);
+                        if !h.exp_counts.is_empty() {
+                            o.extend_from_slice(b",\"positive\":{\"offset\":");
+                            write::i64(o, h.exp_offset as i64);
+                            o.extend_from_slice(b",\"bucketCounts\":[");
+                            for (i, c) in h.exp_counts.iter().enumerate() {
+                                if i > 0 {
+                                    o.push(b',');
+                                }
+                                u64_str(o, *c);
+                            }
+                            o.extend_from_slice(b"]}");
                         }
-                        u64_str(o, *c);
-                    }
-                    o.extend_from_slice(b"],\"explicitBounds\":[");
-                    for (i, b) in h.bounds.iter().enumerate() {
-                        if i > 0 {
-                            o.push(b',');
+                    } else {
+                        o.extend_from_slice(b",\"bucketCounts\":[");
+                        for (i, c) in h.bucket_counts.iter().enumerate() {
+                            if i > 0 {
+                                o.push(b',');
+                            }
+                            u64_str(o, *c);
                         }
-                        write::f64(o, *b);
+                        o.extend_from_slice(b"],\"explicitBounds\":[");
+                        for (i, b) in h.bounds.iter().enumerate() {
+                            if i > 0 {
+                                o.push(b',');
+                            }
+                            write::f64(o, *b);
+                        }
+                        o.push(b']');
                     }
-                    o.push(b']');
                 }
             }
             o.push(b'}');
@@ -737,7 +762,10 @@ mod tests {
     #[test]
     fn a_failed_record_leaves_no_trace_and_lines_stay_valid_json() {
         let scope = scope_id("otlp.test");
-        let mut f = OtlpLines::new(vec![("service.name".into(), "svc".into())]);
+        let mut f = OtlpLines::new(
+            vec![("service.name".into(), "svc".into())],
+            super::super::Options::default(),
+        );
         let mut out = Vec::new();
         // An array whose element tag is unknown: the record fails half-rendered.
         let bad = [("k", DValue::Array(0xee, 1, &[0u8; 8]))];

@@ -15,7 +15,7 @@ pub(crate) struct TextLines {
 }
 
 impl TextLines {
-    pub fn new(resource: Vec<(String, ResValue)>) -> Self {
+    pub fn new(resource: Vec<(String, ResValue)>, _: super::Options) -> Self {
         TextLines {
             resource,
             scopes: Vec::new(),
