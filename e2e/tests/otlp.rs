@@ -291,34 +291,24 @@ fn check(otlp: &str) -> Decoded {
         let finite = !["\"NaN\"", "\"Infinity\"", "\"-Infinity\""]
             .iter()
             .any(|s| line.contains(s));
+        // The exact decode, and on lines without NaN or infinities the crate's serde decode,
+        // which must agree with it.
+        fn both<T>(desc: &MessageDescriptor, v: &Value, line: &str, finite: bool, i: usize) -> T
+        where
+            T: Message + Default + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            let t: T = exact(desc, v);
+            if finite {
+                let serde: T =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("line {i} (serde): {e}"));
+                assert_eq!(serde, t, "line {i}: both decodes agree");
+            }
+            t
+        }
         match kind {
-            "traces" => {
-                let t: ExportTraceServiceRequest = exact(&desc, &v);
-                if finite {
-                    let serde: ExportTraceServiceRequest = serde_json::from_str(line)
-                        .unwrap_or_else(|e| panic!("line {i} (serde): {e}"));
-                    assert_eq!(serde, t, "line {i}: both decodes agree");
-                }
-                d.traces.push(t);
-            }
-            "logs" => {
-                let l: ExportLogsServiceRequest = exact(&desc, &v);
-                if finite {
-                    let serde: ExportLogsServiceRequest = serde_json::from_str(line)
-                        .unwrap_or_else(|e| panic!("line {i} (serde): {e}"));
-                    assert_eq!(serde, l, "line {i}: both decodes agree");
-                }
-                d.logs.push(l);
-            }
-            _ => {
-                let m: ExportMetricsServiceRequest = exact(&desc, &v);
-                if finite {
-                    let serde: ExportMetricsServiceRequest = serde_json::from_str(line)
-                        .unwrap_or_else(|e| panic!("line {i} (serde): {e}"));
-                    assert_eq!(serde, m, "line {i}: both decodes agree");
-                }
-                d.metrics.push(m);
-            }
+            "traces" => d.traces.push(both(&desc, &v, line, finite, i)),
+            "logs" => d.logs.push(both(&desc, &v, line, finite, i)),
+            _ => d.metrics.push(both(&desc, &v, line, finite, i)),
         }
     }
     d

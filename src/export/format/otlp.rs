@@ -324,27 +324,15 @@ impl OtlpLines {
     }
 }
 
-/// `,"traceId":"…","spanId":"…"` in one copy (a log's span).
+/// `"traceId":"…","spanId":"…"` after `LEAD` in one copy: `,` for a log's span, `{` to open a
+/// span or a link.
 #[inline]
-fn log_ids(out: &mut Vec<u8>, trace: u128, span: u64) {
-    const T: &[u8] = b",\"traceId\":";
+fn ids<const LEAD: u8>(out: &mut Vec<u8>, trace: u128, span: u64) {
+    const T: &[u8] = b"?\"traceId\":";
     const S: &[u8] = b",\"spanId\":";
     let mut buf = [0u8; T.len() + 34 + S.len() + 18];
     buf[..T.len()].copy_from_slice(T);
-    write::trace_id_into(&mut buf[T.len()..T.len() + 34], trace);
-    let at = T.len() + 34;
-    buf[at..at + S.len()].copy_from_slice(S);
-    write::span_id_into(&mut buf[at + S.len()..], span);
-    out.extend_from_slice(&buf);
-}
-
-/// `{"traceId":"…","spanId":"…"` in one copy (a span's, or a link's ids).
-#[inline]
-fn span_ids(out: &mut Vec<u8>, trace: u128, span: u64) {
-    const T: &[u8] = b"{\"traceId\":";
-    const S: &[u8] = b",\"spanId\":";
-    let mut buf = [0u8; T.len() + 34 + S.len() + 18];
-    buf[..T.len()].copy_from_slice(T);
+    buf[0] = LEAD;
     write::trace_id_into(&mut buf[T.len()..T.len() + 34], trace);
     let at = T.len() + 34;
     buf[at..at + S.len()].copy_from_slice(S);
@@ -534,7 +522,7 @@ impl LineFormat for OtlpLines {
                 }
             }
             if let Some((t, s)) = v.ctx {
-                log_ids(o, t, s);
+                ids::<b','>(o, t, s);
             }
             o.push(b'}');
             Ok(())
@@ -549,7 +537,7 @@ impl LineFormat for OtlpLines {
     fn span(&mut self, out: &mut Vec<u8>, v: &SpanView<'_>) -> Result<(), Corrupt> {
         self.scope(v.scope)?;
         self.record(Signal::Traces, v.scope, out, |o, digits| {
-            span_ids(o, v.trace, v.span);
+            ids::<b'{'>(o, v.trace, v.span);
             if let Some(p) = v.parent {
                 o.extend_from_slice(b",\"parentSpanId\":\"");
                 write::hex_u64(o, p);
@@ -591,7 +579,7 @@ impl LineFormat for OtlpLines {
                     if i > 0 {
                         o.push(b',');
                     }
-                    span_ids(o, l.trace, l.span);
+                    ids::<b'{'>(o, l.trace, l.span);
                     attributes(o, sub(v.sub_attrs, &l.attrs)?)?;
                     o.push(b'}');
                 }
