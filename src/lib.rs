@@ -62,7 +62,8 @@ pub use engine::callsite::Callsite;
 pub use engine::metrics::Observer;
 pub use engine::shared::is_enabled;
 pub use model::{
-    Config, Format, FullPolicy, KeyValue, Level, Sampler, Sink, SpanContext, SpanLimits, Value,
+    CacheEviction, Config, Format, FullPolicy, KeyValue, Level, Sampler, Sink, SpanContext,
+    SpanLimits, Value,
 };
 pub use runtime::{Guard, InitError, Stats, flush, flush_timeout, shutdown, stats};
 

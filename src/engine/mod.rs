@@ -8,6 +8,7 @@
 //! settings and the writer's control block; [`scope`] and [`callsite`] intern the static names
 //! records refer to by id.
 
+pub(crate) mod cacheline;
 pub(crate) mod callsite;
 pub(crate) mod clock;
 pub(crate) mod current;

@@ -87,7 +87,11 @@ pub fn ring(capacity: usize) -> (Producer, Consumer) {
             cached_head: 0,
             dropped: 0,
         },
-        Consumer { shared, head: 0 },
+        Consumer {
+            shared,
+            head: 0,
+            evict: false,
+        },
     )
 }
 
@@ -254,6 +258,8 @@ fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
 pub struct Consumer {
     shared: Arc<Shared>,
     head: usize,
+    /// Evict the lines read before releasing them (see [`Consumer::set_evict`]).
+    evict: bool,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -294,9 +300,19 @@ impl Consumer {
             n += 1;
             self.head = self.head.wrapping_add(frame_len(len));
         }
-        evict_read_lines(self.shared.buf, cap, start, self.head);
+        if self.evict {
+            evict_read_lines(self.shared.buf, cap, start, self.head);
+        }
         self.shared.head.store(self.head, Ordering::Release);
         n
+    }
+
+    /// Whether [`drain`](Self::drain) evicts the cache lines it has read before handing their
+    /// space back (off by default). It pays where the producer's next write to a line the
+    /// consumer still caches is a slow cross-die transfer, and costs where the two cores share
+    /// a cache: the writer decides per host (`engine::cacheline`).
+    pub fn set_evict(&mut self, evict: bool) {
+        self.evict = evict;
     }
 
     /// True once the producer has been dropped. Check it *before* a final [`drain`](Self::drain):

@@ -75,6 +75,8 @@ pub(crate) struct Counters {
     pub dropped: AtomicU64,
     /// Records formatted but not delivered because the sink failed.
     pub unwritten: AtomicU64,
+    /// Whether the writer evicts the ring lines it has read, as it decided at start.
+    pub evicting: AtomicBool,
 }
 
 #[derive(Debug, Default)]

@@ -23,10 +23,11 @@ pub(crate) fn rdtsc() -> u64 {
 
 /// Writes back and drops from every cache level the cache line holding `p`.
 ///
-/// The ring's consumer calls it on each line it has read, before releasing the space. Otherwise
-/// the line stays in the consumer's caches and the producer's next write to it must first
-/// invalidate that copy; between two cores of one die that is cheap, between dies (which a VM's
-/// two vCPUs may be) it costs a cross-die round trip on every line.
+/// The ring's consumer may call it on each line it has read, before releasing the space (where
+/// `engine::cacheline` found that it pays). Otherwise the line stays in the consumer's caches
+/// and the producer's next write to it must first invalidate that copy: between two cores
+/// sharing a cache that is cheap, between dies (which a VM's two vCPUs may be) it can cost a
+/// cross-die round trip on every line.
 ///
 /// # Safety
 /// `p` must point into a live allocation (`clflush` of an unmapped address faults).
@@ -36,6 +37,19 @@ pub(crate) unsafe fn evict_line(p: *const u8) {
     // SAFETY: `p` is mapped (the caller's contract); `clflush` changes no memory contents, only
     // where the line is cached.
     unsafe { core::arch::x86_64::_mm_clflush(p) };
+}
+
+/// [`evict_line`] of the line holding the start of `r`: safe, as a reference points into a
+/// live allocation. Does nothing where `clflush` is not used.
+#[inline(always)]
+pub(crate) fn evict_ref<T>(r: &T) {
+    #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
+    // SAFETY: `r` is a live reference, so its address is mapped.
+    unsafe {
+        evict_line((r as *const T).cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri))))]
+    let _ = r;
 }
 
 /// Timer slack asked for the writer thread, in nanoseconds.

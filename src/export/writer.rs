@@ -11,6 +11,7 @@
 //! large `write` calls per pass. A failing sink (closed pipe, full disk) is reported once on
 //! stderr and counted; the writer keeps draining so producers never block on it.
 
+use crate::engine::cacheline;
 use crate::engine::clock::{self, Calibration};
 use crate::engine::metrics::histogram::HistAcc;
 use crate::engine::record::{Corrupt, DValue, Dec, PartHead, kind};
@@ -25,7 +26,7 @@ use crate::export::observe::Observe;
 use crate::export::sink::Sink;
 use crate::export::spans::Spans;
 use crate::export::view::{Attr, Num, PointData, PointView};
-use crate::model::config::Config;
+use crate::model::config::{CacheEviction, Config};
 use crate::model::resource;
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -67,6 +68,9 @@ pub(crate) struct Writer {
     /// The last flush request this writer has exported metrics for.
     flush_asked: u64,
     shutdown_timeout: Duration,
+    /// The configured eviction behaviour, and what the writer does (decided in `run`).
+    eviction: CacheEviction,
+    evict: bool,
 }
 
 impl Writer {
@@ -102,6 +106,8 @@ impl Writer {
             obs_pending: None,
             flush_asked: 0,
             shutdown_timeout: cfg.shutdown_timeout,
+            eviction: cfg.cache_eviction,
+            evict: false,
         }
     }
 
@@ -112,6 +118,15 @@ impl Writer {
         // SIGPIPE when the host restored its default action.
         block_sigpipe();
         self.observe = Observe::new(Some(std::thread::current()));
+        self.evict = match self.eviction {
+            CacheEviction::Always => true,
+            CacheEviction::Never => false,
+            CacheEviction::Auto => cacheline::eviction_pays().is_some_and(|p| p.evict),
+        };
+        self.g
+            .counters
+            .evicting
+            .store(self.evict, Ordering::Relaxed);
         // Stamped with the time of init, before which no record was made: the resource line
         // is never later than the records after it.
         self.format.resource(&mut self.out, self.start_unix);
@@ -234,6 +249,9 @@ impl Writer {
 
     fn adopt_rings(&mut self) {
         let mut new = self.g.new_rings.lock();
+        for r in new.iter_mut() {
+            r.consumer.set_evict(self.evict);
+        }
         self.rings.append(&mut new);
     }
 

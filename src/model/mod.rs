@@ -8,7 +8,7 @@ pub(crate) mod level;
 pub(crate) mod resource;
 pub(crate) mod value;
 
-pub use config::{Config, Format, FullPolicy, Sampler, Sink, SpanLimits};
+pub use config::{CacheEviction, Config, Format, FullPolicy, Sampler, Sink, SpanLimits};
 pub use context::SpanContext;
 pub use level::Level;
 pub use value::{KeyValue, Value};

@@ -347,6 +347,9 @@ pub struct Stats {
     /// Histogram values outside 2^-64..2^64 (exact in count, sum, min and max; in the
     /// percentiles they report as min or max).
     pub histogram_out_of_range: u64,
+    /// Whether the writer evicts the ring lines it has read from the caches, as
+    /// [`CacheEviction`](crate::CacheEviction) decided when it started.
+    pub cache_eviction: bool,
 }
 
 /// Counters of the engine's own health.
@@ -392,5 +395,6 @@ pub fn stats() -> Stats {
         metric_attributes_limited: attributes_limited(),
         metric_overflows: overflow_count(),
         histogram_out_of_range: histogram::out_of_range_count(),
+        cache_eviction: c.evicting.load(Ordering::Relaxed),
     }
 }

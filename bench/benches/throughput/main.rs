@@ -28,7 +28,7 @@ mod scaling;
 mod writer;
 
 use common::{Counting, Results, tick_ns};
-use mini_telemetry::{Config, Format, Sink};
+use mini_telemetry::{CacheEviction, Config, Format, Sink};
 
 include!("../shared/request.rs");
 include!("../shared/ops.rs");
@@ -48,9 +48,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1 << 20);
     let otlp = std::env::var("MINI_TELEMETRY_BENCH_FORMAT").is_ok_and(|f| f == "otlp");
+    // The cache eviction behaviour (auto unless MINI_TELEMETRY_BENCH_EVICTION=always|never).
+    let eviction = match std::env::var("MINI_TELEMETRY_BENCH_EVICTION").as_deref() {
+        Ok("always") => CacheEviction::Always,
+        Ok("never") => CacheEviction::Never,
+        _ => CacheEviction::Auto,
+    };
     let _guard = Config::new("bench", "0", "bench")
         .sink(Sink::Writer(Box::new(sink.clone())))
         .ring_capacity(ring)
+        .cache_eviction(eviction)
         .format(if otlp { Format::Otlp } else { Format::Json })
         .use_env(false)
         .install()
