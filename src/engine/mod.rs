@@ -12,6 +12,7 @@ pub(crate) mod cacheline;
 pub(crate) mod callsite;
 pub(crate) mod clock;
 pub(crate) mod current;
+pub(crate) mod gate;
 pub(crate) mod ids;
 pub(crate) mod metrics;
 pub(crate) mod primitive;

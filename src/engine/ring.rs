@@ -26,6 +26,11 @@ const PAD: u32 = u32::MAX;
 /// Size of the frame header in bytes.
 const HEADER: usize = 8;
 
+/// While draining, the consumer hands space back to the producer every this many bytes read
+/// (and at the end), so a producer waiting on a full ring resumes after a few records, not
+/// after the whole ring.
+pub const RELEASE_EVERY: usize = 4096;
+
 /// The smallest capacity a ring may have.
 pub const MIN_CAPACITY: usize = 256;
 /// The largest capacity a ring may have (1 GiB): keeps every frame length far below the `u32`
@@ -163,6 +168,21 @@ impl Producer {
         self.tail.wrapping_sub(self.cached_head)
     }
 
+    /// Whether a record of `len` payload bytes fits now, as of the consumer's latest release
+    /// (read sequentially consistent: see `engine::gate`).
+    pub fn has_room(&self, len: usize) -> bool {
+        let cap = self.cap;
+        let total = frame_len(len);
+        let to_end = cap - (self.tail & (cap - 1));
+        let need = if total <= to_end {
+            total
+        } else {
+            to_end + total
+        };
+        let head = self.shared.head.load(Ordering::SeqCst);
+        cap - self.tail.wrapping_sub(head) >= need
+    }
+
     /// Writes one record of `len` payload bytes, filled in by `fill`, and publishes it.
     ///
     /// `fill` receives a slice of exactly `len` bytes (initially holding stale data) and must write
@@ -272,12 +292,19 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    /// Calls `each` on every record published so far, in order, then releases their space to the
-    /// producer in one store. Returns the number of records read.
-    pub fn drain(&mut self, mut each: impl FnMut(&[u8])) -> usize {
+    /// Calls `each` on every record published so far, in order, and releases their space to the
+    /// producer: every [`RELEASE_EVERY`] bytes read, then at the end. Returns the number of
+    /// records read.
+    pub fn drain(&mut self, each: impl FnMut(&[u8])) -> usize {
+        self.drain_with(each, || {})
+    }
+
+    /// [`drain`](Self::drain), calling `released` after each release of space but the last
+    /// (the writer wakes a producer waiting for room there, as soon as there is some).
+    pub fn drain_with(&mut self, mut each: impl FnMut(&[u8]), mut released: impl FnMut()) -> usize {
         let cap = self.shared.cap;
         let tail = self.shared.tail.load(Ordering::Acquire);
-        let start = self.head;
+        let mut start = self.head;
         let mut n = 0;
         while self.head != tail {
             let pos = self.head & (cap - 1);
@@ -299,12 +326,25 @@ impl Consumer {
             each(payload);
             n += 1;
             self.head = self.head.wrapping_add(frame_len(len));
+            if self.head.wrapping_sub(start) >= RELEASE_EVERY && self.head != tail {
+                self.release(start);
+                start = self.head;
+                released();
+            }
         }
-        if self.evict {
-            evict_read_lines(self.shared.buf, cap, start, self.head);
-        }
-        self.shared.head.store(self.head, Ordering::Release);
+        self.release(start);
         n
+    }
+
+    /// Hands `[from, head)` back to the producer (evicting its lines first if asked to).
+    #[inline]
+    fn release(&mut self, from: usize) {
+        if self.evict {
+            evict_read_lines(self.shared.buf, self.shared.cap, from, self.head);
+        }
+        // SeqCst: with the producer's flag in `engine::gate`, a Dekker pair (the writer then
+        // checks the flag, the producer checks the room after raising it).
+        self.shared.head.store(self.head, Ordering::SeqCst);
     }
 
     /// Whether [`drain`](Self::drain) evicts the cache lines it has read before handing their

@@ -2,14 +2,15 @@
 //! settings producers read, the rings handed to the writer, the writer's control block and the
 //! engine's own counters.
 
+use crate::engine::gate::Gate;
 use crate::engine::record;
 use crate::engine::ring::Consumer;
 use crate::model::config::{Config, FullPolicy, SpanLimits};
 use crate::model::level::Level;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 
 /// The one flag every hot path reads first (Relaxed): false before init, when disabled and after
@@ -140,6 +141,8 @@ pub(crate) fn global() -> Option<&'static Global> {
 /// A ring as the writer knows it: handed over by its thread on the thread's first record.
 pub(crate) struct RingEntry {
     pub consumer: Consumer,
+    /// Where the ring's producer waits for room, and the writer wakes it.
+    pub gate: Arc<Gate>,
     pub thread_name: String,
     pub thread_index: u32,
     /// The thread's dropped count as last reported in the output.
@@ -147,9 +150,10 @@ pub(crate) struct RingEntry {
 }
 
 impl RingEntry {
-    pub fn new(consumer: Consumer, thread_name: &str, thread_index: u32) -> Self {
+    pub fn new(consumer: Consumer, gate: Arc<Gate>, thread_name: &str, thread_index: u32) -> Self {
         RingEntry {
             consumer,
+            gate,
             thread_name: thread_name.to_string(),
             thread_index,
             reported_dropped: 0,

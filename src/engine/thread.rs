@@ -3,16 +3,20 @@
 //! ring. (The current span is in `current.rs`, the id generator in `ids.rs`: neither needs a
 //! destructor, which makes them cheaper to reach.)
 
+use crate::engine::gate::{self, Gate};
 use crate::engine::metrics::shard;
 use crate::engine::ring::{self, Producer};
 use crate::engine::shared::{Global, RingEntry, is_enabled};
 use crate::model::config::FullPolicy;
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Per-thread state, in one `thread_local!`.
 pub(crate) struct Local {
-    producer: RefCell<Option<Producer>>,
+    /// The thread's ring, and the gate where it waits for room in it.
+    producer: RefCell<Option<(Producer, Arc<Gate>)>>,
     /// Set on the writer thread: it must never wait for room in its own ring (a record it
     /// makes, e.g. from a panic hook or an observable callback, is dropped and counted instead).
     pub is_writer: Cell<bool>,
@@ -93,14 +97,15 @@ impl Local {
     }
 }
 
-fn register(g: &Global) -> Producer {
+fn register(g: &Global) -> (Producer, Arc<Gate>) {
     let (p, c) = ring::ring(g.settings.ring_capacity);
+    let gate = Arc::new(Gate::default());
     let t = std::thread::current();
     let idx = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
     g.new_rings
         .lock()
-        .push(RingEntry::new(c, t.name().unwrap_or(""), idx));
-    p
+        .push(RingEntry::new(c, gate.clone(), t.name().unwrap_or(""), idx));
+    (p, gate)
 }
 
 /// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
@@ -116,8 +121,8 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
         let Ok(mut slot) = l.producer.try_borrow_mut() else {
             return false;
         };
-        let p = match slot.as_mut() {
-            Some(p) => p,
+        let (p, gate) = match slot.as_mut() {
+            Some(pg) => pg,
             None => slot.insert(register(g)),
         };
         if len > p.max_record_len() {
@@ -134,7 +139,7 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
                 }
                 true
             }
-            Err(fill) => push_slow(g, p, len, fill, l.is_writer.get()),
+            Err(fill) => push_slow(g, p, gate, len, fill, l.is_writer.get()),
         }
     });
     if !matches!(r, Ok(true)) {
@@ -142,11 +147,17 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     }
 }
 
+/// How long a producer facing a full ring watches it before it sleeps: the writer hands space
+/// back every [`RELEASE_EVERY`](ring::RELEASE_EVERY) bytes it reads, a few microseconds apart
+/// when it is busy, so most waits end within this without a system call.
+const SPIN: Duration = Duration::from_micros(20);
+
 #[cold]
 #[inline(never)]
 fn push_slow<F: FnOnce(&mut [u8])>(
     g: &Global,
     p: &mut Producer,
+    gate: &Gate,
     len: usize,
     mut fill: F,
     is_writer: bool,
@@ -162,23 +173,30 @@ fn push_slow<F: FnOnce(&mut [u8])>(
         g.wake();
         return true;
     }
+    // Lossless: wait for exactly as long as the writer takes to hand back room. No fixed
+    // sleep; see `engine::gate`.
+    let start = Instant::now();
     let mut spins = 0u32;
     loop {
         if !g.writer_running.load(Ordering::Acquire) {
             return false;
         }
-        g.idle.store(false, Ordering::Relaxed);
-        if let Some(t) = g.writer.get() {
-            t.unpark();
+        if spins == 0 {
+            // The writer may be napping: wake it now (it reads rings with a waiting producer
+            // first).
+            g.idle.store(false, Ordering::Relaxed);
+            if let Some(t) = g.writer.get() {
+                t.unpark();
+            }
         }
-        if spins < 16 {
+        if spins < 64 || start.elapsed() < SPIN {
             std::hint::spin_loop();
-        } else if spins < 64 {
-            std::thread::yield_now();
+            spins += 1;
         } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            let stopped = || !g.writer_running.load(Ordering::SeqCst);
+            gate.sleep(|| p.has_room(len) || stopped(), gate::SAFETY_NET);
+            spins = 0;
         }
-        spins += 1;
         match p.try_push_with(len, fill) {
             Ok(()) => return true,
             Err(f) => fill = f,

@@ -260,12 +260,13 @@ impl Writer {
         let mut n = 0;
         let mut rings = std::mem::take(&mut self.rings);
         let mut dropped_total = self.dropped_exited;
+        // Rings whose producer waits for room first, waking it each time some is handed back.
+        for r in rings.iter_mut().filter(|r| r.gate.waiting()) {
+            n += self.drain_one(r);
+        }
         rings.retain_mut(|r| {
             let closed = r.consumer.is_closed();
-            n += r.consumer.drain(|rec| self.handle(rec));
-            if self.out.len() >= WRITE_CHUNK {
-                self.write_out(false);
-            }
+            n += self.drain_one(r);
             let d = r.consumer.dropped();
             if closed {
                 // Final: the thread exited and its ring is empty. Report its drops, reclaim it.
@@ -283,6 +284,19 @@ impl Writer {
             .counters
             .dropped
             .store(dropped_total, Ordering::Relaxed);
+        n
+    }
+
+    /// Drains one ring, waking its producer whenever room is handed back while it waits.
+    fn drain_one(&mut self, r: &mut RingEntry) -> usize {
+        let gate = &r.gate;
+        let n = r
+            .consumer
+            .drain_with(|rec| self.handle(rec), || gate.wake());
+        gate.wake();
+        if self.out.len() >= WRITE_CHUNK {
+            self.write_out(false);
+        }
         n
     }
 
