@@ -6,7 +6,8 @@
 //! ```
 //! Names: `nesting`, `counters THREADS ADDS`, `flood THREADS RECORDS RING_BYTES block|drop`,
 //! `hostile`, `uninit`, `spam RECORDS`, `periodic MILLIS`, `panic`, `churn TOTAL ALIVE`,
-//! `shutdown-while-producing THREADS`, `async`, `random SEED THREADS RECORDS`.
+//! `shutdown-while-producing THREADS`, `async`, `random SEED THREADS RECORDS`,
+//! `burst RECORDS RING_BYTES` (0: the default ring), `burst-threads TOTAL ALIVE RECORDS`.
 
 use mini_telemetry::{Config, FullPolicy, KeyValue, SpanContext, SpanKind, Status, Value, info};
 use std::time::Duration;
@@ -36,6 +37,8 @@ fn main() {
         "shutdown-accounting" => shutdown_accounting(arg(2, 8) as usize),
         "exceptions" => exceptions(arg(2, 0) != 0),
         "clock" => clock(arg(2, 5_000)),
+        "burst" => burst(arg(2, 10_000), arg(3, 0) as usize),
+        "burst-threads" => burst_threads(arg(2, 10_000), arg(3, 1_000), arg(4, 300)),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
@@ -337,6 +340,146 @@ fn rss_kib() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4)
+}
+
+/// Stdout that holds every write until [`OPEN`] is set: a writer thread stalled in `write`.
+struct Gated(std::io::Stdout);
+static OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+impl std::io::Write for Gated {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        while !OPEN.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Each of two threads makes 2 x RECORDS records (one thread spans, the other logs with 2
+/// fields) as the writer keeps up, which takes it past its ring's soft end; then, with the writer
+/// stalled in a write, each makes RECORDS more in one burst: the worst case for a burst, as
+/// the ring then goes back to its start. Prints how often a thread had to wait. RING_BYTES 0
+/// keeps the default ring. (Should a burst not fit, the stall ends after 2 s, so that the
+/// program still finishes and reports the waits.)
+fn burst(records: u64, ring: usize) {
+    use std::sync::atomic::Ordering::{Acquire, Release};
+    use std::sync::{Arc, Barrier};
+    OPEN.store(true, Release);
+    let mut cfg = Config::new("svc", "1", "test").sink(mini_telemetry::Sink::Writer(Box::new(
+        Gated(std::io::stdout()),
+    )));
+    if ring > 0 {
+        cfg = cfg.ring_capacity(ring);
+    }
+    let g = cfg.install().unwrap();
+    let (warm, stalled) = (Arc::new(Barrier::new(3)), Arc::new(Barrier::new(3)));
+    let make = |spans: bool| {
+        let (warm, stalled) = (warm.clone(), stalled.clone());
+        std::thread::spawn(move || {
+            let (tracer, logger) = (
+                mini_telemetry::tracer("burst"),
+                mini_telemetry::logger("burst"),
+            );
+            let one = |i: u64| {
+                if spans {
+                    drop(tracer.start("burst span"));
+                } else {
+                    info!(logger, "burst log", i = i, ok = true);
+                }
+            };
+            (0..2 * records).for_each(one);
+            warm.wait();
+            stalled.wait();
+            (0..records).for_each(one);
+        })
+    };
+    let threads = [make(true), make(false)];
+    warm.wait();
+    // The writer has everything so far; now stall it in its next write.
+    mini_telemetry::flush();
+    OPEN.store(false, Release);
+    mini_telemetry::logger("burst").info("stall");
+    std::thread::sleep(Duration::from_millis(50));
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(2));
+        OPEN.store(true, Release);
+    });
+    let before = mini_telemetry::stats().waits;
+    stalled.wait();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let st = mini_telemetry::stats();
+    let stalled_until_now = !OPEN.load(Acquire);
+    OPEN.store(true, Release);
+    drop(g);
+    let end = mini_telemetry::stats();
+    println!(
+        "{{\"scenario\":\"burst\",\"waits\":{},\"stalled_throughout\":{stalled_until_now},\"lost\":{},\"dropped\":{}}}",
+        st.waits - before,
+        end.lost,
+        end.dropped
+    );
+}
+
+/// Peak resident memory in KiB, from /proc (Linux).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            l.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// TOTAL threads in waves of ALIVE alive at once, each making RECORDS logs of ~1 KiB in one
+/// burst, with the default rings and budget, output to /dev/null. Prints the peak of the ring
+/// bytes held and of resident memory, and what was written.
+fn burst_threads(total: u64, alive: u64, records: u64) {
+    let g = Config::new("svc", "1", "test")
+        .sink(mini_telemetry::Sink::File("/dev/null".into()))
+        .install()
+        .unwrap();
+    let logger = mini_telemetry::logger("burst");
+    let peak_rings = std::sync::atomic::AtomicUsize::new(0);
+    let payload = "x".repeat(1000);
+    let mut done = 0;
+    while done < total {
+        let n = alive.min(total - done);
+        let barrier = std::sync::Barrier::new(n as usize);
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                let (barrier, peak, payload) = (&barrier, &peak_rings, payload.as_str());
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn_scoped(s, move || {
+                        barrier.wait(); // the whole wave alive at once
+                        for i in 0..records {
+                            info!(logger, "burst", i = i, payload = payload);
+                        }
+                        let held = mini_telemetry::stats().ring_bytes;
+                        peak.fetch_max(held, std::sync::atomic::Ordering::Relaxed);
+                    })
+                    .unwrap();
+            }
+        });
+        done += n;
+    }
+    let before_exit = mini_telemetry::stats();
+    drop(g);
+    let st = mini_telemetry::stats();
+    println!(
+        "{{\"scenario\":\"burst-threads\",\"peak_ring_bytes\":{},\"peak_rss_kib\":{},\"written\":{},\"lost\":{},\"dropped\":{},\"waits\":{}}}",
+        peak_rings.into_inner(),
+        peak_rss_kib(),
+        st.written,
+        st.lost,
+        st.dropped,
+        before_exit.waits
+    );
 }
 
 /// TOTAL short-lived threads in waves of ALIVE alive at once, one log each.

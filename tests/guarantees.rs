@@ -287,3 +287,61 @@ fn time_never_runs_backwards_across_recalibrations() {
         assert!(b >= a);
     }
 }
+
+#[test]
+fn a_burst_of_10k_spans_and_10k_logs_fits_the_default_rings_without_waiting() {
+    // After 20,000 records each (past the soft end of their rings), with the writer stalled in
+    // a write, one thread makes 10,000 spans and another 10,000 logs: with the default
+    // configuration neither waits, and everything is written.
+    let out = run_with_timeout(&[], "scenario", &["burst", "10000", "0"], 120);
+    let lines = json_lines(&out);
+    assert_eq!(signal(&lines, "span").len(), 30_000);
+    assert_eq!(signal(&lines, "log").len(), 30_000 + 1);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["waits"], 0, "{summary}");
+    assert_eq!(summary["stalled_throughout"], true, "{summary}");
+    assert_eq!(
+        (summary["lost"].as_u64(), summary["dropped"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // The same burst in a 64 KiB ring does wait (and still loses nothing): the count is real.
+    let out = run_with_timeout(&[], "scenario", &["burst", "10000", "65536"], 120);
+    let lines = json_lines(&out);
+    assert_eq!(
+        signal(&lines, "span").len() + signal(&lines, "log").len(),
+        60_001
+    );
+    let summary = lines.last().unwrap();
+    assert!(summary["waits"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["lost"], 0);
+}
+
+#[test]
+fn ten_thousand_bursting_threads_stay_within_the_ring_budget() {
+    // 10,000 threads, 1,000 alive at once, each bursting 100 logs of ~1 KiB (past the 64 KiB a
+    // thread uses in steady state). Rings come out of the default 256 MiB budget, then 64 KiB
+    // each: at most 256 MiB + 1,000 x 64 KiB held at once. Without the budget, 2 MiB rings
+    // mapped in for a burst would come to ~2 GiB.
+    let out = run_with_timeout(
+        &[],
+        "scenario",
+        &["burst-threads", "10000", "1000", "100"],
+        600,
+    );
+    let lines = json_lines(&out);
+    let s = lines.last().unwrap();
+    assert_eq!(s["written"], 1_000_001, "{s}"); // and the resource line
+    assert_eq!(
+        (s["lost"].as_u64(), s["dropped"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let budget = 256u64 << 20;
+    let peak_rings = s["peak_ring_bytes"].as_u64().unwrap();
+    assert!(peak_rings <= budget + 1_000 * (64 << 10), "{s}");
+    // Resident memory: the rings, 64 KiB stacks, and 150 MiB for everything else.
+    let peak_rss = s["peak_rss_kib"].as_u64().unwrap() * 1024;
+    assert!(
+        peak_rss <= budget + 1_000 * (128 << 10) + (150 << 20),
+        "{s}"
+    );
+}

@@ -18,8 +18,8 @@
 use super::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
 use super::sys::evict_line;
+use super::sys::prefault;
 use crossbeam_utils::CachePadded;
-use std::cell::UnsafeCell;
 
 /// Header value that marks "skip to the start of the buffer".
 const PAD: u32 = u32::MAX;
@@ -31,6 +31,10 @@ const HEADER: usize = 8;
 /// after the whole ring.
 pub const RELEASE_EVERY: usize = 4096;
 
+/// Bytes of a new ring that the calling thread maps in itself, before its first record; the
+/// writer maps in the rest (`Consumer::prefault`).
+const TOUCH_FIRST: usize = 64 * 1024;
+
 /// The smallest capacity a ring may have.
 pub const MIN_CAPACITY: usize = 256;
 /// The largest capacity a ring may have (1 GiB): keeps every frame length far below the `u32`
@@ -39,8 +43,8 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 
 /// The allocation shared by the two halves.
 struct Shared {
-    /// The bytes: a leaked `Box<[UnsafeCell<u64>]>` (so the buffer is 8-byte aligned), freed in
-    /// `Drop`. Accessed only through this raw pointer, under the protocol in the module docs.
+    /// The bytes: an allocation of `layout(cap)` (8-byte aligned), freed in `Drop`. Accessed
+    /// only through this raw pointer, under the protocol in the module docs.
     buf: *mut u8,
     cap: usize,
     head: CachePadded<AtomicUsize>,
@@ -61,16 +65,35 @@ unsafe impl Sync for Shared {}
 
 /// Creates a ring of `capacity` bytes, clamped to [`MIN_CAPACITY`, `MAX_CAPACITY`] and rounded up
 /// to a power of two.
+///
+/// The ring has a soft end at half its capacity. A producer past it goes back to the start as
+/// soon as the consumer has caught up, so a thread in steady state cycles through the first
+/// half only, and the second half is used, and mapped into memory, only to absorb bursts.
+/// Going back early leaves a pad over the rest of the ring until the consumer reads it: until
+/// then the producer has the bytes before the soft end only. So a burst always has at least
+/// half the ring, and all of it when the consumer has read what came before.
 pub fn ring(capacity: usize) -> (Producer, Consumer) {
+    ring_soft(capacity, capacity / 2)
+}
+
+/// [`ring`] with its soft end at `soft` bytes.
+fn ring_soft(capacity: usize, soft: usize) -> (Producer, Consumer) {
     let cap = capacity
         .clamp(MIN_CAPACITY, MAX_CAPACITY)
         .next_power_of_two();
-    let storage: Box<[UnsafeCell<u64>]> = (0..cap / 8).map(|_| UnsafeCell::new(0)).collect();
-    let buf = Box::into_raw(storage) as *mut UnsafeCell<u64> as *mut u8;
-    // A fresh zeroed allocation may be mapped lazily (the compiler turns the zeroing into
-    // `calloc`): then the ring's first lap takes a page fault every 4 KiB on the producer, a
-    // microsecond-scale stall every few records. Touch every page now instead.
-    for off in (0..cap).step_by(4096) {
+    // Zeroed, so that a large ring is fresh pages mapped on first touch (`calloc`): the part
+    // past the soft end costs no memory until a burst reaches it.
+    // SAFETY: the layout has a non-zero size (`cap >= MIN_CAPACITY`).
+    let buf = unsafe { std::alloc::alloc_zeroed(layout(cap)) };
+    if buf.is_null() {
+        std::alloc::handle_alloc_error(layout(cap));
+    }
+    let soft = cap.min(soft);
+    // Faulting pages in one by one on the producer's first lap would be a microsecond-scale
+    // stall every few records: touch the first ones now. (The writer maps in the rest of the
+    // first half when it adopts the ring, and the second half when the producer heads there:
+    // `Consumer::prefault`.)
+    for off in (0..cap.min(TOUCH_FIRST)).step_by(4096) {
         // SAFETY: `off < cap`, inside the allocation just made, which nothing else uses yet.
         unsafe { std::ptr::write_volatile(buf.add(off), 0) };
     }
@@ -86,27 +109,36 @@ pub fn ring(capacity: usize) -> (Producer, Consumer) {
         Producer {
             buf,
             cap,
+            soft,
             max_len: cap / 2 - HEADER,
             shared: shared.clone(),
             tail: 0,
             cached_head: 0,
+            next_reload: 0,
             dropped: 0,
         },
         Consumer {
             shared,
             head: 0,
             evict: false,
+            prefaulted: false,
+            soft,
         },
     )
 }
 
+/// The allocation of a ring of `cap` bytes (a power of two, at least [`MIN_CAPACITY`]).
+fn layout(cap: usize) -> std::alloc::Layout {
+    // 8-byte alignment: every frame header is an aligned `u32`, and `alloc_zeroed` of a larger
+    // alignment would zero (touch) the whole buffer instead of mapping fresh pages.
+    std::alloc::Layout::from_size_align(cap, 8).expect("ring layout")
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
-        let words =
-            std::ptr::slice_from_raw_parts_mut(self.buf as *mut UnsafeCell<u64>, self.cap / 8);
-        // SAFETY: `buf` came from `Box::into_raw` of a boxed slice of `cap / 8` words in `ring`,
-        // and both halves are gone (this is the last `Arc`), so nothing else uses it.
-        drop(unsafe { Box::from_raw(words) });
+        // SAFETY: `buf` came from `alloc_zeroed(layout(cap))` in `ring`, and both halves are
+        // gone (this is the last `Arc`), so nothing else uses it.
+        unsafe { std::alloc::dealloc(self.buf, layout(self.cap)) };
     }
 }
 
@@ -120,11 +152,16 @@ pub struct Producer {
     /// Copies of `shared.buf` and `shared.cap`, so a push does not go through the `Arc`.
     buf: *mut u8,
     cap: usize,
+    /// The soft end (half the ring).
+    soft: usize,
     /// `cap / 2 - HEADER`, the largest payload.
     max_len: usize,
     shared: Arc<Shared>,
     tail: usize,
     cached_head: usize,
+    /// Past the soft end, `head` is read again once `tail` reaches this (every 4 KiB), to see
+    /// whether the consumer has caught up and the producer can go back to the start.
+    next_reload: usize,
     dropped: u64,
 }
 
@@ -200,36 +237,77 @@ impl Producer {
         let cap = self.cap;
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
-        let to_end = cap - pos;
-        let need = if total <= to_end {
-            total
-        } else {
-            to_end + total
-        };
-        if cap - self.tail.wrapping_sub(self.cached_head) < need {
+        if pos >= self.soft || total > cap - pos {
+            return self.push_far(len, fill);
+        }
+        if cap - self.tail.wrapping_sub(self.cached_head) < total {
             self.cached_head = self.shared.head.load(Ordering::Acquire);
-            if cap - self.tail.wrapping_sub(self.cached_head) < need {
+            if cap - self.tail.wrapping_sub(self.cached_head) < total {
                 return Err(fill);
             }
         }
+        // SAFETY: `[pos, pos + total)` is free space owned by the producer (checked above),
+        // inside the buffer (`total <= cap - pos`), and `pos` is 8-aligned.
+        unsafe { self.publish(pos, len, fill) };
+        Ok(())
+    }
+
+    /// A push past the soft end, or one that must wrap: goes back to the start (a pad to the
+    /// end first) when it must or, past the soft end, when the consumer has caught up enough;
+    /// else goes on forward.
+    #[cold]
+    #[inline(never)]
+    fn push_far<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
+        let cap = self.cap;
+        let total = frame_len(len);
+        let pos = self.tail & (cap - 1);
+        let to_end = cap - pos;
+        let free = |p: &Self| cap - p.tail.wrapping_sub(p.cached_head);
+        let must_wrap = total > to_end;
+        let least = if must_wrap { to_end + total } else { total };
+        if self.tail.wrapping_sub(self.next_reload) < cap / 2 || free(self) < least {
+            // Every 4 KiB past the soft end, or when the ring looks full.
+            self.cached_head = self.shared.head.load(Ordering::Acquire);
+            self.next_reload = self.tail.wrapping_add(4096);
+        }
+        let wrap = must_wrap || free(self) >= to_end + total;
+        let need = if wrap { to_end + total } else { total };
+        if free(self) < need {
+            return Err(fill);
+        }
         let mut start = pos;
-        if total > to_end {
+        if wrap {
             // SAFETY: `[pos, cap)` is free space owned by the producer (checked above: `need`
             // bytes from `tail` are free), `pos` is 8-aligned and `to_end >= 8`.
             unsafe { self.write_header(pos, PAD) };
             self.tail = self.tail.wrapping_add(to_end);
             start = 0;
+            // Read `head` again as soon as the soft end is reached on this lap.
+            self.next_reload = self.tail;
         }
-        // SAFETY: `[start, start + total)` is free space owned by the producer, inside the buffer
-        // (`start + total <= cap` by construction), and `start` is 8-aligned.
+        // SAFETY: `[start, start + total)` is free space owned by the producer, inside the
+        // buffer (`start + total <= cap`: either `start` is 0, or `total <= to_end`), and
+        // `start` is 8-aligned.
+        unsafe { self.publish(start, len, fill) };
+        Ok(())
+    }
+
+    /// Writes the frame at `start` and publishes it.
+    ///
+    /// # Safety
+    /// `[start, start + frame_len(len))` must be free space owned by the producer, inside the
+    /// buffer, and `start` 8-aligned.
+    #[inline(always)]
+    unsafe fn publish<F: FnOnce(&mut [u8])>(&mut self, start: usize, len: usize, fill: F) {
+        // SAFETY: guaranteed by the caller.
         unsafe { self.write_header(start, len as u32) };
-        // SAFETY: as above; the payload range `[start + 8, start + 8 + len)` lies within the frame,
-        // and no other reference to these bytes exists until `tail` is published below.
+        // SAFETY: the payload range `[start + 8, start + 8 + len)` lies within the frame (the
+        // caller's guarantee), and no other reference to these bytes exists until `tail` is
+        // published below.
         let payload = unsafe { std::slice::from_raw_parts_mut(self.buf.add(start + HEADER), len) };
         fill(payload);
-        self.tail = self.tail.wrapping_add(total);
+        self.tail = self.tail.wrapping_add(frame_len(len));
         self.shared.tail.store(self.tail, Ordering::Release);
-        Ok(())
     }
 
     /// Counts one record that could not be written (drop policy).
@@ -280,6 +358,10 @@ pub struct Consumer {
     head: usize,
     /// Evict the lines read before releasing them (see [`Consumer::set_evict`]).
     evict: bool,
+    /// The pages past the soft end are mapped (or the ring has no soft end).
+    prefaulted: bool,
+    /// The producer's soft end.
+    soft: usize,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -304,6 +386,13 @@ impl Consumer {
     pub fn drain_with(&mut self, mut each: impl FnMut(&[u8]), mut released: impl FnMut()) -> usize {
         let cap = self.shared.cap;
         let tail = self.shared.tail.load(Ordering::Acquire);
+        if !self.prefaulted
+            && (tail.wrapping_sub(self.head) >= self.soft / 2 || tail & (cap - 1) >= self.soft)
+        {
+            // The producer is heading past the soft end (a burst): map the rest of the ring
+            // now, on this thread, rather than page by page on the producer's.
+            self.prefault(cap);
+        }
         let mut start = self.head;
         let mut n = 0;
         while self.head != tail {
@@ -345,6 +434,20 @@ impl Consumer {
         // SeqCst: with the producer's flag in `engine::gate`, a Dekker pair (the writer then
         // checks the flag, the producer checks the room after raising it).
         self.shared.head.store(self.head, Ordering::SeqCst);
+    }
+
+    /// Maps in the first `bytes` of the ring (all of it: the second half is then marked as
+    /// mapped), on the consumer's thread, so that the producer takes no page fault there.
+    /// Content is unchanged: this may run while the producer writes.
+    pub fn prefault(&mut self, bytes: usize) {
+        let cap = self.shared.cap;
+        prefault(self.shared.buf, bytes.min(cap));
+        self.prefaulted |= bytes >= cap;
+    }
+
+    /// The producer's soft end: half the ring.
+    pub fn soft_end(&self) -> usize {
+        self.soft
     }
 
     /// Whether [`drain`](Self::drain) evicts the cache lines it has read before handing their
@@ -489,9 +592,64 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_that_is_kept_up_with_stays_before_the_soft_end() {
+        let (mut p, mut c) = ring_soft(64 * 1024, 4096);
+        for i in 0..20_000u32 {
+            let len = (i % 200) as usize;
+            push_bytes(&mut p, &vec![i as u8; len]).unwrap();
+            assert!(
+                p.tail & (p.cap - 1) < 4096 + frame_len(200),
+                "at {} after {i} records",
+                p.tail & (p.cap - 1)
+            );
+            assert_eq!(drain_all(&mut c), vec![vec![i as u8; len]]);
+        }
+    }
+
+    #[test]
+    fn a_burst_goes_past_the_soft_end_up_to_the_whole_ring_then_back_in_order() {
+        let (mut p, mut c) = ring_soft(64 * 1024, 4096);
+        for round in 0..3u8 {
+            let mut n = 0usize;
+            while push_bytes(&mut p, &[round.wrapping_add(n as u8); 56]).is_ok() {
+                n += 1;
+            }
+            // 64-byte frames: all of the ring but what the previous round's position costs.
+            assert!(
+                n * 64 >= 64 * 1024 - 4096 - 64,
+                "round {round}: {n} records"
+            );
+            let got = drain_all(&mut c);
+            assert_eq!(got.len(), n);
+            for (k, r) in got.iter().enumerate() {
+                assert_eq!(r, &vec![round.wrapping_add(k as u8); 56]);
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_soft_end_the_producer_goes_back_once_the_consumer_catches_up() {
+        let (mut p, mut c) = ring_soft(64 * 1024, 4096);
+        // A burst to well past the soft end, then the consumer catches up.
+        for _ in 0..200 {
+            push_bytes(&mut p, &[1; 56]).unwrap();
+        }
+        assert!(p.tail & (p.cap - 1) > 4096);
+        drain_all(&mut c);
+        // Within the next 4 KiB (when `head` is read again), the producer goes back.
+        let mut back = false;
+        for _ in 0..70 {
+            push_bytes(&mut p, &[2; 56]).unwrap();
+            drain_all(&mut c);
+            back |= p.tail & (p.cap - 1) < 4096;
+        }
+        assert!(back, "still at {}", p.tail & (p.cap - 1));
+    }
+
+    #[test]
     fn two_threads_many_records() {
         const N: u32 = if cfg!(miri) { 2_000 } else { 200_000 };
-        let (mut p, mut c) = ring(1024);
+        let (mut p, mut c) = ring_soft(4096, 1024);
         let t = std::thread::spawn(move || {
             for i in 0..N {
                 let len = (i % 37) as usize;
@@ -529,10 +687,10 @@ mod loom_tests {
     #[test]
     fn loom_push_drain_wrap() {
         loom::model(|| {
-            let (mut p, mut c) = ring(MIN_CAPACITY);
+            let (mut p, mut c) = ring_soft(MIN_CAPACITY, 128);
             let t = loom::thread::spawn(move || {
-                // Three records of 100 bytes in a 256-byte ring: the third must wait for the
-                // consumer and wraps with a pad.
+                // Three records of 100 bytes in a 256-byte ring with its soft end at 128: the
+                // third must wait for the consumer and wraps, with a pad, early or not.
                 for i in 0..3u8 {
                     while p.try_push_with(100, |b| b.fill(i)).is_err() {
                         loom::thread::yield_now();

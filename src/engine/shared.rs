@@ -5,11 +5,11 @@
 use crate::engine::gate::Gate;
 use crate::engine::record;
 use crate::engine::ring::Consumer;
-use crate::model::config::{Config, FullPolicy, SpanLimits};
+use crate::model::config::{Config, FullPolicy, RING_FLOOR, SpanLimits};
 use crate::model::level::Level;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 
@@ -28,7 +28,12 @@ pub fn is_enabled() -> bool {
 /// Settings the calling threads read.
 #[derive(Debug)]
 pub(crate) struct Settings {
+    /// The ring a thread gets while the budget allows.
     pub ring_capacity: usize,
+    /// The smallest ring a thread gets (the largest record fits it).
+    pub ring_floor: usize,
+    /// All rings together, past which threads get smaller rings.
+    pub ring_budget: usize,
     pub full_policy: FullPolicy,
     /// Longest attribute value kept (the value length limit).
     pub max_str: usize,
@@ -45,23 +50,27 @@ impl Settings {
     /// The settings `cfg` gives.
     pub fn new(cfg: &Config) -> Settings {
         let ring_capacity = cfg.ring_bytes();
+        let ring_floor = ring_capacity.min(RING_FLOOR);
         Settings {
             ring_capacity,
+            ring_floor,
+            ring_budget: cfg.ring_budget,
             full_policy: cfg.full_policy,
-            // One record may use half the ring; keep room for keys and framing around a long
-            // string.
-            max_str: cfg.max_value_len.min(ring_capacity / 4),
-            max_text: ring_capacity / 4,
+            // One record may use half the smallest ring; keep room for keys and framing around
+            // a long string.
+            max_str: cfg.max_value_len.min(ring_floor / 4),
+            max_text: ring_floor / 4,
             span_limits: cfg.span_limits,
             span_attr_values: record::span_attr_values(&cfg.span_limits),
             cardinality_limit: cfg.cardinality_limit,
         }
     }
 
-    /// The largest record a thread's ring takes (half the ring, less the frame header).
+    /// The largest record every thread's ring takes (half the smallest ring, less the frame
+    /// header).
     #[inline(always)]
     pub fn max_record(&self) -> usize {
-        self.ring_capacity / 2 - 8
+        self.ring_floor / 2 - 8
     }
 }
 
@@ -78,6 +87,10 @@ pub(crate) struct Counters {
     pub unwritten: AtomicU64,
     /// Whether the writer evicts the ring lines it has read, as it decided at start.
     pub evicting: AtomicBool,
+    /// Times a producer found its ring full and waited for the writer (block policy).
+    pub waits: AtomicU64,
+    /// Bytes of rings held by threads (against `Settings::ring_budget`).
+    pub ring_bytes: AtomicUsize,
 }
 
 #[derive(Debug, Default)]

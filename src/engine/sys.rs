@@ -52,6 +52,34 @@ pub(crate) fn evict_ref<T>(r: &T) {
     let _ = r;
 }
 
+/// Maps in, writable, the pages of `[p, p + len)` without writing to them
+/// (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14 and later), so that the ring's producer does not
+/// take a page fault when it first writes there. Content is unchanged, so it may run while
+/// another thread writes into the range. Where that is not available, does nothing (the
+/// producer's first writes then fault the pages in).
+pub(crate) fn prefault(p: *mut u8, len: usize) {
+    #[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
+    {
+        const PAGE: usize = 4096;
+        let start = (p as usize).next_multiple_of(PAGE);
+        let end = (p as usize + len) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: `[start, end)` lies inside the caller's live allocation (the ring's
+            // buffer); MADV_POPULATE_WRITE faults its pages in and changes no data. An error
+            // (an older kernel) leaves everything as it was.
+            unsafe {
+                libc::madvise(
+                    start as *mut libc::c_void,
+                    end - start,
+                    libc::MADV_POPULATE_WRITE,
+                );
+            }
+        }
+    }
+    #[cfg(not(all(target_os = "linux", not(mini_telemetry_loom), not(miri))))]
+    let _ = (p, len);
+}
+
 /// Timer slack asked for the writer thread, in nanoseconds.
 const TIMER_SLACK_NS: u64 = 1_000;
 

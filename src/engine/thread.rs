@@ -97,8 +97,30 @@ impl Local {
     }
 }
 
+/// The size of a new thread's ring, taken from the budget: the configured size while the
+/// budget allows, else the largest power of two left, but never less than the floor.
+fn take_ring_bytes(g: &Global) -> usize {
+    let s = &g.settings;
+    let used = &g.counters.ring_bytes;
+    let mut cur = used.load(Ordering::Relaxed);
+    loop {
+        let left = s.ring_budget.saturating_sub(cur);
+        let bytes = if left >= s.ring_capacity {
+            s.ring_capacity
+        } else {
+            // The largest power of two that fits what is left (0 if nothing is).
+            let pow2 = if left == 0 { 0 } else { 1 << left.ilog2() };
+            pow2.max(s.ring_floor)
+        };
+        match used.compare_exchange_weak(cur, cur + bytes, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return bytes,
+            Err(now) => cur = now,
+        }
+    }
+}
+
 fn register(g: &Global) -> (Producer, Arc<Gate>) {
-    let (p, c) = ring::ring(g.settings.ring_capacity);
+    let (p, c) = ring::ring(take_ring_bytes(g));
     let gate = Arc::new(Gate::default());
     let t = std::thread::current();
     let idx = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
@@ -175,6 +197,7 @@ fn push_slow<F: FnOnce(&mut [u8])>(
     }
     // Lossless: wait for exactly as long as the writer takes to hand back room. No fixed
     // sleep; see `engine::gate`.
+    g.counters.waits.fetch_add(1, Ordering::Relaxed);
     let start = Instant::now();
     let mut spins = 0u32;
     loop {

@@ -248,9 +248,13 @@ impl Writer {
     }
 
     fn adopt_rings(&mut self) {
-        let mut new = self.g.new_rings.lock();
+        let mut new = std::mem::take(&mut *self.g.new_rings.lock());
         for r in new.iter_mut() {
             r.consumer.set_evict(self.evict);
+            // The half every producer cycles through, mapped in here rather than page by page
+            // on the producer's first lap.
+            let soft = r.consumer.soft_end();
+            r.consumer.prefault(soft);
         }
         self.rings.append(&mut new);
     }
@@ -269,8 +273,13 @@ impl Writer {
             n += self.drain_one(r);
             let d = r.consumer.dropped();
             if closed {
-                // Final: the thread exited and its ring is empty. Report its drops, reclaim it.
+                // Final: the thread exited and its ring is empty. Report its drops, reclaim it
+                // (its bytes go back to the budget).
                 self.report_dropped(r);
+                self.g
+                    .counters
+                    .ring_bytes
+                    .fetch_sub(r.consumer.capacity(), Ordering::Relaxed);
                 self.dropped_exited += d;
                 dropped_total += d;
                 false

@@ -7,6 +7,13 @@ use std::time::Duration;
 
 /// The smallest ring a thread may have (a key of the longest kept length always fits a record).
 pub(crate) const MIN_RING_CAPACITY: usize = 4096;
+/// A thread's ring by default: a burst of 10,000 spans or logs fits with room to spare.
+pub(crate) const DEFAULT_RING_CAPACITY: usize = 2 << 20;
+/// All rings together by default.
+pub(crate) const DEFAULT_RING_BUDGET: usize = 256 << 20;
+/// The smallest ring the budget gives a thread (or the ring capacity, if smaller). Record size
+/// limits follow from it, so every record fits every thread's ring.
+pub(crate) const RING_FLOOR: usize = 64 * 1024;
 /// The largest ring a thread may have (1 GiB).
 pub(crate) const MAX_RING_CAPACITY: usize = 1 << 30;
 
@@ -203,6 +210,7 @@ pub struct Config {
     pub(crate) format: Format,
     pub(crate) sink: Sink,
     pub(crate) ring_capacity: usize,
+    pub(crate) ring_budget: usize,
     pub(crate) full_policy: FullPolicy,
     pub(crate) cache_eviction: CacheEviction,
     pub(crate) metric_interval: Duration,
@@ -222,7 +230,8 @@ pub struct Config {
 
 impl Config {
     /// A configuration for a service (name, version, environment) with the defaults: JSON to
-    /// stdout, 64 KiB rings, [`FullPolicy::Block`], metrics every 60 s, level `Info`.
+    /// stdout, 2 MiB rings within a 256 MiB budget, [`FullPolicy::Block`], metrics every 60 s,
+    /// level `Info`.
     pub fn new(
         service_name: impl Into<String>,
         service_version: impl Into<String>,
@@ -235,7 +244,8 @@ impl Config {
             resource: Vec::new(),
             format: Format::Json,
             sink: Sink::Stdout,
-            ring_capacity: 64 * 1024,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            ring_budget: DEFAULT_RING_BUDGET,
             full_policy: FullPolicy::Block,
             cache_eviction: CacheEviction::Auto,
             metric_interval: Duration::from_secs(60),
@@ -284,10 +294,35 @@ impl Config {
         self
     }
 
-    /// Bytes per thread ring (rounded up to a power of two, between 4 KiB and 1 GiB). One record
-    /// may use up to half of it.
+    /// Bytes per thread ring (rounded up to a power of two, between 4 KiB and 1 GiB; 2 MiB by
+    /// default, room for a burst of about 20,000 spans or logs without waiting for the writer).
+    ///
+    /// A thread in steady state uses only the first 64 KiB of its ring, which stays in cache;
+    /// the rest is used, and mapped into memory, only when a burst reaches it (the writer maps
+    /// it in then, not the calling thread). Rings come out of the
+    /// [`ring_memory_budget`](Self::ring_memory_budget): once it is spent, new threads get
+    /// smaller rings, down to 64 KiB.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.ring_capacity = bytes.clamp(MIN_RING_CAPACITY, MAX_RING_CAPACITY);
+        self
+    }
+
+    /// The total bytes of rings that threads may hold at once (256 MiB by default). A new
+    /// thread gets a ring of [`ring_capacity`](Self::ring_capacity) bytes while the budget
+    /// allows, then a smaller one, but never less than 64 KiB (or the ring capacity, if
+    /// smaller): with `t` threads, rings take at most the budget plus 64 KiB per thread past
+    /// it. A thread's ring goes back to the budget when the thread exits.
+    ///
+    /// ```
+    /// use mini_telemetry::Config;
+    /// // Many threads, little memory: 1 MiB rings, 32 MiB for all of them.
+    /// let cfg = Config::new("svc", "1", "prod")
+    ///     .ring_capacity(1 << 20)
+    ///     .ring_memory_budget(32 << 20);
+    /// # drop(cfg);
+    /// ```
+    pub fn ring_memory_budget(mut self, bytes: usize) -> Self {
+        self.ring_budget = bytes;
         self
     }
 

@@ -350,6 +350,13 @@ pub struct Stats {
     /// Whether the writer evicts the ring lines it has read from the caches, as
     /// [`CacheEviction`](crate::CacheEviction) decided when it started.
     pub cache_eviction: bool,
+    /// Times a thread found its ring full and waited for the writer (with
+    /// [`FullPolicy::Block`](crate::FullPolicy::Block)); a wait ends as soon as there is room.
+    pub waits: u64,
+    /// Bytes of rings the threads alive hold now (within
+    /// [`Config::ring_memory_budget`](crate::Config::ring_memory_budget), plus the 64 KiB
+    /// floor of each thread past it).
+    pub ring_bytes: usize,
 }
 
 /// Counters of the engine's own health.
@@ -396,5 +403,7 @@ pub fn stats() -> Stats {
         metric_overflows: overflow_count(),
         histogram_out_of_range: histogram::out_of_range_count(),
         cache_eviction: c.evicting.load(Ordering::Relaxed),
+        waits: c.waits.load(Ordering::Relaxed),
+        ring_bytes: c.ring_bytes.load(Ordering::Relaxed),
     }
 }
