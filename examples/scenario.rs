@@ -7,7 +7,8 @@
 //! Names: `nesting`, `counters THREADS ADDS`, `flood THREADS RECORDS RING_BYTES block|drop`,
 //! `hostile`, `uninit`, `spam RECORDS`, `periodic MILLIS`, `panic`, `churn TOTAL ALIVE`,
 //! `shutdown-while-producing THREADS`, `async`, `random SEED THREADS RECORDS`,
-//! `burst RECORDS RING_BYTES` (0: the default ring), `burst-threads TOTAL ALIVE RECORDS`.
+//! `burst RECORDS RING_BYTES` (0: the default ring), `burst-threads TOTAL ALIVE RECORDS`,
+//! `first-record THREADS`.
 
 use mini_telemetry::{Config, FullPolicy, KeyValue, SpanContext, SpanKind, Status, Value, info};
 use std::time::Duration;
@@ -38,6 +39,7 @@ fn main() {
         "exceptions" => exceptions(arg(2, 0) != 0),
         "clock" => clock(arg(2, 5_000)),
         "burst" => burst(arg(2, 10_000), arg(3, 0) as usize),
+        "first-record" => first_record(arg(2, 200)),
         "burst-threads" => burst_threads(arg(2, 10_000), arg(3, 1_000), arg(4, 300)),
         other => {
             eprintln!("unknown scenario {other:?}");
@@ -421,6 +423,48 @@ fn burst(records: u64, ring: usize) {
         st.waits - before,
         end.lost,
         end.dropped
+    );
+}
+
+/// THREADS threads one after the other, each timing its first record (the one that takes its
+/// ring); every tenth also bursts 30,000 logs, so that rings are used and recycled. Prints the
+/// median, 90th percentile and maximum of those first records, and the resident memory after.
+fn first_record(threads: u64) {
+    let g = Config::new("svc", "1", "test")
+        .sink(mini_telemetry::Sink::File("/dev/null".into()))
+        .install()
+        .unwrap();
+    let logger = mini_telemetry::logger("first");
+    let mut ns: Vec<u128> = (0..threads)
+        .map(|t| {
+            let first = std::thread::spawn(move || {
+                let t0 = std::time::Instant::now();
+                info!(logger, "first", thread = t);
+                let first = t0.elapsed().as_nanos();
+                if t % 10 == 0 {
+                    for i in 0..30_000u64 {
+                        info!(logger, "burst", i = i);
+                    }
+                }
+                first
+            })
+            .join()
+            .unwrap();
+            mini_telemetry::flush();
+            first
+        })
+        .collect();
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
+    let st = mini_telemetry::stats();
+    drop(g);
+    println!(
+        "{{\"scenario\":\"first-record\",\"p50_ns\":{},\"p90_ns\":{},\"max_ns\":{},\"rss_kib\":{},\"lost\":{}}}",
+        at(0.5),
+        at(0.9),
+        at(1.0),
+        rss_kib(),
+        st.lost
     );
 }
 

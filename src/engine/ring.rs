@@ -18,7 +18,7 @@
 use super::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
 use super::sys::evict_line;
-use super::sys::prefault;
+use super::sys::{alloc_ring, discard, free_ring, prefault};
 use crossbeam_utils::CachePadded;
 
 /// Header value that marks "skip to the start of the buffer".
@@ -31,9 +31,9 @@ const HEADER: usize = 8;
 /// after the whole ring.
 pub const RELEASE_EVERY: usize = 4096;
 
-/// Bytes of a new ring that the calling thread maps in itself, before its first record; the
-/// writer maps in the rest (`Consumer::prefault`).
-const TOUCH_FIRST: usize = 64 * 1024;
+/// Bytes of a new buffer mapped in when it is made; the consumer maps in more, ahead of the
+/// producer, as the producer goes further (`Consumer::drain`).
+const MAP_FIRST: usize = 64 * 1024;
 
 /// The smallest capacity a ring may have.
 pub const MIN_CAPACITY: usize = 256;
@@ -41,12 +41,70 @@ pub const MIN_CAPACITY: usize = 256;
 /// header's `PAD` marker and every size computation far from overflow.
 pub const MAX_CAPACITY: usize = 1 << 30;
 
+/// A ring's memory: fresh pages from `sys::alloc_ring` (zeroed, 8-byte aligned), of which the
+/// first ones are mapped in, freed when dropped. Made ahead of need and recycled by the writer,
+/// so that a thread's first record neither allocates nor touches pages.
+pub struct Buffer {
+    ptr: *mut u8,
+    cap: usize,
+    /// The first `mapped` bytes are mapped in.
+    mapped: usize,
+}
+
+impl std::fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffer")
+            .field("capacity", &self.cap)
+            .field("mapped", &self.mapped)
+            .finish()
+    }
+}
+
+// SAFETY: `Buffer` owns its allocation alone; moving it to another thread moves that ownership.
+unsafe impl Send for Buffer {}
+
+impl Buffer {
+    /// A buffer of `capacity` bytes, clamped to [`MIN_CAPACITY`, `MAX_CAPACITY`] and rounded up
+    /// to a power of two, with its first 64 KiB mapped in.
+    pub fn new(capacity: usize) -> Buffer {
+        let cap = capacity
+            .clamp(MIN_CAPACITY, MAX_CAPACITY)
+            .next_power_of_two();
+        let ptr = alloc_ring(cap);
+        let mapped = cap.min(MAP_FIRST);
+        prefault(ptr, mapped);
+        Buffer { ptr, cap, mapped }
+    }
+
+    /// Its capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Gives back to the system every page past the first 64 KiB (their content is lost), so
+    /// that a recycled buffer holds no more memory than a new one.
+    pub fn trim(&mut self) {
+        let keep = self.cap.min(MAP_FIRST);
+        // SAFETY: `[ptr + keep, ptr + cap)` is inside this buffer's allocation, and nothing
+        // else uses the buffer (it is owned here, not part of a ring).
+        unsafe { discard(self.ptr.add(keep), self.cap - keep) };
+        self.mapped = keep;
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_ring(cap)` and the buffer is dropped, so nothing uses it
+        // any more.
+        unsafe { free_ring(self.ptr, self.cap) };
+    }
+}
+
 /// The allocation shared by the two halves.
 struct Shared {
-    /// The bytes: an allocation of `layout(cap)` (8-byte aligned), freed in `Drop`. Accessed
-    /// only through this raw pointer, under the protocol in the module docs.
-    buf: *mut u8,
-    cap: usize,
+    /// The bytes, accessed only through `buf.ptr` (copied into each half), under the protocol in
+    /// the module docs.
+    buf: Buffer,
     head: CachePadded<AtomicUsize>,
     tail: CachePadded<AtomicUsize>,
     /// Set by the producer when it is dropped (its thread exited).
@@ -73,33 +131,21 @@ unsafe impl Sync for Shared {}
 /// then the producer has the bytes before the soft end only. So a burst always has at least
 /// half the ring, and all of it when the consumer has read what came before.
 pub fn ring(capacity: usize) -> (Producer, Consumer) {
-    ring_soft(capacity, capacity / 2)
+    ring_in(Buffer::new(capacity))
 }
 
-/// [`ring`] with its soft end at `soft` bytes.
-fn ring_soft(capacity: usize, soft: usize) -> (Producer, Consumer) {
-    let cap = capacity
-        .clamp(MIN_CAPACITY, MAX_CAPACITY)
-        .next_power_of_two();
-    // Zeroed, so that a large ring is fresh pages mapped on first touch (`calloc`): the part
-    // past the soft end costs no memory until a burst reaches it.
-    // SAFETY: the layout has a non-zero size (`cap >= MIN_CAPACITY`).
-    let buf = unsafe { std::alloc::alloc_zeroed(layout(cap)) };
-    if buf.is_null() {
-        std::alloc::handle_alloc_error(layout(cap));
-    }
+/// [`ring`] in a buffer made (and mapped in) beforehand.
+pub fn ring_in(buf: Buffer) -> (Producer, Consumer) {
+    let soft = buf.cap / 2;
+    ring_soft(buf, soft)
+}
+
+/// A ring in `buf` with its soft end at `soft` bytes.
+fn ring_soft(buf: Buffer, soft: usize) -> (Producer, Consumer) {
+    let (ptr, cap, mapped) = (buf.ptr, buf.cap, buf.mapped);
     let soft = cap.min(soft);
-    // Faulting pages in one by one on the producer's first lap would be a microsecond-scale
-    // stall every few records: touch the first ones now. (The writer maps in the rest of the
-    // first half when it adopts the ring, and the second half when the producer heads there:
-    // `Consumer::prefault`.)
-    for off in (0..cap.min(TOUCH_FIRST)).step_by(4096) {
-        // SAFETY: `off < cap`, inside the allocation just made, which nothing else uses yet.
-        unsafe { std::ptr::write_volatile(buf.add(off), 0) };
-    }
     let shared = Arc::new(Shared {
         buf,
-        cap,
         head: CachePadded::new(AtomicUsize::new(0)),
         tail: CachePadded::new(AtomicUsize::new(0)),
         closed: AtomicBool::new(false),
@@ -107,7 +153,7 @@ fn ring_soft(capacity: usize, soft: usize) -> (Producer, Consumer) {
     });
     (
         Producer {
-            buf,
+            buf: ptr,
             cap,
             soft,
             max_len: cap / 2 - HEADER,
@@ -119,27 +165,13 @@ fn ring_soft(capacity: usize, soft: usize) -> (Producer, Consumer) {
         },
         Consumer {
             shared,
+            buf: ptr,
+            cap,
             head: 0,
             evict: false,
-            prefaulted: false,
-            soft,
+            mapped,
         },
     )
-}
-
-/// The allocation of a ring of `cap` bytes (a power of two, at least [`MIN_CAPACITY`]).
-fn layout(cap: usize) -> std::alloc::Layout {
-    // 8-byte alignment: every frame header is an aligned `u32`, and `alloc_zeroed` of a larger
-    // alignment would zero (touch) the whole buffer instead of mapping fresh pages.
-    std::alloc::Layout::from_size_align(cap, 8).expect("ring layout")
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: `buf` came from `alloc_zeroed(layout(cap))` in `ring`, and both halves are
-        // gone (this is the last `Arc`), so nothing else uses it.
-        unsafe { std::alloc::dealloc(self.buf, layout(self.cap)) };
-    }
 }
 
 #[inline]
@@ -149,7 +181,7 @@ fn frame_len(payload: usize) -> usize {
 
 /// The writing half of a ring. `Send` but not `Sync`: exactly one thread pushes.
 pub struct Producer {
-    /// Copies of `shared.buf` and `shared.cap`, so a push does not go through the `Arc`.
+    /// Copies of `shared.buf`'s pointer and capacity, so a push does not go through the `Arc`.
     buf: *mut u8,
     cap: usize,
     /// The soft end (half the ring).
@@ -172,7 +204,7 @@ unsafe impl Send for Producer {}
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("capacity", &self.shared.cap)
+            .field("capacity", &self.cap)
             .field("tail", &self.tail)
             .finish()
     }
@@ -355,19 +387,24 @@ fn evict_read_lines(buf: *mut u8, cap: usize, from: usize, to: usize) {
 /// The reading half of a ring. Owned by the writer thread.
 pub struct Consumer {
     shared: Arc<Shared>,
+    /// Copies of `shared.buf`'s pointer and capacity.
+    buf: *mut u8,
+    cap: usize,
     head: usize,
     /// Evict the lines read before releasing them (see [`Consumer::set_evict`]).
     evict: bool,
-    /// The pages past the soft end are mapped (or the ring has no soft end).
-    prefaulted: bool,
-    /// The producer's soft end.
-    soft: usize,
+    /// The first `mapped` bytes of the buffer are mapped in.
+    mapped: usize,
 }
+
+// SAFETY: `buf` points into the allocation kept alive by `shared`; moving the consumer to
+// another thread moves the (unique) right to read the published part of the ring with it.
+unsafe impl Send for Consumer {}
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
-            .field("capacity", &self.shared.cap)
+            .field("capacity", &self.cap)
             .field("head", &self.head)
             .finish()
     }
@@ -384,14 +421,18 @@ impl Consumer {
     /// [`drain`](Self::drain), calling `released` after each release of space but the last
     /// (the writer wakes a producer waiting for room there, as soon as there is some).
     pub fn drain_with(&mut self, mut each: impl FnMut(&[u8]), mut released: impl FnMut()) -> usize {
-        let cap = self.shared.cap;
+        let cap = self.cap;
         let tail = self.shared.tail.load(Ordering::Acquire);
-        if !self.prefaulted
-            && (tail.wrapping_sub(self.head) >= self.soft / 2 || tail & (cap - 1) >= self.soft)
-        {
-            // The producer is heading past the soft end (a burst): map the rest of the ring
-            // now, on this thread, rather than page by page on the producer's.
-            self.prefault(cap);
+        if self.mapped < cap {
+            // Map in pages ahead of the producer (here, not page by page on its thread): four
+            // times as far once it has gone half of the way, or is that far ahead of this read.
+            let reach = (tail & (cap - 1)).max(tail.wrapping_sub(self.head));
+            if reach >= self.mapped / 2 {
+                let to = cap.min(self.mapped * 4);
+                // SAFETY: `[mapped, to)` is inside the buffer, which `shared` keeps alive.
+                prefault(unsafe { self.buf.add(self.mapped) }, to - self.mapped);
+                self.mapped = to;
+            }
         }
         let mut start = self.head;
         let mut n = 0;
@@ -399,7 +440,7 @@ impl Consumer {
             let pos = self.head & (cap - 1);
             // SAFETY: `pos` is 8-aligned and `[head, tail)` holds complete frames published by the
             // producer's Release store of `tail`, which the Acquire load above synchronises with.
-            let len = u32::from_le(unsafe { (self.shared.buf.add(pos) as *const u32).read() });
+            let len = u32::from_le(unsafe { (self.buf.add(pos) as *const u32).read() });
             if len == PAD {
                 self.head = self.head.wrapping_add(cap - pos);
                 continue;
@@ -410,8 +451,7 @@ impl Consumer {
             assert!(pos + frame_len(len) <= cap, "corrupt ring frame header");
             // SAFETY: the frame lies within the buffer and within the published range, and the
             // producer does not touch it until `head` moves past it (stored below).
-            let payload =
-                unsafe { std::slice::from_raw_parts(self.shared.buf.add(pos + HEADER), len) };
+            let payload = unsafe { std::slice::from_raw_parts(self.buf.add(pos + HEADER), len) };
             each(payload);
             n += 1;
             self.head = self.head.wrapping_add(frame_len(len));
@@ -429,25 +469,26 @@ impl Consumer {
     #[inline]
     fn release(&mut self, from: usize) {
         if self.evict {
-            evict_read_lines(self.shared.buf, self.shared.cap, from, self.head);
+            evict_read_lines(self.buf, self.cap, from, self.head);
         }
         // SeqCst: with the producer's flag in `engine::gate`, a Dekker pair (the writer then
         // checks the flag, the producer checks the room after raising it).
         self.shared.head.store(self.head, Ordering::SeqCst);
     }
 
-    /// Maps in the first `bytes` of the ring (all of it: the second half is then marked as
-    /// mapped), on the consumer's thread, so that the producer takes no page fault there.
-    /// Content is unchanged: this may run while the producer writes.
-    pub fn prefault(&mut self, bytes: usize) {
-        let cap = self.shared.cap;
-        prefault(self.shared.buf, bytes.min(cap));
-        self.prefaulted |= bytes >= cap;
-    }
-
-    /// The producer's soft end: half the ring.
-    pub fn soft_end(&self) -> usize {
-        self.soft
+    /// The ring's buffer, once the producer is gone and this is the last user of it: for a new
+    /// ring (see [`Buffer::trim`]). `None` while the producer half still exists.
+    pub fn into_buffer(self) -> Option<Buffer> {
+        let buf;
+        #[cfg(not(mini_telemetry_loom))]
+        {
+            buf = Arc::try_unwrap(self.shared).ok().map(|s| s.buf);
+        }
+        #[cfg(mini_telemetry_loom)]
+        {
+            buf = None;
+        }
+        buf
     }
 
     /// Whether [`drain`](Self::drain) evicts the cache lines it has read before handing their
@@ -471,7 +512,7 @@ impl Consumer {
 
     /// The ring's capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.shared.cap
+        self.cap
     }
 }
 
@@ -593,7 +634,7 @@ mod tests {
 
     #[test]
     fn a_producer_that_is_kept_up_with_stays_before_the_soft_end() {
-        let (mut p, mut c) = ring_soft(64 * 1024, 4096);
+        let (mut p, mut c) = ring_soft(Buffer::new(64 * 1024), 4096);
         let n = if cfg!(miri) { 500 } else { 20_000u32 };
         for i in 0..n {
             let len = (i % 200) as usize;
@@ -609,7 +650,8 @@ mod tests {
 
     #[test]
     fn a_burst_goes_past_the_soft_end_up_to_the_whole_ring_then_back_in_order() {
-        let (mut p, mut c) = ring_soft(if cfg!(miri) { 8192 } else { 64 * 1024 }, 4096);
+        let (mut p, mut c) =
+            ring_soft(Buffer::new(if cfg!(miri) { 8192 } else { 64 * 1024 }), 4096);
         let cap = p.cap;
         for round in 0..3u8 {
             let mut n = 0usize;
@@ -628,7 +670,7 @@ mod tests {
 
     #[test]
     fn past_the_soft_end_the_producer_goes_back_once_the_consumer_catches_up() {
-        let (mut p, mut c) = ring_soft(64 * 1024, 4096);
+        let (mut p, mut c) = ring_soft(Buffer::new(64 * 1024), 4096);
         // A burst to well past the soft end, then the consumer catches up.
         for _ in 0..200 {
             push_bytes(&mut p, &[1; 56]).unwrap();
@@ -646,9 +688,26 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_comes_back_only_once_the_producer_is_gone_and_trims() {
+        let (mut p, c) = ring(64 * 1024);
+        push_bytes(&mut p, &[1; 100]).unwrap();
+        drop(p);
+        let mut buf = c.into_buffer().expect("the last user");
+        assert_eq!(buf.capacity(), 64 * 1024);
+        buf.trim();
+        // A ring made in it works as a new one (stale bytes are never read).
+        let (mut p, mut c) = ring_in(buf);
+        push_bytes(&mut p, &[2; 200]).unwrap();
+        assert_eq!(drain_all(&mut c), vec![vec![2; 200]]);
+        // While the producer lives, the consumer does not give the buffer up.
+        assert!(c.into_buffer().is_none());
+        drop(p);
+    }
+
+    #[test]
     fn two_threads_many_records() {
         const N: u32 = if cfg!(miri) { 2_000 } else { 200_000 };
-        let (mut p, mut c) = ring_soft(4096, 1024);
+        let (mut p, mut c) = ring_soft(Buffer::new(4096), 1024);
         let t = std::thread::spawn(move || {
             for i in 0..N {
                 let len = (i % 37) as usize;
@@ -686,7 +745,7 @@ mod loom_tests {
     #[test]
     fn loom_push_drain_wrap() {
         loom::model(|| {
-            let (mut p, mut c) = ring_soft(MIN_CAPACITY, 128);
+            let (mut p, mut c) = ring_soft(Buffer::new(MIN_CAPACITY), 128);
             let t = loom::thread::spawn(move || {
                 // Three records of 100 bytes in a 256-byte ring with its soft end at 128: the
                 // third must wait for the consumer and wraps, with a pad, early or not.

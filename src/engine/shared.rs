@@ -4,7 +4,7 @@
 
 use crate::engine::gate::Gate;
 use crate::engine::record;
-use crate::engine::ring::Consumer;
+use crate::engine::ring::{Buffer, Consumer};
 use crate::model::config::{Config, FullPolicy, RING_FLOOR, SpanLimits};
 use crate::model::level::Level;
 use crossbeam_utils::CachePadded;
@@ -12,6 +12,9 @@ use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
+
+/// Spare ring buffers kept ready for new threads (each maps in 64 KiB).
+pub(crate) const SPARE_RINGS: usize = 4;
 
 /// The one flag every hot path reads first (Relaxed): false before init, when disabled and after
 /// shutdown.
@@ -117,6 +120,9 @@ pub(crate) struct Global {
     pub counters: CachePadded<Counters>,
     pub control: Mutex<Control>,
     pub control_cv: Condvar,
+    /// Buffers for new threads' rings, made (and mapped in) ahead of need, and recycled from
+    /// rings whose thread exited: a thread's first record takes one instead of allocating.
+    pub spare_rings: Mutex<Vec<Buffer>>,
 }
 
 impl Global {
@@ -132,6 +138,32 @@ impl Global {
             counters: CachePadded::new(Counters::default()),
             control: Mutex::new(Control::default()),
             control_cv: Condvar::new(),
+            spare_rings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes spare ring buffers (of the configured size) until there are [`SPARE_RINGS`].
+    /// Called at init and by the writer after each pass; the allocation is made outside the
+    /// lock.
+    pub fn refill_spare_rings(&self) {
+        while self.spare_rings.lock().len() < SPARE_RINGS {
+            let b = Buffer::new(self.settings.ring_capacity);
+            self.spare_rings.lock().push(b);
+        }
+    }
+
+    /// Keeps the buffer of a ring whose thread exited as a spare (its pages past the first
+    /// 64 KiB given back), if it has the configured size and spares are wanted; else frees it.
+    pub fn recycle_ring(&self, mut buf: Buffer) {
+        if buf.capacity() != self.settings.ring_capacity
+            || self.spare_rings.lock().len() >= SPARE_RINGS
+        {
+            return;
+        }
+        buf.trim();
+        let mut spares = self.spare_rings.lock();
+        if spares.len() < SPARE_RINGS {
+            spares.push(buf);
         }
     }
 

@@ -52,6 +52,89 @@ pub(crate) fn evict_ref<T>(r: &T) {
     let _ = r;
 }
 
+/// A zeroed, 8-byte aligned allocation of `len` bytes (a multiple of 8, not 0) for a ring: on
+/// Linux a private anonymous mapping of its own, whose pages cost no memory until first
+/// touched, and go back to the system when it is freed; elsewhere `alloc_zeroed`.
+///
+/// Not `calloc`: once a large block has been freed, glibc raises its threshold for mapping
+/// blocks of their own and serves the next ring from its heap, zeroing all of it (2 MiB) on
+/// the calling thread at its first record, and keeping the memory after the thread exits.
+pub(crate) fn alloc_ring(len: usize) -> *mut u8 {
+    #[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
+    {
+        // SAFETY: a new private anonymous mapping; no existing memory is named or changed.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            std::alloc::handle_alloc_error(ring_layout(len));
+        }
+        p.cast()
+    }
+    #[cfg(not(all(target_os = "linux", not(mini_telemetry_loom), not(miri))))]
+    {
+        // SAFETY: the layout has a non-zero size (the caller's contract).
+        let p = unsafe { std::alloc::alloc_zeroed(ring_layout(len)) };
+        if p.is_null() {
+            std::alloc::handle_alloc_error(ring_layout(len));
+        }
+        p
+    }
+}
+
+/// Frees an allocation of [`alloc_ring`].
+///
+/// # Safety
+/// `p` must come from `alloc_ring(len)` with this `len`, and nothing may use it any more.
+pub(crate) unsafe fn free_ring(p: *mut u8, len: usize) {
+    #[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
+    // SAFETY: `[p, p + len)` is a mapping made by `alloc_ring` that nothing uses (the
+    // caller's contract).
+    unsafe {
+        libc::munmap(p.cast(), len);
+    }
+    #[cfg(not(all(target_os = "linux", not(mini_telemetry_loom), not(miri))))]
+    // SAFETY: allocated by `alloc_zeroed` with this layout (the caller's contract).
+    unsafe {
+        std::alloc::dealloc(p, ring_layout(len))
+    };
+}
+
+/// Gives the pages of `[p, p + len)` back to the system (`madvise(MADV_DONTNEED)`): they read
+/// as zero afterwards, and cost no memory until touched again. Elsewhere, does nothing.
+///
+/// # Safety
+/// `[p, p + len)` must lie inside an allocation of [`alloc_ring`] that nothing else uses
+/// while this runs (its content is lost).
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
+    #[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
+    {
+        const PAGE: usize = 4096;
+        let start = (p as usize).next_multiple_of(PAGE);
+        let end = (p as usize + len) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: the range is inside a private anonymous mapping that nothing uses (the
+            // caller's contract); dropping its pages changes nothing else.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+    #[cfg(not(all(target_os = "linux", not(mini_telemetry_loom), not(miri))))]
+    let _ = (p, len);
+}
+
+fn ring_layout(len: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(len, 8).expect("ring layout")
+}
+
 /// Maps in, writable, the pages of `[p, p + len)` without writing to them
 /// (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14 and later), so that the ring's producer does not
 /// take a page fault when it first writes there. Content is unchanged, so it may run while

@@ -5,7 +5,7 @@
 
 use crate::engine::gate::{self, Gate};
 use crate::engine::metrics::shard;
-use crate::engine::ring::{self, Producer};
+use crate::engine::ring::{self, Buffer, Producer};
 use crate::engine::shared::{Global, RingEntry, is_enabled};
 use crate::model::config::FullPolicy;
 use std::cell::{Cell, RefCell};
@@ -120,7 +120,15 @@ fn take_ring_bytes(g: &Global) -> usize {
 }
 
 fn register(g: &Global) -> (Producer, Arc<Gate>) {
-    let (p, c) = ring::ring(take_ring_bytes(g));
+    let bytes = take_ring_bytes(g);
+    // A spare buffer made by the writer ahead of need, if one of this size is left; else one
+    // made here.
+    let spare = if bytes == g.settings.ring_capacity {
+        g.spare_rings.lock().pop()
+    } else {
+        None
+    };
+    let (p, c) = ring::ring_in(spare.unwrap_or_else(|| Buffer::new(bytes)));
     let gate = Arc::new(Gate::default());
     let t = std::thread::current();
     let idx = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);

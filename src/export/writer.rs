@@ -204,6 +204,8 @@ impl Writer {
             }
             self.write_observed();
             self.write_out(true);
+            // Ring buffers for threads to come, in place of those taken since the last pass.
+            self.g.refill_spare_rings();
             if flushing && self.obs_pending.is_none() {
                 let mut c = self.g.control.lock();
                 c.flush_done = flush_req;
@@ -251,10 +253,6 @@ impl Writer {
         let mut new = std::mem::take(&mut *self.g.new_rings.lock());
         for r in new.iter_mut() {
             r.consumer.set_evict(self.evict);
-            // The half every producer cycles through, mapped in here rather than page by page
-            // on the producer's first lap.
-            let soft = r.consumer.soft_end();
-            r.consumer.prefault(soft);
         }
         self.rings.append(&mut new);
     }
@@ -268,26 +266,30 @@ impl Writer {
         for r in rings.iter_mut().filter(|r| r.gate.waiting()) {
             n += self.drain_one(r);
         }
-        rings.retain_mut(|r| {
+        let mut i = 0;
+        while i < rings.len() {
+            let r = &mut rings[i];
             let closed = r.consumer.is_closed();
             n += self.drain_one(r);
             let d = r.consumer.dropped();
+            dropped_total += d;
             if closed {
                 // Final: the thread exited and its ring is empty. Report its drops, reclaim it
-                // (its bytes go back to the budget).
+                // (its bytes go back to the budget, its buffer to the spares).
                 self.report_dropped(r);
+                self.dropped_exited += d;
+                let r = rings.swap_remove(i);
                 self.g
                     .counters
                     .ring_bytes
                     .fetch_sub(r.consumer.capacity(), Ordering::Relaxed);
-                self.dropped_exited += d;
-                dropped_total += d;
-                false
+                if let Some(buf) = r.consumer.into_buffer() {
+                    self.g.recycle_ring(buf);
+                }
             } else {
-                dropped_total += d;
-                true
+                i += 1;
             }
-        });
+        }
         self.rings = rings;
         self.g
             .counters
@@ -299,13 +301,16 @@ impl Writer {
     /// Drains one ring, waking its producer whenever room is handed back while it waits.
     fn drain_one(&mut self, r: &mut RingEntry) -> usize {
         let gate = &r.gate;
-        let n = r
-            .consumer
-            .drain_with(|rec| self.handle(rec), || gate.wake());
+        // Output goes to the sink in chunks as it accumulates, also within one ring's records:
+        // a burst of 2 MiB of records must not grow the buffer to several times that.
+        let each = |rec: &[u8]| {
+            self.handle(rec);
+            if self.out.len() >= WRITE_CHUNK {
+                self.write_out(false);
+            }
+        };
+        let n = r.consumer.drain_with(each, || gate.wake());
         gate.wake();
-        if self.out.len() >= WRITE_CHUNK {
-            self.write_out(false);
-        }
         n
     }
 

@@ -121,6 +121,8 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
         }
     };
     let g = GLOBAL.get_or_init(|| Global::detached(settings));
+    // Ring buffers ready for the first threads, made here rather than on their first record.
+    g.refill_spare_rings();
     g.writer_running.store(true, Ordering::Release);
     let w = Writer::new(&cfg, sink, g);
     let handle = std::thread::Builder::new()
