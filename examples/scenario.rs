@@ -173,8 +173,10 @@ fn flood(threads: usize, records: u64, ring: usize) {
 
 /// Every kind of hostile value.
 fn hostile() {
+    // Values of up to 64 KiB asked for, in a 64 KiB ring: a value keeps a quarter of it.
     let _g = Config::new("svc \"quoted\"\n", "1", "test")
         .max_value_len(64 * 1024)
+        .ring_capacity(64 * 1024)
         .install()
         .unwrap();
     let tracer = mini_telemetry::tracer("hostile\u{0}scope");

@@ -53,7 +53,10 @@ impl Settings {
     /// The settings `cfg` gives.
     pub fn new(cfg: &Config) -> Settings {
         let ring_capacity = cfg.ring_bytes();
-        let ring_floor = ring_capacity.min(RING_FLOOR);
+        // The smallest ring the budget gives: 64 KiB, or enough for four of the longest
+        // values asked for (so that asking for long values keeps them), at most the ring.
+        let for_values = cfg.max_value_len.saturating_mul(4).min(ring_capacity);
+        let ring_floor = ring_capacity.min(RING_FLOOR.max(for_values.next_power_of_two()));
         Settings {
             ring_capacity,
             ring_floor,
@@ -290,6 +293,23 @@ pub fn level_enabled(level: Level) -> bool {
 mod tests {
     use super::*;
     use crate::model::config::Sampler;
+
+    #[test]
+    fn the_smallest_ring_fits_the_longest_values_asked_for() {
+        let floor = |cfg: Config| {
+            let s = Settings::new(&cfg);
+            (s.ring_floor, s.max_str, s.max_text)
+        };
+        let cfg = || Config::new("s", "1", "t");
+        // Defaults: 64 KiB, and values of 16 KiB as before the budget.
+        assert_eq!(floor(cfg()), (64 << 10, 16 << 10, 16 << 10));
+        // Long values asked for keep their length, given a ring that holds them.
+        let long = cfg().ring_capacity(16 << 20).max_value_len(1 << 20);
+        assert_eq!(floor(long), (4 << 20, 1 << 20, 1 << 20));
+        // Never more than the ring itself.
+        let small = cfg().ring_capacity(8 << 10).max_value_len(1 << 20);
+        assert_eq!(floor(small), (8 << 10, 2 << 10, 2 << 10));
+    }
 
     #[test]
     fn ratio_samplers_sample_their_fraction_and_children_follow_parents() {

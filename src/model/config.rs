@@ -11,8 +11,9 @@ pub(crate) const MIN_RING_CAPACITY: usize = 4096;
 pub(crate) const DEFAULT_RING_CAPACITY: usize = 2 << 20;
 /// All rings together by default.
 pub(crate) const DEFAULT_RING_BUDGET: usize = 256 << 20;
-/// The smallest ring the budget gives a thread (or the ring capacity, if smaller). Record size
-/// limits follow from it, so every record fits every thread's ring.
+/// The smallest ring the budget gives a thread (or the ring capacity, if smaller; more when
+/// the value length limit asks for it). Record size limits follow from it, so every record
+/// fits every thread's ring.
 pub(crate) const RING_FLOOR: usize = 64 * 1024;
 /// The largest ring a thread may have (1 GiB).
 pub(crate) const MAX_RING_CAPACITY: usize = 1 << 30;
@@ -310,8 +311,9 @@ impl Config {
     /// The total bytes of rings that threads may hold at once (256 MiB by default). A new
     /// thread gets a ring of [`ring_capacity`](Self::ring_capacity) bytes while the budget
     /// allows, then a smaller one, but never less than 64 KiB (or the ring capacity, if
-    /// smaller): with `t` threads, rings take at most the budget plus 64 KiB per thread past
-    /// it. A thread's ring goes back to the budget when the thread exits.
+    /// smaller; or four times [`max_value_len`](Self::max_value_len), if larger, so that long
+    /// values still fit): with `t` threads, rings take at most the budget plus that floor per
+    /// thread past it. A thread's ring goes back to the budget when the thread exits.
     ///
     /// ```
     /// use mini_telemetry::Config;
