@@ -154,14 +154,7 @@ fn leak(spans: u64) {
     drop(after);
     drop(g);
     let st = mini_telemetry::stats();
-    let hwm_kib: u64 = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
-        })
-        .unwrap_or(0);
+    let hwm_kib = peak_rss_kib();
     eprintln!("lost={} hwm_kib={hwm_kib}", st.lost);
 }
 
@@ -277,3 +270,5 @@ fn slow_callback() {
     }
     eprintln!("slowest_log_ms={} logs={i}", slowest.as_millis());
 }
+
+include!("shared/memory.rs");

@@ -338,14 +338,6 @@ fn panic() {
     assert!(r.is_err());
 }
 
-/// Resident set size in KiB, from /proc (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4)
-}
-
 /// Stdout that holds every write until [`OPEN`] is set: a writer thread stalled in `write`.
 struct Gated(std::io::Stdout);
 static OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -468,17 +460,6 @@ fn first_record(threads: u64) {
         rss_kib(),
         st.lost
     );
-}
-
-/// Peak resident memory in KiB, from /proc (Linux).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            l.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
 }
 
 /// TOTAL threads in waves of ALIVE alive at once, each making RECORDS logs of ~1 KiB in one
@@ -641,6 +622,7 @@ fn in_current_thread_executor() {
 
 // The generator and the text it draws, shared with the tests that check the output.
 include!("shared/random.rs");
+include!("shared/memory.rs");
 
 /// THREADS threads × RECORDS random API calls (spans with attributes, events and logs) whose
 /// values derive from SEED; the test regenerates them and checks every value round-trips.
