@@ -18,7 +18,7 @@
 //!
 //! | library | buffer | how it is flushed between bursts |
 //! |---|---|---|
-//! | mini_telemetry | 16 MiB ring per thread (`ring_capacity(16 << 20)`) | `mini_telemetry::flush()`: returns once the writer has written every record |
+//! | mini_telemetry | `Config::new(..)`'s defaults: a 2 MiB ring per thread | `mini_telemetry::flush()`: returns once the writer has written every record |
 //! | opentelemetry traces | `BatchSpanProcessor`, `max_queue_size` raised from 2048 to [`OTEL_QUEUE`] | `SdkTracerProvider::force_flush()`: the processor's thread exports everything queued before answering |
 //! | opentelemetry logs | `BatchLogProcessor`, `max_queue_size` raised from 2048 to [`OTEL_QUEUE`] | `SdkLoggerProvider::force_flush()`, same |
 //! | tracing | `tracing-appender` non-blocking writer, defaults (128 000 lines, lossy) | no flush API: we wait until the sink behind the worker thread has seen every line produced, or the writer counted it dropped |
@@ -108,11 +108,10 @@ fn peers() -> &'static Peers {
 }
 
 fn init() -> Peers {
-    // mini_telemetry, exactly as ../benches/hot_path.rs. The guard is leaked: telemetry runs until
-    // the process exits.
+    // mini_telemetry with its defaults, as ../benches/hot_path.rs. The guard is leaked:
+    // telemetry runs until the process exits.
     let guard = Config::new("bench", "0", "bench")
         .sink(Sink::File("/dev/null".into()))
-        .ring_capacity(16 << 20)
         .install()
         .expect("mini_telemetry init");
     std::mem::forget(guard);

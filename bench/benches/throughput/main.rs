@@ -41,12 +41,10 @@ fn main() {
         .collect();
     let want = |g: &str| filter.is_empty() || filter.iter().any(|f| g.contains(f.as_str()));
     let sink = Counting::default();
-    // 1 MiB per thread ring unless MINI_TELEMETRY_BENCH_RING gives another size in bytes (for
-    // the request group with the default 64 KiB ring; the bursts of the other groups need 1 MiB).
+    // The default ring (2 MiB) unless MINI_TELEMETRY_BENCH_RING gives another size in bytes.
     let ring = std::env::var("MINI_TELEMETRY_BENCH_RING")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1 << 20);
+        .and_then(|v| v.parse::<usize>().ok());
     let otlp = std::env::var("MINI_TELEMETRY_BENCH_FORMAT").is_ok_and(|f| f == "otlp");
     // The cache eviction behaviour (auto unless MINI_TELEMETRY_BENCH_EVICTION=always|never).
     let eviction = match std::env::var("MINI_TELEMETRY_BENCH_EVICTION").as_deref() {
@@ -54,9 +52,12 @@ fn main() {
         Ok("never") => CacheEviction::Never,
         _ => CacheEviction::Auto,
     };
-    let _guard = Config::new("bench", "0", "bench")
+    let mut cfg = Config::new("bench", "0", "bench");
+    if let Some(bytes) = ring {
+        cfg = cfg.ring_capacity(bytes);
+    }
+    let _guard = cfg
         .sink(Sink::Writer(Box::new(sink.clone())))
-        .ring_capacity(ring)
         .cache_eviction(eviction)
         .format(if otlp { Format::Otlp } else { Format::Json })
         .use_env(false)

@@ -23,7 +23,7 @@ const ROUNDS: usize = 600;
 /// rounds and over the quiet ones, with the share of quiet rounds and the reference's times:
 /// both numbers, never one without the other.
 ///
-/// Bursts of 2,000 calls into a 1 MiB ring (the criterion bench uses 20,000 into 16 MiB: the
+/// Bursts of 2,000 calls into the default ring (the criterion bench uses 5,000: the
 /// rounds must be short). The request block of each round starts with 20 requests that are
 /// reported apart (see below).
 pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
@@ -78,7 +78,7 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
             .collect();
         first_after_flush.extend(lat.drain(..20));
         requests.push(lat);
-        // Bursts of 2,000 record-producing calls fit in the 1 MiB ring.
+        // Bursts of 2,000 record-producing calls fit in the default ring.
         per[0].push(burst(2_000, || op_span(&tracer)));
         per[1].push(burst(2_000, || op_span_3_attrs_1_event(&tracer)));
         let parent = tracer.start("parent");
