@@ -49,6 +49,13 @@ if hot:
     for (g, b), (m, lo, hi) in sorted(hot.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1])):
         rows.append(f"| {g} | {b} | **{fmt(m)}** | {fmt(lo)} – {fmt(hi)} |")
     replace("hot_path", "\n".join(rows))
+    # Calls in a plain loop for 5 s, and the clock floor.
+    tight = sorted((k, v) for k, v in hot.items() if k[0] in ("tight_loop", "baseline"))
+    if tight:
+        rows = ["| group | benchmark | median | 95% CI of the median |", "|---|---|---|---|"]
+        for (g, b), (m, lo, hi) in tight:
+            rows.append(f"| {g} | {b} | **{fmt(m)}** | {fmt(lo)} – {fmt(hi)} |")
+        replace("tight", "\n".join(rows))
     # Async spans and an unsampled span (the `tracing` layer is compared in peers/).
     extra = sorted((k, v) for k, v in hot.items() if k[0] == "future" or k[1].startswith("start_end_unsampled"))
     if extra:

@@ -89,6 +89,17 @@ fn baseline(c: &mut Criterion) {
     init();
     let mut g = c.benchmark_group("baseline");
     g.bench_function("instant_now", |b| b.iter(Instant::now));
+    // The clock floor of a span: its two time-stamp counter reads (start and end).
+    #[cfg(target_arch = "x86_64")]
+    g.bench_function("two_rdtsc", |b| {
+        b.iter(|| {
+            // SAFETY: `rdtsc` has no preconditions on x86-64 (a safe function on recent
+            // toolchains, `unsafe` on older ones, hence the `allow`).
+            #[allow(unused_unsafe)]
+            let (a, z) = unsafe { (core::arch::x86_64::_rdtsc(), core::arch::x86_64::_rdtsc()) };
+            black_box(z.wrapping_sub(a))
+        })
+    });
     let a = AtomicU64::new(0);
     g.bench_function("atomic_add_relaxed", |b| {
         b.iter(|| a.fetch_add(black_box(1), Ordering::Relaxed))
