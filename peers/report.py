@@ -22,6 +22,8 @@ GROUPS = [
     "counter_add_2_attrs",
     "counter_bound",
     "histogram_record_1_attr",
+    "tight_loop_span",
+    "tight_loop_log",
 ]
 # Library order inside a group; others follow alphabetically.
 LIBS = [OURS, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
@@ -77,7 +79,32 @@ def main() -> int:
                 ratio = "n/a"
             name = f"**{lib}**" if lib == OURS else lib
             print(f"| {group} | {name} | {fmt_ns(m)} | {fmt_ns(lo)} – {fmt_ns(hi)} | {ratio} |")
+    counts = root.parent / "peers-counts.txt"
+    if counts.exists():
+        print_counts(counts)
     return 0
+
+
+def print_counts(path: Path) -> None:
+    """The DROPS and PEAK lines of the run: records exported of those produced, and for the
+    tight loops how much the process's resident memory grew while the library ran."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        kind, group, lib, *kv = line.split()
+        fields = dict(x.split("=", 1) for x in kv)
+        rows.setdefault((group, lib), {}).update(fields)
+    print()
+    print("| group | library | produced | exported | not exported after a final flush | resident memory grown (tight loops) |")
+    print("|---|---|---|---|---|---|")
+    for group in order({g for g, _ in rows}, GROUPS):
+        for lib in order({l for g, l in rows if g == group}, LIBS):
+            f = rows[(group, lib)]
+            produced, exported = int(f.get("produced", 0)), int(f.get("exported", 0))
+            lost = produced - exported
+            share = f" ({lost / produced:.0%})" if produced and lost > 0 else ""
+            grew = f"{int(f['grew_kib']) / 1024:.1f} MiB" if "grew_kib" in f else ""
+            name = f"**{lib}**" if lib == OURS else lib
+            print(f"| {group} | {name} | {produced:,} | {exported:,} | {max(lost, 0):,}{share} | {grew} |")
 
 
 if __name__ == "__main__":

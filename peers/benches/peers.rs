@@ -410,11 +410,13 @@ impl Tally {
         let mut produced = self.produced + extra;
         produced += lib.flush(base + produced);
         let exported = lib.exported().unwrap() - base;
-        eprintln!(
+        let line = format!(
             "DROPS {} {} produced={produced} exported={exported}",
             self.group,
             lib.name()
         );
+        eprintln!("{line}");
+        record_line(&line);
     }
 }
 
@@ -458,6 +460,68 @@ fn bench_bursts<S>(
         base,
         produced: produced.get(),
     }
+}
+
+/// Appends a DROPS or PEAK line to `target/peers-counts.txt`, which `report.py` reads.
+fn record_line(line: &str) {
+    use std::io::Write;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peers-counts.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Resident memory now and at its peak since the last [`reset_peak_kib`], in KiB (Linux).
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with(field))?;
+            l.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the peak resident memory (`VmHWM`) to the current one (Linux 4.0 and later).
+fn reset_peak_kib() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Times `f` in a plain loop for criterion's 5 s, with no flush: what a user timing their own
+/// instrumented code sees once the library's buffer is full, each library with its own policy
+/// (ours waits for its writer; others drop, or let their queue grow). Then flushes, and prints
+/// the DROPS line and a PEAK line: how much the process's resident memory grew during the run.
+fn bench_tight(g: &mut Group<'_>, lib: &dyn Lib, per_call: u64, mut f: impl FnMut()) {
+    lib.flush(0);
+    let base = lib.exported();
+    let before = rss_kib("VmRSS:");
+    reset_peak_kib();
+    let produced = Cell::new(0u64);
+    g.g.bench_function(lib.name(), |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            let dt = t.elapsed();
+            produced.set(produced.get() + iters * per_call);
+            dt
+        })
+    });
+    let grew = rss_kib("VmHWM:").saturating_sub(before);
+    Tally {
+        group: g.name,
+        base,
+        produced: produced.get(),
+    }
+    .report(lib, 0);
+    let line = format!("PEAK {} {} grew_kib={grew}", g.name, lib.name());
+    eprintln!("{line}");
+    record_line(&line);
 }
 
 /// [`bench_bursts`] with nothing to do around a burst; reports drops right away.
@@ -858,7 +922,62 @@ fn histogram_record_1_attr(c: &mut Criterion) {
 
 /// Initialises every library before the first group, so no set-up lands in a measurement.
 fn setup(_c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peers-counts.txt");
+    let _ = std::fs::remove_file(path);
     peers();
+}
+
+/// Spans started and ended in a tight loop for 5 s (no flush): new root spans in each library,
+/// as in `span_start_end`. fastrace's local spans are left out: under one root for 5 s they
+/// would pile up in memory until the root ends.
+fn tight_loop_span(c: &mut Criterion) {
+    let p = peers();
+    let mini = mini_telemetry::tracer("bench");
+    let mut g = group(c, "tight_loop_span");
+    g.g.measurement_time(Duration::from_secs(5));
+    bench_tight(&mut g, &Mini, 1, || {
+        black_box(mini.start(black_box("span")).is_recording());
+    });
+    bench_tight(&mut g, &OtelSpans, 1, || {
+        drop(p.otel.tracer.start(black_box("span")));
+    });
+    bench_tight(&mut g, &TracingLib, 1, || {
+        drop(tracing::info_span!("span"));
+    });
+    bench_tight(&mut g, &Fastrace { name: "fastrace" }, 1, || {
+        drop(FtSpan::root(black_box("span"), FtContext::random()));
+    });
+    g.g.finish();
+}
+
+/// Logs with two fields in a tight loop for 5 s (no flush), outside any span. fastrace is left
+/// out: its events need a local parent, which would hold them all until it ends.
+fn tight_loop_log(c: &mut Criterion) {
+    let p = peers();
+    let logger = mini_telemetry::logger("bench");
+    let mut g = group(c, "tight_loop_log");
+    g.g.measurement_time(Duration::from_secs(5));
+    bench_tight(&mut g, &Mini, 1, || {
+        info!(
+            logger,
+            "request done",
+            status = black_box(200),
+            path = "/api"
+        )
+    });
+    bench_tight(&mut g, &OtelLogs, 1, || {
+        let mut r = p.otel.logger.create_log_record();
+        r.set_severity_number(Severity::Info);
+        r.set_severity_text("INFO");
+        r.set_body("request done".into());
+        r.add_attribute("status", black_box(200i64));
+        r.add_attribute("path", "/api");
+        p.otel.logger.emit(r);
+    });
+    bench_tight(&mut g, &TracingLib, 1, || {
+        tracing::info!(status = black_box(200), path = "/api", "request done")
+    });
+    g.g.finish();
 }
 
 criterion_group!(
@@ -870,6 +989,8 @@ criterion_group!(
     tracing_layers,
     counter_add_2_attrs,
     counter_bound,
-    histogram_record_1_attr
+    histogram_record_1_attr,
+    tight_loop_span,
+    tight_loop_log
 );
 criterion_main!(benches);
