@@ -21,8 +21,9 @@ use crate::export::view::{Attr, LogView, Num, PointData, PointView, SpanView};
 use crate::model::level::Level;
 use crate::model::resource::ResValue;
 
-/// A batch becomes a line once it holds this many bytes (a line stays near 1 MiB at most).
-const MAX_BATCH: usize = 1 << 20;
+/// A batch becomes a line once it holds this many bytes: a line stays near 64 KiB, and the
+/// batch being filled stays in cache (1 MiB batches made the writer ~8 % slower on logs).
+const MAX_BATCH: usize = 64 * 1024;
 
 /// `SpanFlags`: the W3C flags (sampled) and whether the parent's remoteness is known (bit 8)
 /// and true (bit 9).
