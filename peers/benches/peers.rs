@@ -557,6 +557,42 @@ fn fastrace_root_end((guard, root): (fastrace::local::LocalParentGuard, FtSpan))
 }
 
 // ---------------------------------------------------------------------------------------------
+// The operations, one function per library, shared by the burst and the tight-loop groups
+// ---------------------------------------------------------------------------------------------
+
+/// A root span started and ended (`is_recording` keeps ours alive to its drop without criterion
+/// copying it, as in hot_path.rs).
+fn mini_span(t: &mini_telemetry::Tracer) {
+    black_box(t.start(black_box("span")).is_recording());
+}
+fn otel_span(p: &Peers) {
+    drop(p.otel.tracer.start(black_box("span")));
+}
+fn tracing_span() {
+    drop(tracing::info_span!("span"));
+}
+fn fastrace_span() {
+    drop(FtSpan::root(black_box("span"), FtContext::random()));
+}
+
+/// A log with two fields (status, path).
+fn mini_log(l: &mini_telemetry::Logger) {
+    info!(l, "request done", status = black_box(200), path = "/api")
+}
+fn otel_log(p: &Peers) {
+    let mut r = p.otel.logger.create_log_record();
+    r.set_severity_number(Severity::Info);
+    r.set_severity_text("INFO");
+    r.set_body("request done".into());
+    r.add_attribute("status", black_box(200i64));
+    r.add_attribute("path", "/api");
+    p.otel.logger.emit(r);
+}
+fn tracing_log() {
+    tracing::info!(status = black_box(200), path = "/api", "request done")
+}
+
+// ---------------------------------------------------------------------------------------------
 // Groups
 // ---------------------------------------------------------------------------------------------
 
@@ -569,19 +605,10 @@ fn span_start_end(c: &mut Criterion) {
     let p = peers();
     let mini = mini_telemetry::tracer("bench");
     let mut g = group(c, "span_start_end");
-    // `is_recording` keeps the span alive to its drop without criterion copying it (hot_path.rs).
-    bench(&mut g, &Mini, 1, || {
-        black_box(mini.start(black_box("span")).is_recording());
-    });
-    bench(&mut g, &OtelSpans, 1, || {
-        drop(p.otel.tracer.start(black_box("span")));
-    });
-    bench(&mut g, &TracingLib, 1, || {
-        drop(tracing::info_span!("span"));
-    });
-    bench(&mut g, &Fastrace { name: "fastrace" }, 1, || {
-        drop(FtSpan::root(black_box("span"), FtContext::random()));
-    });
+    bench(&mut g, &Mini, 1, || mini_span(&mini));
+    bench(&mut g, &OtelSpans, 1, || otel_span(p));
+    bench(&mut g, &TracingLib, 1, tracing_span);
+    bench(&mut g, &Fastrace { name: "fastrace" }, 1, fastrace_span);
     let lib = Fastrace {
         name: "fastrace_local",
     };
@@ -680,49 +707,20 @@ fn log_2_fields_in_span(c: &mut Criterion) {
     let tracer = mini_telemetry::tracer("bench");
     let logger = mini_telemetry::logger("bench");
     let parent = tracer.start("parent");
-    let tally = bench_bursts(
-        &mut g,
-        &Mini,
-        1,
-        || (),
-        |()| 0,
-        || {
-            info!(
-                logger,
-                "request done",
-                status = black_box(200),
-                path = "/api"
-            )
-        },
-    );
+    let tally = bench_bursts(&mut g, &Mini, 1, || (), |()| 0, || mini_log(&logger));
     drop(parent);
     tally.report(&Mini, 1); // + the parent span
 
     let cx = Context::current_with_span(p.otel.tracer.start("parent"));
     let attached = cx.clone().attach();
     // Log records only: the parent span goes to the span exporter, not counted here.
-    bench(&mut g, &OtelLogs, 1, || {
-        let mut r = p.otel.logger.create_log_record();
-        r.set_severity_number(Severity::Info);
-        r.set_severity_text("INFO");
-        r.set_body("request done".into());
-        r.add_attribute("status", black_box(200i64));
-        r.add_attribute("path", "/api");
-        p.otel.logger.emit(r);
-    });
+    bench(&mut g, &OtelLogs, 1, || otel_log(p));
     drop(attached);
     cx.span().end();
 
     let parent = tracing::info_span!("parent");
     let entered = parent.enter();
-    let tally = bench_bursts(
-        &mut g,
-        &TracingLib,
-        1,
-        || (),
-        |()| 0,
-        || tracing::info!(status = black_box(200), path = "/api", "request done"),
-    );
+    let tally = bench_bursts(&mut g, &TracingLib, 1, || (), |()| 0, tracing_log);
     drop(entered);
     drop(parent);
     tally.report(&TracingLib, 1); // + the parent span's close line
@@ -935,18 +933,10 @@ fn tight_loop_span(c: &mut Criterion) {
     let mini = mini_telemetry::tracer("bench");
     let mut g = group(c, "tight_loop_span");
     g.g.measurement_time(Duration::from_secs(5));
-    bench_tight(&mut g, &Mini, 1, || {
-        black_box(mini.start(black_box("span")).is_recording());
-    });
-    bench_tight(&mut g, &OtelSpans, 1, || {
-        drop(p.otel.tracer.start(black_box("span")));
-    });
-    bench_tight(&mut g, &TracingLib, 1, || {
-        drop(tracing::info_span!("span"));
-    });
-    bench_tight(&mut g, &Fastrace { name: "fastrace" }, 1, || {
-        drop(FtSpan::root(black_box("span"), FtContext::random()));
-    });
+    bench_tight(&mut g, &Mini, 1, || mini_span(&mini));
+    bench_tight(&mut g, &OtelSpans, 1, || otel_span(p));
+    bench_tight(&mut g, &TracingLib, 1, tracing_span);
+    bench_tight(&mut g, &Fastrace { name: "fastrace" }, 1, fastrace_span);
     g.g.finish();
 }
 
@@ -957,26 +947,9 @@ fn tight_loop_log(c: &mut Criterion) {
     let logger = mini_telemetry::logger("bench");
     let mut g = group(c, "tight_loop_log");
     g.g.measurement_time(Duration::from_secs(5));
-    bench_tight(&mut g, &Mini, 1, || {
-        info!(
-            logger,
-            "request done",
-            status = black_box(200),
-            path = "/api"
-        )
-    });
-    bench_tight(&mut g, &OtelLogs, 1, || {
-        let mut r = p.otel.logger.create_log_record();
-        r.set_severity_number(Severity::Info);
-        r.set_severity_text("INFO");
-        r.set_body("request done".into());
-        r.add_attribute("status", black_box(200i64));
-        r.add_attribute("path", "/api");
-        p.otel.logger.emit(r);
-    });
-    bench_tight(&mut g, &TracingLib, 1, || {
-        tracing::info!(status = black_box(200), path = "/api", "request done")
-    });
+    bench_tight(&mut g, &Mini, 1, || mini_log(&logger));
+    bench_tight(&mut g, &OtelLogs, 1, || otel_log(p));
+    bench_tight(&mut g, &TracingLib, 1, tracing_log);
     g.g.finish();
 }
 

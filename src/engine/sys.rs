@@ -115,20 +115,29 @@ pub(crate) unsafe fn free_ring(p: *mut u8, len: usize) {
 /// while this runs (its content is lost).
 pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
     #[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
-    {
-        const PAGE: usize = 4096;
-        let start = (p as usize).next_multiple_of(PAGE);
-        let end = (p as usize + len) & !(PAGE - 1);
-        if end > start {
-            // SAFETY: the range is inside a private anonymous mapping that nothing uses (the
-            // caller's contract); dropping its pages changes nothing else.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-            }
-        }
-    }
+    // SAFETY: the range is inside a private anonymous mapping that nothing uses (the caller's
+    // contract); dropping its pages changes nothing else.
+    unsafe {
+        advise_pages(p, len, libc::MADV_DONTNEED)
+    };
     #[cfg(not(all(target_os = "linux", not(mini_telemetry_loom), not(miri))))]
     let _ = (p, len);
+}
+
+/// `madvise(advice)` on the whole pages inside `[p, p + len)`; an error leaves them as they
+/// were.
+///
+/// # Safety
+/// The range must lie inside a live allocation, and `advice` must be one its users allow.
+#[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
+unsafe fn advise_pages(p: *mut u8, len: usize, advice: libc::c_int) {
+    const PAGE: usize = 4096;
+    let start = (p as usize).next_multiple_of(PAGE);
+    let end = (p as usize + len) & !(PAGE - 1);
+    if end > start {
+        // SAFETY: `[start, end)` is inside `[p, p + len)`, which the caller vouches for.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) };
+    }
 }
 
 fn ring_layout(len: usize) -> std::alloc::Layout {
@@ -142,23 +151,11 @@ fn ring_layout(len: usize) -> std::alloc::Layout {
 /// producer's first writes then fault the pages in).
 pub(crate) fn prefault(p: *mut u8, len: usize) {
     #[cfg(all(target_os = "linux", not(mini_telemetry_loom), not(miri)))]
-    {
-        const PAGE: usize = 4096;
-        let start = (p as usize).next_multiple_of(PAGE);
-        let end = (p as usize + len) & !(PAGE - 1);
-        if end > start {
-            // SAFETY: `[start, end)` lies inside the caller's live allocation (the ring's
-            // buffer); MADV_POPULATE_WRITE faults its pages in and changes no data. An error
-            // (an older kernel) leaves everything as it was.
-            unsafe {
-                libc::madvise(
-                    start as *mut libc::c_void,
-                    end - start,
-                    libc::MADV_POPULATE_WRITE,
-                );
-            }
-        }
-    }
+    // SAFETY: the range lies inside the caller's live allocation (the ring's buffer);
+    // MADV_POPULATE_WRITE faults its pages in and changes no data.
+    unsafe {
+        advise_pages(p, len, libc::MADV_POPULATE_WRITE)
+    };
     #[cfg(not(all(target_os = "linux", not(mini_telemetry_loom), not(miri))))]
     let _ = (p, len);
 }
