@@ -5,7 +5,7 @@ mod common;
 
 use common::Shared;
 use mini_telemetry::propagation;
-use mini_telemetry::{Config, Sampler, Sink};
+use mini_telemetry::{Config, Sampler, Sink, SpanContext};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -51,7 +51,32 @@ fn a_ratio_sampler_writes_exactly_the_sampled_traces() {
     propagation::inject_current(None, &mut out);
     assert!(out["traceparent"].ends_with("-00"));
     assert!(out["traceparent"].contains(&server.context().span_id_hex()));
+    // Unsampled spans still nest and are current while they live, whether started as
+    // children of the current span or of an explicit parent; the parent comes back after.
+    let inner = tracer.start("unsampled-child");
+    let under = tracer
+        .span("unsampled-under")
+        .parent(inner.context())
+        .start();
+    for (span, parent) in [(&inner, &server), (&under, &inner)] {
+        let (c, p) = (span.context(), parent.context());
+        assert!(!span.is_recording() && !c.is_sampled() && c.is_valid());
+        assert_eq!(c.trace_id(), p.trace_id());
+        assert_ne!(c.span_id(), p.span_id());
+    }
+    assert_eq!(SpanContext::current(), under.context());
+    drop(under);
+    assert_eq!(SpanContext::current(), inner.context());
+    drop(inner);
+    assert_eq!(SpanContext::current(), server.context());
     drop(server);
+    assert_eq!(SpanContext::current(), SpanContext::NONE);
+    // An unsampled parent that is not valid is no parent: a new trace.
+    let bogus = SpanContext::new(0, 5).with_trace_flags(0);
+    let root = tracer.span("unsampled-invalid").parent(bogus).start();
+    assert!(root.context().is_valid());
+    assert_ne!(root.context().trace_id(), 0);
+    drop(root);
     mini_telemetry::flush();
     let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     drop(guard);
@@ -60,7 +85,11 @@ fn a_ratio_sampler_writes_exactly_the_sampled_traces() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let spans: Vec<&Value> = lines.iter().filter(|v| v["signal"] == "span").collect();
+    // The invalid parent's new trace is sampled or not by its own id: left out here.
+    let spans: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["signal"] == "span" && v["name"] != "unsampled-invalid")
+        .collect();
     let written: HashSet<&str> = spans
         .iter()
         .map(|s| s["trace_id"].as_str().unwrap())
@@ -87,5 +116,7 @@ fn a_ratio_sampler_writes_exactly_the_sampled_traces() {
     for ((_, child, _), log) in roots.iter().zip(&logs) {
         assert_eq!(log["span_id"], child.span_id_hex().as_str());
     }
-    assert!(!spans.iter().any(|s| s["name"] == "unsampled-caller"));
+    for name in ["unsampled-caller", "unsampled-child", "unsampled-under"] {
+        assert!(!spans.iter().any(|s| s["name"] == name), "{name} written");
+    }
 }

@@ -14,7 +14,9 @@ use crate::engine::record::{
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
-use crate::engine::shared::{exception_backtraces, global, is_enabled, parent_based, sampled};
+use crate::engine::shared::{
+    ON, PARENT_BASED, exception_backtraces, flags, global, is_enabled, parent_based, sampled,
+};
 use crate::engine::thread::emit;
 use crate::model::context::SpanContext;
 use crate::model::value::{KeyValue, Value};
@@ -191,8 +193,27 @@ impl<'a> SpanBuilder<'a> {
     /// Starts the span and makes it current on this thread.
     #[inline(always)]
     pub fn start(self) -> Span {
-        if !is_enabled() {
+        let flags = flags();
+        if flags & ON == 0 {
             return Span::NOOP;
+        }
+        // The common unsampled span, a child of an unsampled parent under a parent-based
+        // sampler: most of a trace the sampler left out.
+        if flags & PARENT_BASED != 0 {
+            match &self.parent {
+                None => {
+                    let parent = SpanContext::current();
+                    if unsampled(&parent) {
+                        return Span::unsampled(parent, push_unsampled_child());
+                    }
+                }
+                Some(p) => {
+                    if unsampled(p) {
+                        let pushed = push_unsampled(p.trace_id(), p.trace_flags());
+                        return Span::unsampled(*p, pushed);
+                    }
+                }
+            }
         }
         self.start_enabled()
     }
@@ -235,35 +256,29 @@ impl<'a> SpanBuilder<'a> {
         span
     }
 
+    /// Every case but the common unsampled one: a sampler decision, then the span's state if
+    /// sampled.
     #[inline(never)]
     fn start_enabled(self) -> Span {
-        // One thread-local access: the parent (unless explicit), and the push.
-        let explicit = self.parent;
-        let Ok((ctx, parent, entered)) = CURRENT.try_with(|s| {
-            let parent = match explicit {
-                Some(p) => p,
-                None => s.current(),
-            };
-            // An invalid parent is no parent; from here on, a parent is valid iff its span
-            // id is not 0.
-            let parent = if parent.is_valid() {
-                parent
-            } else {
-                SpanContext::NONE
-            };
-            let ctx = if !parent.is_sampled() && parent.span_id() != 0 && parent_based() {
-                // The common unsampled span: a child of an unsampled parent under a
-                // parent-based sampler (no sampler call).
-                SpanContext::local(parent.trace_id(), ids::span_id())
-                    .with_trace_flags(parent.trace_flags())
-            } else {
-                child_of(parent)
-            };
-            (ctx, parent, s.push(ctx))
-        }) else {
-            return Span::NOOP;
+        let parent = match self.parent {
+            Some(p) => p,
+            None => SpanContext::current(),
         };
-        let level = entered.level();
+        // An invalid parent is no parent; from here on, a parent is valid iff its span id is
+        // not 0.
+        let parent = if parent.is_valid() {
+            parent
+        } else {
+            SpanContext::NONE
+        };
+        let ctx = if !parent.is_sampled() && parent.span_id() != 0 && parent_based() {
+            // An unsampled explicit parent under a parent-based sampler (no sampler call).
+            SpanContext::local(parent.trace_id(), ids::span_id())
+                .with_trace_flags(parent.trace_flags())
+        } else {
+            child_of(parent)
+        };
+        let level = push(ctx);
         if !ctx.is_sampled() {
             // Ids and a place on the stack, nothing else: no clock read, nothing written.
             return Span {
@@ -286,6 +301,62 @@ impl<'a> SpanBuilder<'a> {
             _not_send: PhantomData,
         }
     }
+}
+
+/// True when `parent` is valid and not sampled: under a parent-based sampler, its children are
+/// not sampled either.
+#[inline(always)]
+fn unsampled(parent: &SpanContext) -> bool {
+    !parent.is_sampled() && parent.is_valid()
+}
+
+impl Span {
+    /// A child of `parent` that the sampler leaves out, with the span id and level `pushed`
+    /// returned: ids and a place on the stack, nothing else (no sampler call, no clock read,
+    /// nothing written).
+    ///
+    /// Built here, in the caller, from an id and a level returned in registers: a guard that
+    /// does not leave the caller's function keeps its level in a register until it ends, and
+    /// the push itself is a small function apart.
+    #[inline(always)]
+    fn unsampled(parent: SpanContext, (span_id, level): (u64, u32)) -> Span {
+        Span {
+            ctx: SpanContext::local(parent.trace_id(), span_id)
+                .with_trace_flags(parent.trace_flags()),
+            level,
+            rec: None,
+            parts: Ring,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// Pushes a new unsampled child of the current span: its span id and level.
+#[inline(never)]
+fn push_unsampled_child() -> (u64, u32) {
+    // The id first: nothing is live across the generator's first-use call, so the function
+    // needs few saved registers.
+    let span_id = ids::span_id();
+    let parent = SpanContext::current();
+    let ctx = SpanContext::local(parent.trace_id(), span_id).with_trace_flags(parent.trace_flags());
+    (span_id, push(ctx))
+}
+
+/// Pushes a new unsampled span of trace `trace_id`, with those trace flags: its span id and
+/// level.
+#[inline(never)]
+fn push_unsampled(trace_id: u128, flags: u8) -> (u64, u32) {
+    let span_id = ids::span_id();
+    let ctx = SpanContext::local(trace_id, span_id).with_trace_flags(flags);
+    (span_id, push(ctx))
+}
+
+/// Makes `ctx` current on this thread: its level on the stack (0 if not on it).
+#[inline(always)]
+fn push(ctx: SpanContext) -> u32 {
+    CURRENT
+        .try_with(|s| s.push(ctx).level())
+        .unwrap_or(Entered::NONE.level())
 }
 
 /// The context of a new span under `parent` (a root when `parent` is [`SpanContext::NONE`], the
@@ -682,9 +753,10 @@ impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
         // Off this thread's stack (with any span left above it: a leaked guard), then the end
-        // record if sampled.
+        // record if sampled. The state is taken out, so what is left to drop is known to be
+        // nothing and the unsampled path stays small enough to inline.
         let entered = Entered::new(self.level, self.ctx.span_id());
-        match &mut self.rec {
+        match self.rec.take() {
             Some(r) => r.end(self.ctx, entered),
             // A no-op span (level 0) was never on the stack.
             None if self.level != 0 => {
@@ -764,7 +836,7 @@ pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
 impl SpanInner {
     /// Ends a sampled [`Span`]: off the stack, then its end record.
     #[inline(never)]
-    fn end(&mut self, ctx: SpanContext, entered: Entered) {
+    fn end(mut self, ctx: SpanContext, entered: Entered) {
         let end = clock::now();
         let _ = CURRENT.try_with(|s| s.pop(entered));
         self.write_end::<false>(ctx, end);

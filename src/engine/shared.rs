@@ -16,16 +16,36 @@ use std::thread::Thread;
 /// Spare ring buffers kept ready for new threads (each maps in 64 KiB).
 pub(crate) const SPARE_RINGS: usize = 4;
 
-/// The one flag every hot path reads first (Relaxed): false before init, when disabled and after
-/// shutdown.
-pub(crate) static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The byte every hot path reads first (Relaxed): [`ON`], clear before init, when disabled and
+/// after shutdown, and [`PARENT_BASED`], the sampler's rule, so that a span start reads both in
+/// one load.
+static FLAGS: AtomicU8 = AtomicU8::new(PARENT_BASED);
+/// The bit of [`flags`] set while telemetry is on.
+pub(crate) const ON: u8 = 1;
+/// The bit of [`flags`] set when the sampler follows the parent's decision (the default).
+pub(crate) const PARENT_BASED: u8 = 2;
+
+/// [`ON`] and [`PARENT_BASED`], in one load.
+#[inline(always)]
+pub(crate) fn flags() -> u8 {
+    FLAGS.load(Ordering::Relaxed)
+}
+
+/// Turns telemetry on or off (`order` as the caller's protocol needs).
+pub(crate) fn set_enabled(on: bool, order: Ordering) {
+    if on {
+        FLAGS.fetch_or(ON, order);
+    } else {
+        FLAGS.fetch_and(!ON, order);
+    }
+}
 /// The engine's shared state, set once by `init`.
 pub(crate) static GLOBAL: OnceLock<Global> = OnceLock::new();
 
 /// True when telemetry is initialised, enabled and not shut down.
 #[inline(always)]
 pub fn is_enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    flags() & ON != 0
 }
 
 /// Settings the calling threads read.
@@ -209,14 +229,17 @@ impl RingEntry {
     }
 }
 
-/// The sampler's rule (`Sampler::rule`): whether children follow their parent, and the threshold
-/// of a root's decision. Set by `init`; read by every span start.
-static PARENT_BASED: AtomicBool = AtomicBool::new(true);
+/// The threshold of a root's decision under the sampler's rule (`Sampler::rule`; whether
+/// children follow their parent is [`PARENT_BASED`]). Set by `init`; read by every span start.
 static SAMPLE_THRESHOLD: AtomicU64 = AtomicU64::new(0);
 
 /// Installs the sampler's rule.
 pub(crate) fn set_sampler(parent_based: bool, threshold: u64) {
-    PARENT_BASED.store(parent_based, Ordering::Relaxed);
+    if parent_based {
+        FLAGS.fetch_or(PARENT_BASED, Ordering::Relaxed);
+    } else {
+        FLAGS.fetch_and(!PARENT_BASED, Ordering::Relaxed);
+    }
     SAMPLE_THRESHOLD.store(threshold, Ordering::Relaxed);
 }
 
@@ -229,7 +252,7 @@ pub(crate) fn sampled(trace_id: u128, has_parent: bool, parent_sampled: bool) ->
         trace_id,
         has_parent,
         parent_sampled,
-        PARENT_BASED.load(Ordering::Relaxed),
+        parent_based(),
         SAMPLE_THRESHOLD.load(Ordering::Relaxed),
     )
 }
@@ -237,7 +260,7 @@ pub(crate) fn sampled(trace_id: u128, has_parent: bool, parent_sampled: bool) ->
 /// True when the sampler follows the parent's decision (the default).
 #[inline(always)]
 pub(crate) fn parent_based() -> bool {
-    PARENT_BASED.load(Ordering::Relaxed)
+    flags() & PARENT_BASED != 0
 }
 
 /// The decision of [`sampled`] under a given rule.

@@ -140,7 +140,7 @@ impl Writer {
             self.adopt_rings();
             let busy = self.drain_all() > 0;
             if shutdown {
-                // New records are no longer accepted (ENABLED is off; callers count them lost).
+                // New records are no longer accepted (telemetry is off; callers count them lost).
                 // The drain above made room for producers blocked on a full ring; from now on
                 // they give up instead (counting the record lost). Records already past those
                 // checks land within microseconds: drain until the rings stay quiet.

@@ -4,7 +4,8 @@
 use super::panic_hook;
 use crate::engine::metrics::{attributes_limited, histogram, invalid_count, overflow_count};
 use crate::engine::shared::{
-    ENABLED, GLOBAL, Global, Settings, global, set_exception_backtraces, set_min_level, set_sampler,
+    GLOBAL, Global, Settings, global, set_enabled, set_exception_backtraces, set_min_level,
+    set_sampler,
 };
 use crate::engine::{clock, sys};
 use crate::export::{Writer, open_sink};
@@ -132,7 +133,7 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run())).is_err() {
                 eprintln!("mini-telemetry: the writer thread panicked; telemetry stops here");
                 g.writer_running.store(false, Ordering::Release);
-                ENABLED.store(false, Ordering::Release);
+                set_enabled(false, Ordering::Release);
                 let mut c = g.control.lock();
                 c.writer_exited = true;
                 g.control_cv.notify_all();
@@ -145,7 +146,7 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
     let _ = g.writer.set(handle.thread().clone());
     *WRITER_JOIN.lock() = Some(handle);
     STATE.store(RUNNING, Ordering::Release);
-    ENABLED.store(true, Ordering::Release);
+    set_enabled(true, Ordering::Release);
     install_process_hooks();
     if cfg.panic_hook {
         panic_hook::install(flush_timeout);
@@ -179,7 +180,7 @@ extern "C" fn flush_at_exit() {
 /// instruction: only atomic stores here.
 extern "C" fn off_after_fork() {
     if STATE.load(Ordering::Acquire) == RUNNING {
-        ENABLED.store(false, Ordering::SeqCst);
+        set_enabled(false, Ordering::SeqCst);
         STATE.store(FORKED, Ordering::Release);
     }
 }
@@ -277,7 +278,7 @@ pub fn shutdown() {
     {
         return;
     }
-    ENABLED.store(false, Ordering::SeqCst);
+    set_enabled(false, Ordering::SeqCst);
     let Some(g) = global() else { return };
     {
         let mut c = g.control.lock();
