@@ -343,8 +343,10 @@ fn push_unsampled_child() -> (u64, u32) {
 }
 
 /// Pushes a new unsampled span of trace `trace_id`, with those trace flags: its span id and
-/// level.
-#[inline(never)]
+/// level. Inlined: spans with an explicit parent start at few places (where requests come in),
+/// and out of line its arguments had to be saved around the id generator's first-use call
+/// (5.1 ns against 3.9 ns per unsampled span).
+#[inline(always)]
 fn push_unsampled(trace_id: u128, flags: u8) -> (u64, u32) {
     let span_id = ids::span_id();
     let ctx = SpanContext::local(trace_id, span_id).with_trace_flags(flags);
