@@ -23,6 +23,7 @@ use crate::model::value::{KeyValue, Value};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 impl SpanContext {
     /// The current span on this thread, or [`SpanContext::NONE`].
@@ -284,7 +285,7 @@ impl<'a> SpanBuilder<'a> {
             return Span {
                 ctx,
                 level,
-                rec: None,
+                rec: ManuallyDrop::new(None),
                 parts: Ring,
                 _not_send: PhantomData,
             };
@@ -296,7 +297,7 @@ impl<'a> SpanBuilder<'a> {
         Span {
             ctx,
             level,
-            rec: Some(rec),
+            rec: ManuallyDrop::new(Some(rec)),
             parts: Ring,
             _not_send: PhantomData,
         }
@@ -324,7 +325,7 @@ impl Span {
             ctx: SpanContext::local(parent.trace_id(), span_id)
                 .with_trace_flags(parent.trace_flags()),
             level,
-            rec: None,
+            rec: ManuallyDrop::new(None),
             parts: Ring,
             _not_send: PhantomData,
         }
@@ -732,8 +733,10 @@ pub struct Span {
     ctx: SpanContext,
     /// Its level on this thread's stack of current spans.
     level: u32,
-    /// `None` unless sampled.
-    rec: Option<SpanInner>,
+    /// `None` unless sampled. Never dropped as a field: [`Span::end`] frees what it holds (its
+    /// name, if owned), so a guard has no drop glue past its `Drop` and the unsampled path of
+    /// that stays small enough to inline where the guard ends.
+    rec: ManuallyDrop<Option<SpanInner>>,
     parts: Ring,
     _not_send: PhantomData<*const ()>,
 }
@@ -743,7 +746,7 @@ impl Span {
     const NOOP: Span = Span {
         ctx: SpanContext::NONE,
         level: Entered::NONE.level(),
-        rec: None,
+        rec: ManuallyDrop::new(None),
         parts: Ring,
         _not_send: PhantomData,
     };
@@ -752,19 +755,31 @@ impl Span {
 }
 
 impl Drop for Span {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // Off this thread's stack (with any span left above it: a leaked guard), then the end
-        // record if sampled. The state is taken out, so what is left to drop is known to be
-        // nothing and the unsampled path stays small enough to inline.
-        let entered = Entered::new(self.level, self.ctx.span_id());
-        match self.rec.take() {
-            Some(r) => r.end(self.ctx, entered),
+        // record if sampled. Ended in place: the unsampled path stays small enough to inline,
+        // and the state is not copied (copied out, its fields were read with wide loads just
+        // after narrower stores wrote them: store-forwarding stalls).
+        if self.rec.is_some() {
+            self.end();
+        } else if self.level != 0 {
             // A no-op span (level 0) was never on the stack.
-            None if self.level != 0 => {
-                let _ = CURRENT.try_with(|s| s.pop(entered));
-            }
-            None => {}
+            let entered = Entered::new(self.level, self.ctx.span_id());
+            let _ = CURRENT.try_with(|s| s.pop(entered));
+        }
+    }
+}
+
+impl Span {
+    /// Ends a sampled span, and drops its state.
+    #[inline(never)]
+    fn end(&mut self) {
+        let entered = Entered::new(self.level, self.ctx.span_id());
+        if let Some(r) = &mut *self.rec {
+            r.end(self.ctx, entered);
+            // Frees an owned name; nothing else in the state holds memory.
+            r.name = Cow::Borrowed("");
         }
     }
 }
@@ -837,8 +852,8 @@ pub(crate) fn exception_parts<E: std::error::Error + ?Sized>(
 
 impl SpanInner {
     /// Ends a sampled [`Span`]: off the stack, then its end record.
-    #[inline(never)]
-    fn end(mut self, ctx: SpanContext, entered: Entered) {
+    #[inline(always)]
+    fn end(&mut self, ctx: SpanContext, entered: Entered) {
         let end = clock::now();
         let _ = CURRENT.try_with(|s| s.pop(entered));
         self.write_end::<false>(ctx, end);

@@ -145,6 +145,7 @@ impl Stack {
     }
 
     #[cold]
+    #[inline(never)]
     fn skip_holes(&self, mut top: u32, holes: u64) -> u32 {
         // Levels up to `top` only (`top` < 64).
         let mut holes = holes & (u64::MAX >> (63 - top));
