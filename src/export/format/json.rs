@@ -195,15 +195,19 @@ impl LineFormat for JsonLines {
                 const T: &[u8] = b",\"trace_id\":";
                 const S: &[u8] = b",\"span_id\":";
                 const N: usize = T.len() + 34 + S.len() + 18 + 2;
-                write::put_in_place::<N>(out, |buf| {
-                    buf[..T.len()].copy_from_slice(T);
-                    write::trace_id_into(&mut buf[T.len()..T.len() + 34], t);
-                    let at = T.len() + 34;
-                    buf[at..at + S.len()].copy_from_slice(S);
-                    write::span_id_into(&mut buf[at + S.len()..at + S.len() + 18], s);
-                    buf[N - 2..].copy_from_slice(b"}\n");
-                    N
-                });
+                write::put_in_place::<N>(
+                    out,
+                    #[inline(always)]
+                    |buf| {
+                        buf[..T.len()].copy_from_slice(T);
+                        write::trace_id_into(&mut buf[T.len()..T.len() + 34], t);
+                        let at = T.len() + 34;
+                        buf[at..at + S.len()].copy_from_slice(S);
+                        write::span_id_into(&mut buf[at + S.len()..at + S.len() + 18], s);
+                        buf[N - 2..].copy_from_slice(b"}\n");
+                        N
+                    },
+                );
             }
             None => out.extend_from_slice(b"}\n"),
         }
@@ -222,33 +226,37 @@ impl LineFormat for JsonLines {
             const P: &[u8] = b",\"parent_span_id\":";
             const K: &[u8] = b",\"kind\":\"";
             const N: usize = K.len() + 8 + T.len() + 34 + S.len() + 18 + P.len() + 18;
-            write::put_in_place::<N>(out, |buf| {
-                let mut at = 0;
-                let put = |buf: &mut [u8], at: &mut usize, b: &[u8]| {
-                    buf[*at..*at + b.len()].copy_from_slice(b);
-                    *at += b.len();
-                };
-                put(buf, &mut at, K);
-                put(buf, &mut at, kind.as_bytes());
-                put(buf, &mut at, T);
-                write::trace_id_into(&mut buf[at..at + 34], v.trace);
-                at += 34;
-                put(buf, &mut at, S);
-                write::span_id_into(&mut buf[at..at + 18], v.span);
-                at += 18;
-                put(buf, &mut at, P);
-                match v.parent {
-                    Some(p) => {
-                        write::span_id_into(&mut buf[at..at + 18], p);
-                        at += 18;
+            write::put_in_place::<N>(
+                out,
+                #[inline(always)]
+                |buf| {
+                    let mut at = 0;
+                    let put = |buf: &mut [u8], at: &mut usize, b: &[u8]| {
+                        buf[*at..*at + b.len()].copy_from_slice(b);
+                        *at += b.len();
+                    };
+                    put(buf, &mut at, K);
+                    put(buf, &mut at, kind.as_bytes());
+                    put(buf, &mut at, T);
+                    write::trace_id_into(&mut buf[at..at + 34], v.trace);
+                    at += 34;
+                    put(buf, &mut at, S);
+                    write::span_id_into(&mut buf[at..at + 18], v.span);
+                    at += 18;
+                    put(buf, &mut at, P);
+                    match v.parent {
+                        Some(p) => {
+                            write::span_id_into(&mut buf[at..at + 18], p);
+                            at += 18;
+                        }
+                        None => {
+                            buf[at..at + 2].copy_from_slice(b"\"\"");
+                            at += 2;
+                        }
                     }
-                    None => {
-                        buf[at..at + 2].copy_from_slice(b"\"\"");
-                        at += 2;
-                    }
-                }
-                at
-            });
+                    at
+                },
+            );
         }
         if v.parent_remote {
             out.extend_from_slice(b",\"parent_span_is_remote\":true");

@@ -398,15 +398,19 @@ fn ids<const LEAD: u8>(out: &mut Vec<u8>, trace: u128, span: u64) {
     const T: &[u8] = b"?\"traceId\":";
     const S: &[u8] = b",\"spanId\":";
     const N: usize = T.len() + 34 + S.len() + 18;
-    write::put_in_place::<N>(out, |buf| {
-        buf[..T.len()].copy_from_slice(T);
-        buf[0] = LEAD;
-        write::trace_id_into(&mut buf[T.len()..T.len() + 34], trace);
-        let at = T.len() + 34;
-        buf[at..at + S.len()].copy_from_slice(S);
-        write::span_id_into(&mut buf[at + S.len()..], span);
-        N
-    });
+    write::put_in_place::<N>(
+        out,
+        #[inline(always)]
+        |buf| {
+            buf[..T.len()].copy_from_slice(T);
+            buf[0] = LEAD;
+            write::trace_id_into(&mut buf[T.len()..T.len() + 34], trace);
+            let at = T.len() + 34;
+            buf[at..at + S.len()].copy_from_slice(S);
+            write::span_id_into(&mut buf[at + S.len()..], span);
+            N
+        },
+    );
 }
 
 /// `{"intValue":"…"}`, written straight into `out` (built on the stack and copied, its narrow

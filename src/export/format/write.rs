@@ -170,20 +170,24 @@ pub fn put_in_place<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut [u
 pub fn put_short(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
     debug_assert!(n <= 16);
-    put_in_place::<16>(out, |w| {
-        if n >= 8 {
-            w[..8].copy_from_slice(&b[..8]);
-            w[n - 8..n].copy_from_slice(&b[n - 8..]);
-        } else if n >= 4 {
-            w[..4].copy_from_slice(&b[..4]);
-            w[n - 4..n].copy_from_slice(&b[n - 4..]);
-        } else if n > 0 {
-            w[0] = b[0];
-            w[n / 2] = b[n / 2];
-            w[n - 1] = b[n - 1];
-        }
-        n
-    });
+    put_in_place::<16>(
+        out,
+        #[inline(always)]
+        |w| {
+            if n >= 8 {
+                w[..8].copy_from_slice(&b[..8]);
+                w[n - 8..n].copy_from_slice(&b[n - 8..]);
+            } else if n >= 4 {
+                w[..4].copy_from_slice(&b[..4]);
+                w[n - 4..n].copy_from_slice(&b[n - 4..]);
+            } else if n > 0 {
+                w[0] = b[0];
+                w[n / 2] = b[n / 2];
+                w[n - 1] = b[n - 1];
+            }
+            n
+        },
+    );
 }
 
 /// The 8 decimal digits of `v` (< 10^8), zero-padded, as bytes 0..=9 in one little-endian word
@@ -205,12 +209,21 @@ fn digits8(v: u32) -> u64 {
 /// [`digits8`], and stored straight into `out` with 8-byte stores; past that, `itoa`. (`itoa`
 /// writes its digits two at a time into a buffer on the stack that is then copied with wider
 /// loads: a store-forwarding stall that drew 40 % of the OTLP writer's `AnyValue` samples.)
-#[inline]
+#[inline(always)]
 pub fn u64(out: &mut Vec<u8>, v: u64) {
     const E8: u64 = 100_000_000;
     if v < E8 {
         digits_short(out, v as u32);
-    } else if v < E8 * E8 {
+    } else {
+        u64_long(out, v);
+    }
+}
+
+/// [`u64`] from 10^8 on.
+#[inline(never)]
+fn u64_long(out: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    if v < E8 * E8 {
         digits_short(out, (v / E8) as u32);
         let low = digits8((v % E8) as u32) | 0x3030_3030_3030_3030;
         out.extend_from_slice(&low.to_le_bytes());
@@ -322,17 +335,30 @@ fn hex8(v: u32) -> u64 {
 /// Appends a 32-digit lowercase hex trace id, unquoted.
 #[inline]
 pub fn hex_u128(out: &mut Vec<u8>, id: u128) {
-    let mut buf = [0u8; 34];
-    trace_id_into(&mut buf, id);
-    out.extend_from_slice(&buf[1..33]);
+    put_in_place::<32>(
+        out,
+        #[inline(always)]
+        |buf| {
+            for (i, part) in buf.chunks_exact_mut(8).enumerate() {
+                part.copy_from_slice(&hex8((id >> (96 - 32 * i)) as u32).to_le_bytes());
+            }
+            32
+        },
+    );
 }
 
 /// Appends a 16-digit lowercase hex span id, unquoted.
 #[inline]
 pub fn hex_u64(out: &mut Vec<u8>, id: u64) {
-    let mut buf = [0u8; 18];
-    span_id_into(&mut buf, id);
-    out.extend_from_slice(&buf[1..17]);
+    put_in_place::<16>(
+        out,
+        #[inline(always)]
+        |buf| {
+            buf[..8].copy_from_slice(&hex8((id >> 32) as u32).to_le_bytes());
+            buf[8..].copy_from_slice(&hex8(id as u32).to_le_bytes());
+            16
+        },
+    );
 }
 
 /// Writes a quoted 32-digit trace id into `buf` (34 bytes).
@@ -367,17 +393,27 @@ pub fn span_id_into(buf: &mut [u8], id: u64) {
 /// Appends a quoted 32-digit trace id.
 #[inline]
 pub fn trace_id(out: &mut Vec<u8>, id: u128) {
-    let mut buf = [0u8; 34];
-    trace_id_into(&mut buf, id);
-    out.extend_from_slice(&buf);
+    put_in_place::<34>(
+        out,
+        #[inline(always)]
+        |buf| {
+            trace_id_into(buf, id);
+            34
+        },
+    );
 }
 
 /// Appends a quoted 16-digit span id.
 #[inline]
 pub fn span_id(out: &mut Vec<u8>, id: u64) {
-    let mut buf = [0u8; 18];
-    span_id_into(&mut buf, id);
-    out.extend_from_slice(&buf);
+    put_in_place::<18>(
+        out,
+        #[inline(always)]
+        |buf| {
+            span_id_into(buf, id);
+            18
+        },
+    );
 }
 
 /// Appends a decoded attribute value as JSON (an array's elements are decoded here, checked).
@@ -588,6 +624,14 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "000000000000000000000000000000ab00000000000000cd"
         );
+        let (t, s) = (
+            0x0123_4567_89ab_cdef_0011_2233_4455_6677u128,
+            0xdead_beef_0000_0001u64,
+        );
+        let mut out = Vec::new();
+        hex_u128(&mut out, t);
+        hex_u64(&mut out, s);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{t:032x}{s:016x}"));
         let mut out = Vec::new();
         trace_id(&mut out, 0x0123_4567_89ab_cdef_0011_2233_4455_6677);
         span_id(&mut out, 0xdead_beef_0000_0001);
