@@ -124,7 +124,11 @@ struct Callsite {
     /// `,"severityNumber":…,"severityText":…,"body":{"stringValue":…}` (a callsite has one
     /// level).
     body: Vec<u8>,
-    /// `{"key":…,"value":`, with a comma before all but the first.
+    /// The body, then `,"attributes":[{"key":…,"value":` for the first field: what comes
+    /// before the first value, in one copy.
+    open: Vec<u8>,
+    /// `},{"key":…,"value":` for each field (the first one's is not used): from the end of a
+    /// value to the next one.
     keys: Vec<Vec<u8>>,
 }
 
@@ -215,21 +219,25 @@ impl OtlpLines {
             b.extend_from_slice(b"\"body\":{\"stringValue\":");
             write::string(&mut b, body);
             b.push(b'}');
-            let keys = fields
+            let keys: Vec<Vec<u8>> = fields
                 .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let mut k = Vec::new();
-                    if i > 0 {
-                        k.push(b',');
-                    }
-                    k.extend_from_slice(b"{\"key\":");
+                .map(|f| {
+                    let mut k = b"},{\"key\":".to_vec();
                     write::string(&mut k, f);
                     k.extend_from_slice(b",\"value\":");
                     k
                 })
                 .collect();
-            Callsite { body: b, keys }
+            let mut open = b.clone();
+            if let Some(first) = keys.first() {
+                open.extend_from_slice(b",\"attributes\":[");
+                open.extend_from_slice(&first[2..]);
+            }
+            Callsite {
+                body: b,
+                open,
+                keys,
+            }
         })
     }
 }
@@ -559,27 +567,26 @@ impl LineFormat for OtlpLines {
         self.lines.record(Signal::Logs, v.scope, out, |o, digits| {
             time(o, digits, b"{\"timeUnixNano\":", v.time);
             match &callsite {
-                Some((c, n)) => {
-                    o.extend_from_slice(&c.body);
-                    if !v.attrs.is_empty() {
-                        o.extend_from_slice(b",\"attributes\":[");
-                        for (i, (k, val)) in v.attrs.iter().enumerate() {
-                            match c.keys.get(i).filter(|_| i < *n) {
-                                Some(key) => o.extend_from_slice(key),
-                                None => {
-                                    if i > 0 {
-                                        o.push(b',');
-                                    }
-                                    o.extend_from_slice(b"{\"key\":");
-                                    write::string(o, k);
-                                    o.extend_from_slice(b",\"value\":");
-                                }
+                // The callsite's fields first: the text between two values is one copy.
+                Some((c, n)) if *n > 0 && !v.attrs.is_empty() => {
+                    o.extend_from_slice(&c.open);
+                    any_value(o, &v.attrs[0].1)?;
+                    for (i, (k, val)) in v.attrs.iter().enumerate().skip(1) {
+                        match c.keys.get(i).filter(|_| i < *n) {
+                            Some(key) => o.extend_from_slice(key),
+                            None => {
+                                o.extend_from_slice(b"},{\"key\":");
+                                write::string(o, k);
+                                o.extend_from_slice(b",\"value\":");
                             }
-                            any_value(o, val)?;
-                            o.push(b'}');
                         }
-                        o.push(b']');
+                        any_value(o, val)?;
                     }
+                    o.extend_from_slice(b"}]");
+                }
+                Some((c, _)) => {
+                    o.extend_from_slice(&c.body);
+                    attributes(o, v.attrs)?;
                 }
                 None => {
                     o.extend_from_slice(sev);
