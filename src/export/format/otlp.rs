@@ -34,6 +34,22 @@ const SPAN_FLAGS_SAMPLED: u32 = 0x01;
 const SPAN_FLAGS_HAS_IS_REMOTE: u32 = 0x100;
 const SPAN_FLAGS_IS_REMOTE: u32 = 0x200;
 
+/// `,"flags":…,"name":` for a span whose parent is local (or none) and remote: the sampled flag
+/// and whether the parent is remote, known.
+const FLAGS_LOCAL: &[u8] = b",\"flags\":257,\"name\":";
+const FLAGS_REMOTE: &[u8] = b",\"flags\":769,\"name\":";
+const _: () = assert!(SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE == 257);
+const _: () = assert!(SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE | SPAN_FLAGS_IS_REMOTE == 769);
+
+/// `,"kind":N,"startTimeUnixNano":` by the record's kind (OTLP's `SpanKind` is one more).
+const KIND_START: [&[u8]; 5] = [
+    b",\"kind\":1,\"startTimeUnixNano\":",
+    b",\"kind\":2,\"startTimeUnixNano\":",
+    b",\"kind\":3,\"startTimeUnixNano\":",
+    b",\"kind\":4,\"startTimeUnixNano\":",
+    b",\"kind\":5,\"startTimeUnixNano\":",
+];
+
 /// The three signals, each a kind of export request.
 #[derive(Clone, Copy)]
 enum Signal {
@@ -614,18 +630,14 @@ impl LineFormat for OtlpLines {
                     write::hex_u64(o, p);
                     o.push(b'"');
                 }
-                let mut flags = SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE;
-                if v.parent_remote {
-                    flags |= SPAN_FLAGS_IS_REMOTE;
-                }
-                o.extend_from_slice(b",\"flags\":");
-                write::u64(o, flags as u64);
-                o.extend_from_slice(b",\"name\":");
+                o.extend_from_slice(if v.parent_remote {
+                    FLAGS_REMOTE
+                } else {
+                    FLAGS_LOCAL
+                });
                 write::string(o, v.name);
                 // SpanKind: INTERNAL = 1 … CONSUMER = 5, one more than the record's value.
-                o.extend_from_slice(b",\"kind\":");
-                write::u64(o, v.kind.min(4) as u64 + 1);
-                time(o, digits, b",\"startTimeUnixNano\":", v.start);
+                time(o, digits, KIND_START[v.kind.min(4) as usize], v.start);
                 time(o, digits, b",\"endTimeUnixNano\":", v.end);
                 attributes(o, v.attrs)?;
                 count(o, b",\"droppedAttributesCount\":", v.dropped_attrs);
