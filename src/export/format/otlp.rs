@@ -529,6 +529,29 @@ fn attributes(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt> {
     Ok(())
 }
 
+/// `key` (which opens the array), then one object per item: `each` writes its opening brace
+/// and its fields, this the closing one; nothing for no items.
+fn objects<T>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    items: &[T],
+    mut each: impl FnMut(&mut Vec<u8>, &T) -> Result<(), Corrupt>,
+) -> Result<(), Corrupt> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    out.extend_from_slice(key);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item)?;
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(())
+}
+
 /// `,"key":n` unless `n` is 0 (the default, left out).
 fn count(out: &mut Vec<u8>, key: &[u8], n: u32) {
     if n > 0 {
@@ -641,33 +664,17 @@ impl LineFormat for OtlpLines {
                 time(o, digits, b",\"endTimeUnixNano\":", v.end);
                 attributes(o, v.attrs)?;
                 count(o, b",\"droppedAttributesCount\":", v.dropped_attrs);
-                if !v.events.is_empty() {
-                    o.extend_from_slice(b",\"events\":[");
-                    for (i, e) in v.events.iter().enumerate() {
-                        if i > 0 {
-                            o.push(b',');
-                        }
-                        time(o, digits, b"{\"timeUnixNano\":", e.time);
-                        o.extend_from_slice(b",\"name\":");
-                        write::string(o, e.name);
-                        attributes(o, sub(v.sub_attrs, &e.attrs)?)?;
-                        o.push(b'}');
-                    }
-                    o.push(b']');
-                }
+                objects(o, b",\"events\":[", v.events, |o, e| {
+                    time(o, digits, b"{\"timeUnixNano\":", e.time);
+                    o.extend_from_slice(b",\"name\":");
+                    write::string(o, e.name);
+                    attributes(o, sub(v.sub_attrs, &e.attrs)?)
+                })?;
                 count(o, b",\"droppedEventsCount\":", v.dropped_events);
-                if !v.links.is_empty() {
-                    o.extend_from_slice(b",\"links\":[");
-                    for (i, l) in v.links.iter().enumerate() {
-                        if i > 0 {
-                            o.push(b',');
-                        }
-                        ids::<b'{'>(o, l.trace, l.span);
-                        attributes(o, sub(v.sub_attrs, &l.attrs)?)?;
-                        o.push(b'}');
-                    }
-                    o.push(b']');
-                }
+                objects(o, b",\"links\":[", v.links, |o, l| {
+                    ids::<b'{'>(o, l.trace, l.span);
+                    attributes(o, sub(v.sub_attrs, &l.attrs)?)
+                })?;
                 count(o, b",\"droppedLinksCount\":", v.dropped_links);
                 // Status codes are the same numbers: UNSET 0, OK 1, ERROR 2. A description goes only
                 // with an error.
