@@ -15,7 +15,7 @@ use crate::engine::record::{
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
 use crate::engine::shared::{
-    ON, PARENT_BASED, exception_backtraces, flags, global, is_enabled, parent_based, sampled,
+    ON, PARENT_BASED, exception_backtraces, flags, global, is_enabled, sampled,
 };
 use crate::engine::thread::emit;
 use crate::model::context::SpanContext;
@@ -272,13 +272,8 @@ impl<'a> SpanBuilder<'a> {
         } else {
             SpanContext::NONE
         };
-        let ctx = if !parent.is_sampled() && parent.span_id() != 0 && parent_based() {
-            // An unsampled explicit parent under a parent-based sampler (no sampler call).
-            SpanContext::local(parent.trace_id(), ids::span_id())
-                .with_trace_flags(parent.trace_flags())
-        } else {
-            child_of(parent)
-        };
+        // (An unsampled parent under a parent-based sampler was handled by `start`.)
+        let ctx = child_of(parent);
         let level = push(ctx);
         if !ctx.is_sampled() {
             // Ids and a place on the stack, nothing else: no clock read, nothing written.

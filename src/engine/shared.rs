@@ -259,7 +259,7 @@ pub(crate) fn sampled(trace_id: u128, has_parent: bool, parent_sampled: bool) ->
 
 /// True when the sampler follows the parent's decision (the default).
 #[inline(always)]
-pub(crate) fn parent_based() -> bool {
+fn parent_based() -> bool {
     flags() & PARENT_BASED != 0
 }
 
