@@ -34,8 +34,8 @@ const SPAN_FLAGS_SAMPLED: u32 = 0x01;
 const SPAN_FLAGS_HAS_IS_REMOTE: u32 = 0x100;
 const SPAN_FLAGS_IS_REMOTE: u32 = 0x200;
 
-/// `,"flags":…,"name":` for a span whose parent is local (or none) and remote: the sampled flag
-/// and whether the parent is remote, known.
+/// `,"flags":…,"name":` for a span whose parent is local or absent, and for one whose parent
+/// is remote: the sampled flag, and whether the parent is remote (known, so bit 8 is set).
 const FLAGS_LOCAL: &[u8] = b",\"flags\":257,\"name\":";
 const FLAGS_REMOTE: &[u8] = b",\"flags\":769,\"name\":";
 const _: () = assert!(SPAN_FLAGS_SAMPLED | SPAN_FLAGS_HAS_IS_REMOTE == 257);
