@@ -1,4 +1,5 @@
-//! Whether the writer should evict the ring lines it has read (writer thread, once at start).
+//! Whether the writer should evict the ring lines it has read (writer thread, once, a second
+//! or more after init).
 //!
 //! A ring line goes back and forth between two cores: the producer writes it, the writer reads
 //! it, and the producer's next write must take it back from the writer's cache. Where the two

@@ -35,6 +35,11 @@ use std::time::{Duration, Instant};
 /// The shortest sleep between passes, after a pass that found records.
 const MIN_NAP: Duration = Duration::from_micros(50);
 
+/// With `CacheEviction::Auto`, the eviction probe runs at the first idle pass after this much
+/// of the process's life, or after `PROBE_LATEST` whatever the load.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+const PROBE_LATEST: Duration = Duration::from_secs(10);
+
 /// Output is written to the sink once the buffer holds this much.
 const WRITE_CHUNK: usize = 256 * 1024;
 
@@ -118,15 +123,13 @@ impl Writer {
         // SIGPIPE when the host restored its default action.
         block_sigpipe();
         self.observe = Observe::new(Some(std::thread::current()));
-        self.evict = match self.eviction {
-            CacheEviction::Always => true,
-            CacheEviction::Never => false,
-            CacheEviction::Auto => cacheline::eviction_pays().is_some_and(|p| p.evict),
-        };
-        self.g
-            .counters
-            .evicting
-            .store(self.evict, Ordering::Relaxed);
+        self.set_evict(self.eviction == CacheEviction::Always);
+        // `Auto` starts without eviction and measures later, once the process has lived
+        // `PROBE_AFTER` and a pass has found nothing to do (or after `PROBE_LATEST` anyway): a
+        // short program never pays for the probe (~10 ms of the writer's time, which its exit
+        // would wait for).
+        let started = Instant::now();
+        let mut probe = self.eviction == CacheEviction::Auto;
         // Stamped with the time of init, before which no record was made: the resource line
         // is never later than the records after it.
         self.format.resource(&mut self.out, self.start_unix);
@@ -212,6 +215,13 @@ impl Writer {
                 self.g.control_cv.notify_all();
                 continue;
             }
+            if probe {
+                let lived = started.elapsed();
+                if (lived >= PROBE_AFTER && !busy) || lived >= PROBE_LATEST {
+                    probe = false;
+                    self.set_evict(cacheline::eviction_pays().is_some_and(|p| p.evict));
+                }
+            }
             if self.last_calibration.elapsed() > Duration::from_secs(1) {
                 self.cal.refresh();
                 self.last_calibration = Instant::now();
@@ -247,6 +257,15 @@ impl Writer {
         c.shutdown
             || c.flush_requested > self.flush_asked
             || (c.flush_requested > c.flush_done && self.obs_pending.is_none())
+    }
+
+    /// Evicts read ring lines from now on, or not, in every ring.
+    fn set_evict(&mut self, evict: bool) {
+        self.evict = evict;
+        for r in &mut self.rings {
+            r.consumer.set_evict(evict);
+        }
+        self.g.counters.evicting.store(evict, Ordering::Relaxed);
     }
 
     fn adopt_rings(&mut self) {

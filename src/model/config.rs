@@ -50,9 +50,11 @@ pub enum FullPolicy {
 /// taking a line back from the other die can cost more than memory, and eviction pays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheEviction {
-    /// Measure at start-up which is faster on this host and do that (the default). The writer
+    /// Measure which is faster on this host and do that (the default). A second into the
+    /// process's life, at a moment the writer is idle (at the latest after ten seconds), it
     /// passes a 64 KiB buffer to and fro with a helper thread for a few milliseconds; eviction
-    /// is chosen only if it makes the hand-off at least 15 % faster.
+    /// is chosen only if it makes the hand-off at least 15 % faster. Until then, and in a
+    /// program that ends sooner, nothing is evicted.
     Auto,
     /// Always evict.
     Always,

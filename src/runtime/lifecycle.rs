@@ -351,7 +351,8 @@ pub struct Stats {
     /// percentiles they report as min or max).
     pub histogram_out_of_range: u64,
     /// Whether the writer evicts the ring lines it has read from the caches, as
-    /// [`CacheEviction`](crate::CacheEviction) decided when it started.
+    /// [`CacheEviction`](crate::CacheEviction) decided (with `Auto`, false until its probe has
+    /// run, a second or more after init).
     pub cache_eviction: bool,
     /// Times a thread found its ring full and waited for the writer (with
     /// [`FullPolicy::Block`](crate::FullPolicy::Block)); a wait ends as soon as there is room.
