@@ -31,6 +31,7 @@ fn main() {
         "many" => many(arg(2, 100_000)),
         "wide-histograms" => wide_histograms(),
         "slow-callback" => slow_callback(),
+        "hung-callback" => hung_callback(),
         other => {
             eprintln!("unknown case {other:?}");
             std::process::exit(2);
@@ -269,6 +270,36 @@ fn slow_callback() {
         i += 1;
     }
     eprintln!("slowest_log_ms={} logs={i}", slowest.as_millis());
+}
+
+/// An observable gauge whose callback never returns (it sleeps for an hour): `flush()` and the
+/// guard's shutdown must still return, once half the shutdown timeout (2 s here) has passed.
+/// A watchdog ends the process with code 3 if they do not within a minute.
+fn hung_callback() {
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(60));
+        eprintln!("flush or shutdown hung");
+        std::process::exit(3);
+    });
+    let g = Config::new("svc", "1", "test")
+        .shutdown_timeout(Duration::from_secs(2))
+        .install()
+        .unwrap();
+    let m = mini_telemetry::meter("hung");
+    m.observable_gauge("hung.gauge", |o| {
+        std::thread::sleep(Duration::from_secs(3600));
+        o.observe(1.0, &[]);
+    })
+    .build();
+    let logger = mini_telemetry::logger("hung");
+    mini_telemetry::info!(logger, "before the first flush");
+    mini_telemetry::flush();
+    eprintln!("first flush returned");
+    mini_telemetry::info!(logger, "before the second flush");
+    mini_telemetry::flush();
+    eprintln!("second flush returned");
+    drop(g);
+    eprintln!("shutdown returned");
 }
 
 include!("shared/memory.rs");

@@ -220,6 +220,30 @@ fn histogram_percentiles_hold_far_from_one_and_out_of_range_is_counted() {
 }
 
 #[test]
+fn a_hung_observable_callback_never_hangs_flush_or_shutdown() {
+    // The example's watchdog exits with code 3 after a minute if a flush or the shutdown waits
+    // on the callback for good; `run` fails on that status.
+    let out = run("hazards", &["hung-callback"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for step in [
+        "first flush returned",
+        "second flush returned",
+        "shutdown returned",
+    ] {
+        assert!(stderr.contains(step), "{step}: {stderr}");
+    }
+    assert!(
+        stderr.contains("a flush finished without their points"),
+        "{stderr}"
+    );
+    // Both logs made it out: the flushes waited for the records, not for the callback.
+    let text = String::from_utf8(out.stdout).unwrap();
+    for body in ["before the first flush", "before the second flush"] {
+        assert!(text.contains(body), "{body} missing");
+    }
+}
+
+#[test]
 fn a_slow_observable_callback_never_blocks_producers() {
     let out = run("hazards", &["slow-callback"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);

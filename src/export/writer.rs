@@ -67,9 +67,11 @@ pub(crate) struct Writer {
     internal_scope: u32,
     /// The observable gauges' callbacks, on their own thread.
     observe: Observe,
-    /// A run of the callbacks asked for and not written yet: its number, and the time of the
-    /// export that asked.
-    obs_pending: Option<(u64, u64)>,
+    /// A run of the callbacks asked for and not written yet: its number, the time of the
+    /// export that asked, and when it was asked.
+    obs_pending: Option<(u64, u64, Instant)>,
+    /// Whether a flush has already been finished without a late run's points (said once).
+    obs_late_said: bool,
     /// The last flush request this writer has exported metrics for.
     flush_asked: u64,
     shutdown_timeout: Duration,
@@ -109,6 +111,7 @@ impl Writer {
             internal_scope: scope_id("mini_telemetry"),
             observe: Observe::new(None),
             obs_pending: None,
+            obs_late_said: false,
             flush_asked: 0,
             shutdown_timeout: cfg.shutdown_timeout,
             eviction: cfg.cache_eviction,
@@ -209,7 +212,7 @@ impl Writer {
             self.write_out(true);
             // Ring buffers for threads to come, in place of those taken since the last pass.
             self.g.refill_spare_rings();
-            if flushing && self.obs_pending.is_none() {
+            if flushing && (self.obs_pending.is_none() || self.observed_late()) {
                 let mut c = self.g.control.lock();
                 c.flush_done = flush_req;
                 self.g.control_cv.notify_all();
@@ -418,14 +421,30 @@ impl Writer {
         self.lines += lines;
         if self.obs_pending.is_none() {
             if let Some(run) = self.observe.request() {
-                self.obs_pending = Some((run, now));
+                self.obs_pending = Some((run, now, Instant::now()));
             }
         }
     }
 
+    /// True when the callbacks' run asked for has taken longer than half the shutdown timeout:
+    /// a flush then finishes without its points (they are written if it ends later), as a
+    /// shutdown does, rather than wait on a callback that may never return.
+    fn observed_late(&mut self) -> bool {
+        let late = self
+            .obs_pending
+            .is_some_and(|(.., asked)| asked.elapsed() >= self.shutdown_timeout / 2);
+        if late && !self.obs_late_said {
+            self.obs_late_said = true;
+            eprintln!(
+                "mini-telemetry: observable gauge callbacks still running; a flush finished without their points"
+            );
+        }
+        late
+    }
+
     /// Writes the observable gauges' points once the run asked for has finished.
     fn write_observed(&mut self) {
-        let Some((run, time)) = self.obs_pending else {
+        let Some((run, time, _)) = self.obs_pending else {
             return;
         };
         let Some(runs) = self.observe.take(run) else {

@@ -202,10 +202,11 @@ static SHUTDOWN_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
 /// Writes out every record produced so far (by any thread) and exports metrics, then returns.
 /// A no-op before init and after shutdown.
 ///
-/// It waits for the writer thread as long as that takes (a stalled stdout reader makes it wait,
-/// and so does a slow observable gauge callback, whose points this export includes):
-/// do not call it while this thread holds `std::io::stdout().lock()`, which the writer needs for
-/// `Sink::Stdout`. [`flush_timeout`] bounds the wait.
+/// It waits for the writer thread as long as that takes (a stalled stdout reader makes it
+/// wait): do not call it while this thread holds `std::io::stdout().lock()`, which the writer
+/// needs for `Sink::Stdout`. [`flush_timeout`] bounds the wait. A slow observable gauge
+/// callback, whose points this export includes, is waited for up to half the shutdown timeout;
+/// past that the flush finishes without them.
 ///
 /// ```
 /// mini_telemetry::flush(); // harmless before init
