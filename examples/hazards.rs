@@ -253,12 +253,7 @@ fn slow_callback() {
         .metric_interval(Duration::from_millis(100))
         .install()
         .unwrap();
-    let m = mini_telemetry::meter("slow");
-    m.observable_gauge("slow.gauge", |o| {
-        std::thread::sleep(Duration::from_secs(2));
-        o.observe(7.0, &[]);
-    })
-    .build();
+    sleeping_gauge("slow", Duration::from_secs(2), 7.0);
     let logger = mini_telemetry::logger("slow");
     let started = std::time::Instant::now();
     let mut slowest = Duration::ZERO;
@@ -285,12 +280,7 @@ fn hung_callback() {
         .shutdown_timeout(Duration::from_secs(2))
         .install()
         .unwrap();
-    let m = mini_telemetry::meter("hung");
-    m.observable_gauge("hung.gauge", |o| {
-        std::thread::sleep(Duration::from_secs(3600));
-        o.observe(1.0, &[]);
-    })
-    .build();
+    sleeping_gauge("hung", Duration::from_secs(3600), 1.0);
     let logger = mini_telemetry::logger("hung");
     mini_telemetry::info!(logger, "before the first flush");
     mini_telemetry::flush();
@@ -300,6 +290,16 @@ fn hung_callback() {
     eprintln!("second flush returned");
     drop(g);
     eprintln!("shutdown returned");
+}
+
+/// An observable gauge `<scope>.gauge` whose callback sleeps `nap`, then observes `value`.
+fn sleeping_gauge(scope: &'static str, nap: Duration, value: f64) {
+    mini_telemetry::meter(scope)
+        .observable_gauge(&format!("{scope}.gauge"), move |o| {
+            std::thread::sleep(nap);
+            o.observe(value, &[]);
+        })
+        .build();
 }
 
 include!("shared/memory.rs");

@@ -14,10 +14,7 @@ pub(crate) struct LogView<'a> {
     pub severity: u8,
     pub body: &'a str,
     pub ctx: Option<(u128, u64)>,
-    /// The decoder's vector itself, not a slice of it: copying its pointer and length into a
-    /// slice here, just after they were stored one by one, was a 16-byte load over two 8-byte
-    /// stores (a store-forwarding stall, a third of the log decoder's samples).
-    pub attrs: &'a Vec<Attr<'a>>,
+    pub attrs: &'a [Attr<'a>],
     /// For a macro log: its callsite id and field names. The JSON of the body and of the keys is
     /// then rendered once per callsite and copied afterwards.
     /// The first `n` attributes are the callsite's fields, in order.

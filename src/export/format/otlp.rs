@@ -825,7 +825,7 @@ mod tests {
     use super::*;
     use crate::engine::scope::scope_id;
 
-    fn log<'a>(scope: u32, body: &'a str, attrs: &'a Vec<Attr<'a>>) -> LogView<'a> {
+    fn log<'a>(scope: u32, body: &'a str, attrs: &'a [Attr<'a>]) -> LogView<'a> {
         LogView {
             scope,
             time: 1_700_000_000_000_000_000,
@@ -846,11 +846,11 @@ mod tests {
         );
         let mut out = Vec::new();
         // An array whose element tag is unknown: the record fails half-rendered.
-        let bad = vec![("k", DValue::Array(0xee, 1, &[0u8; 8]))];
+        let bad = [("k", DValue::Array(0xee, 1, &[0u8; 8]))];
         assert!(f.log(&mut out, &log(scope, "first", &bad)).is_err());
         f.finish(&mut out);
         assert!(out.is_empty(), "no line for a batch of failed records");
-        let good = vec![("n", DValue::I64(-5)), ("x", DValue::F64(f64::NAN))];
+        let good = [("n", DValue::I64(-5)), ("x", DValue::F64(f64::NAN))];
         f.log(&mut out, &log(scope, "ok", &good)).unwrap();
         assert!(f.log(&mut out, &log(scope, "bad", &bad)).is_err());
         f.log(&mut out, &log(scope, "ok again", &good)).unwrap();
