@@ -7,7 +7,8 @@
 //! ```
 //! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`,
 //! `duplicates`, `many N` (N scopes, N instruments, N open spans ended in start order),
-//! `wide-histograms`, `slow-callback`.
+//! `wide-histograms`, `slow-callback`, `hung-callback`, `scopes N` (N distinct scope names, one
+//! span each, and a scope name of 1,000 bytes).
 
 use mini_telemetry::{Config, KeyValue};
 use std::time::Duration;
@@ -32,6 +33,7 @@ fn main() {
         "wide-histograms" => wide_histograms(),
         "slow-callback" => slow_callback(),
         "hung-callback" => hung_callback(),
+        "scopes" => scopes(arg(2, 2_000)),
         other => {
             eprintln!("unknown case {other:?}");
             std::process::exit(2);
@@ -176,6 +178,18 @@ fn duplicates() {
     b.add(2, &[]);
     let _ = m.counter("hits").with_unit("By").build(); // another unit: a warning
     mini_telemetry::flush();
+}
+
+/// A logger whose name is 1,000 bytes long, then a tracer per generated name, one span each
+/// (named after its index), past the scope limit.
+fn scopes(n: u64) {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    mini_telemetry::logger(&"é".repeat(500)).info("long scope name");
+    for i in 0..n {
+        let _span = mini_telemetry::tracer(&format!("tenant.{i}")).start(format!("s{i}"));
+    }
+    mini_telemetry::flush();
+    eprintln!("scopes_limited={}", mini_telemetry::stats().scopes_limited);
 }
 
 /// N scopes, N instruments, and N spans open at once, ended in start order: each step is

@@ -195,6 +195,45 @@ fn registration_and_out_of_order_ends_scale_linearly() {
 }
 
 #[test]
+fn scope_names_past_the_limit_share_one_scope_and_are_counted() {
+    let n = 2_000;
+    let out = run("hazards", &["scopes", &n.to_string()], &[]);
+    let lines = json_lines(&out);
+    let spans = signal(&lines, "span");
+    assert_eq!(spans.len(), n, "every span written");
+    let mut overflowed = 0;
+    let mut names = std::collections::HashSet::new();
+    for s in &spans {
+        let i = s["name"].as_str().unwrap()[1..].parse::<usize>().unwrap();
+        let scope = s["scope"]["name"].as_str().unwrap();
+        if scope == "mini_telemetry.scope_overflow" {
+            overflowed += 1;
+        } else {
+            assert_eq!(
+                scope,
+                format!("tenant.{i}"),
+                "a kept name is the span's own"
+            );
+        }
+        names.insert(scope.to_string());
+    }
+    assert!(names.len() <= 1024, "{} scope names", names.len());
+    assert!(
+        overflowed >= n - 1024,
+        "{overflowed} spans under the overflow scope"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stat(&stderr, "scopes_limited"),
+        overflowed as u64,
+        "{stderr}"
+    );
+    // The long name (1,000 bytes of two-byte chars): cut at a char boundary to 256 bytes.
+    let log = &signal(&lines, "log")[0];
+    assert_eq!(log["scope"]["name"], "é".repeat(128));
+}
+
+#[test]
 fn histogram_percentiles_hold_far_from_one_and_out_of_range_is_counted() {
     let out = run("hazards", &["wide-histograms"], &[]);
     let lines = json_lines(&out);

@@ -7,7 +7,7 @@ use crate::engine::shared::{
     GLOBAL, Global, Settings, global, set_enabled, set_exception_backtraces, set_min_level,
     set_sampler,
 };
-use crate::engine::{clock, sys};
+use crate::engine::{clock, scope, sys};
 use crate::export::{Writer, open_sink};
 use crate::model::config::{Config, Sink};
 use parking_lot::Mutex;
@@ -351,6 +351,10 @@ pub struct Stats {
     /// Histogram values outside 2^-64..2^64 (exact in count, sum, min and max; in the
     /// percentiles they report as min or max).
     pub histogram_out_of_range: u64,
+    /// Requests for a new instrumentation scope name (a tracer, meter or logger made, or a
+    /// `log` or `tracing` record with a new target) past the 1,024 names kept: those records
+    /// carry the scope `mini_telemetry.scope_overflow` instead.
+    pub scopes_limited: u64,
     /// Whether the writer evicts the ring lines it has read from the caches, as
     /// [`CacheEviction`](crate::CacheEviction) decided (with `Auto`, false until its probe has
     /// run, a second or more after init).
@@ -377,6 +381,7 @@ pub fn stats() -> Stats {
             metric_attributes_limited: attributes_limited(),
             metric_overflows: overflow_count(),
             histogram_out_of_range: histogram::out_of_range_count(),
+            scopes_limited: scope::limited_count(),
             ..Stats::default()
         };
     };
@@ -407,6 +412,7 @@ pub fn stats() -> Stats {
         metric_attributes_limited: attributes_limited(),
         metric_overflows: overflow_count(),
         histogram_out_of_range: histogram::out_of_range_count(),
+        scopes_limited: scope::limited_count(),
         cache_eviction: c.evicting.load(Ordering::Relaxed),
         waits: c.waits.load(Ordering::Relaxed),
         ring_bytes: c.ring_bytes.load(Ordering::Relaxed),
