@@ -262,6 +262,26 @@ impl Producer {
     /// If `len > self.max_record_len()`.
     #[inline]
     pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
+        match self.reserve(len) {
+            Some(start) => {
+                // SAFETY: `reserve` returned `start`: `[start, start + frame_len(len))` is free
+                // space owned by the producer, inside the buffer, and `start` is 8-aligned.
+                unsafe { self.publish(start, len, fill) };
+                Ok(())
+            }
+            None => Err(fill),
+        }
+    }
+
+    /// Where the frame of a record of `len` payload bytes goes now, or `None` if there is no
+    /// room: the returned `start` is 8-aligned, and `[start, start + frame_len(len))` is inside
+    /// the buffer and free space owned by the producer (a pad to the end of the buffer already
+    /// written before it, if the record goes back to the start).
+    ///
+    /// Takes no `fill`: neither this nor its cold part holds the caller's closure, which then
+    /// stays in registers on the fast path instead of being built in memory for a call.
+    #[inline(always)]
+    fn reserve(&mut self, len: usize) -> Option<usize> {
         assert!(
             len <= self.max_record_len(),
             "record larger than the ring allows"
@@ -270,26 +290,23 @@ impl Producer {
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
         if pos >= self.soft || total > cap - pos {
-            return self.push_far(len, fill);
+            return self.reserve_far(len);
         }
         if cap - self.tail.wrapping_sub(self.cached_head) < total {
             self.cached_head = self.shared.head.load(Ordering::Acquire);
             if cap - self.tail.wrapping_sub(self.cached_head) < total {
-                return Err(fill);
+                return None;
             }
         }
-        // SAFETY: `[pos, pos + total)` is free space owned by the producer (checked above),
-        // inside the buffer (`total <= cap - pos`), and `pos` is 8-aligned.
-        unsafe { self.publish(pos, len, fill) };
-        Ok(())
+        Some(pos)
     }
 
-    /// A push past the soft end, or one that must wrap: goes back to the start (a pad to the
-    /// end first) when it must or, past the soft end, when the consumer has caught up enough;
-    /// else goes on forward.
+    /// A reservation past the soft end, or one that must wrap: goes back to the start (a pad to
+    /// the end first) when it must or, past the soft end, when the consumer has caught up
+    /// enough; else goes on forward.
     #[cold]
     #[inline(never)]
-    fn push_far<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
+    fn reserve_far(&mut self, len: usize) -> Option<usize> {
         let cap = self.cap;
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
@@ -305,23 +322,20 @@ impl Producer {
         let wrap = must_wrap || free(self) >= to_end + total;
         let need = if wrap { to_end + total } else { total };
         if free(self) < need {
-            return Err(fill);
+            return None;
         }
-        let mut start = pos;
-        if wrap {
-            // SAFETY: `[pos, cap)` is free space owned by the producer (checked above: `need`
-            // bytes from `tail` are free), `pos` is 8-aligned and `to_end >= 8`.
-            unsafe { self.write_header(pos, PAD) };
-            self.tail = self.tail.wrapping_add(to_end);
-            start = 0;
-            // Read `head` again as soon as the soft end is reached on this lap.
-            self.next_reload = self.tail;
+        if !wrap {
+            return Some(pos);
         }
-        // SAFETY: `[start, start + total)` is free space owned by the producer, inside the
-        // buffer (`start + total <= cap`: either `start` is 0, or `total <= to_end`), and
-        // `start` is 8-aligned.
-        unsafe { self.publish(start, len, fill) };
-        Ok(())
+        // SAFETY: `[pos, cap)` is free space owned by the producer (checked above: `need` bytes
+        // from `tail` are free), `pos` is 8-aligned and `to_end >= 8`.
+        unsafe { self.write_header(pos, PAD) };
+        // Not published: the pad becomes visible with the record after it, in `publish`.
+        self.tail = self.tail.wrapping_add(to_end);
+        // Read `head` again as soon as the soft end is reached on this lap.
+        self.next_reload = self.tail;
+        // `[0, total)` is free: `need` counted it after the pad.
+        Some(0)
     }
 
     /// Writes the frame at `start` and publishes it.
