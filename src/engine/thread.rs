@@ -221,10 +221,13 @@ fn wait_for_room(g: &Global, p: &mut Producer, gate: &Gate, len: usize, is_write
     // sleep; see `engine::gate`.
     g.counters.waits.fetch_add(1, Ordering::Relaxed);
     // The writer may be napping: wake it now (it reads rings with a waiting producer first).
-    g.idle.store(false, Ordering::Relaxed);
-    if let Some(t) = g.writer.get() {
-        t.unpark();
-    }
+    let wake_writer = || {
+        g.idle.store(false, Ordering::Relaxed);
+        if let Some(t) = g.writer.get() {
+            t.unpark();
+        }
+    };
+    wake_writer();
     // Watch the ring for a moment before sleeping, if a CPU is left for it: with more waiting
     // producers than CPUs besides the writer's, each one spinning would take the writer's CPU
     // from it (1,000 threads waiting at once on 2 CPUs ran 4x slower).
@@ -242,7 +245,10 @@ fn wait_for_room(g: &Global, p: &mut Producer, gate: &Gate, len: usize, is_write
             // Once asleep, the writer's wake-up is what ends the wait: no more spinning.
             spin = None;
             let stopped = || !g.writer_running.load(Ordering::SeqCst);
-            gate.sleep(|| p.has_room(len) || stopped(), gate::SAFETY_NET);
+            if !gate.sleep(|| p.has_room(len) || stopped(), gate::SAFETY_NET) {
+                // Not woken within the safety net: make sure the writer is not napping.
+                wake_writer();
+            }
         }
         if p.has_room(len) {
             return Room::Now;
