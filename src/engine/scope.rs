@@ -78,8 +78,19 @@ fn cut(name: &str) -> &str {
 /// Interns a scope name and returns its id (creation time only, never on a hot path).
 pub(crate) fn scope_id(name: &str) -> u32 {
     let name = cut(name);
-    if let Some(id) = SCOPES.read().get(name) {
-        return id;
+    {
+        // Read-locked only, also once the table is full: the `log` bridge asks again for each
+        // record whose target its per-thread cache does not hold.
+        let r = SCOPES.read();
+        if let Some(id) = r.get(name) {
+            return id;
+        }
+        if r.names.len() >= MAX_SCOPES {
+            if let Some(id) = r.get(OVERFLOW_SCOPE) {
+                LIMITED.fetch_add(1, Ordering::Relaxed);
+                return id;
+            }
+        }
     }
     let (id, limited) = SCOPES.write().intern(name, MAX_SCOPES);
     if limited {
