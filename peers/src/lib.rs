@@ -48,7 +48,7 @@ impl CountingSink {
 
 impl Write for CountingSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let lines = memchr::memchr_iter(b'\n', buf).count() as u64;
         self.counts
             .bytes
             .fetch_add(buf.len() as u64, Ordering::Relaxed);

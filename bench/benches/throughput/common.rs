@@ -13,13 +13,10 @@ pub(crate) struct Counting(pub(crate) Arc<(AtomicU64, AtomicU64)>);
 impl Write for Counting {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        // Runs on the writer thread, so it must cost little next to serialising: byte counters
-        // that cannot overflow (chunks of 255) let the compiler compare 16-32 bytes at a time.
-        // (A plain `filter().count()` took more of the writer's time than the JSON did.)
-        let lines: u64 = buf
-            .chunks(255)
-            .map(|c| c.iter().map(|&b| (b == b'\n') as u8).sum::<u8>() as u64)
-            .sum();
+        // Runs on the writer thread, so it must cost little next to serialising: `memchr`'s
+        // count (AVX2 where the CPU has it). A byte loop compiled for the x86-64 baseline took
+        // 15 % of the writer thread's time on 446-byte span lines.
+        let lines = memchr::memchr_iter(b'\n', buf).count() as u64;
         self.0.1.fetch_add(lines, Ordering::Relaxed);
         Ok(buf.len())
     }
