@@ -5,6 +5,8 @@
 //! one file implementing [`LineFormat`] and one line in the `formats!` list below (plus its
 //! variant of the public `Format` enum).
 
+#[allow(unsafe_code)] // SSE2 hex digits of trace and span ids
+mod hex;
 mod json;
 mod otlp;
 mod text;

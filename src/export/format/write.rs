@@ -1,5 +1,5 @@
-//! JSON into a reusable byte buffer, for every format: escaped strings, integers and hex ids with word-at-a-time
-//! (SWAR) digit conversion, floats with `ryu`.
+//! JSON into a reusable byte buffer, for every format: escaped strings, integers with
+//! word-at-a-time (SWAR) digit conversion, hex ids (`hex.rs`), floats with `ryu`.
 //!
 //! Rules that keep every line valid JSON whatever the input:
 //! - strings escape `"` `\` and every control character (U+0000..U+001F as `\n`, `\t`, ... or
@@ -9,6 +9,7 @@
 //!   NaN, +inf and -inf are written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`, the
 //!   rule of the protobuf JSON mapping that OTLP/JSON uses.
 
+use super::hex;
 use crate::engine::record::{Corrupt, DValue, Dec, tag};
 
 /// Bytes that need escaping inside a JSON string (plus DEL, which we escape for readability).
@@ -320,19 +321,6 @@ pub fn bool(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
-/// The 8 lowercase hex digits of `v`, most significant first, as one little-endian word.
-#[inline(always)]
-fn hex8(v: u32) -> u64 {
-    // One byte per 16-bit lane, in output order; then its two nibbles into the lane's two bytes.
-    let x = v.swap_bytes() as u64;
-    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
-    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
-    let x = ((x >> 4) & 0x000f_000f_000f_000f) | ((x & 0x000f_000f_000f_000f) << 8);
-    // Each byte is now a nibble: '0'..'9' or, for 10..15 (where nibble + 6 sets bit 4), 'a'..'f'.
-    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
-    x + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64
-}
-
 /// Appends a 32-digit lowercase hex trace id, unquoted.
 #[inline]
 pub fn hex_u128(out: &mut Vec<u8>, id: u128) {
@@ -340,9 +328,7 @@ pub fn hex_u128(out: &mut Vec<u8>, id: u128) {
         out,
         #[inline(always)]
         |buf| {
-            for (i, part) in buf.chunks_exact_mut(8).enumerate() {
-                part.copy_from_slice(&hex8((id >> (96 - 32 * i)) as u32).to_le_bytes());
-            }
+            hex::u128_into(buf, id);
             32
         },
     );
@@ -355,8 +341,7 @@ pub fn hex_u64(out: &mut Vec<u8>, id: u64) {
         out,
         #[inline(always)]
         |buf| {
-            buf[..8].copy_from_slice(&hex8((id >> 32) as u32).to_le_bytes());
-            buf[8..].copy_from_slice(&hex8(id as u32).to_le_bytes());
+            hex::u64_into(buf, id);
             16
         },
     );
@@ -367,16 +352,8 @@ pub fn hex_u64(out: &mut Vec<u8>, id: u64) {
 pub fn trace_id_into(buf: &mut [u8], id: u128) {
     let buf: &mut [u8; 34] = buf.try_into().expect("34 bytes");
     buf[0] = b'"';
-    for (i, part) in [
-        (id >> 96) as u32,
-        (id >> 64) as u32,
-        (id >> 32) as u32,
-        id as u32,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        buf[1 + 8 * i..9 + 8 * i].copy_from_slice(&hex8(part).to_le_bytes());
+    if let Some(digits) = buf[1..33].first_chunk_mut::<32>() {
+        hex::u128_into(digits, id);
     }
     buf[33] = b'"';
 }
@@ -386,8 +363,9 @@ pub fn trace_id_into(buf: &mut [u8], id: u128) {
 pub fn span_id_into(buf: &mut [u8], id: u64) {
     let buf: &mut [u8; 18] = buf.try_into().expect("18 bytes");
     buf[0] = b'"';
-    buf[1..9].copy_from_slice(&hex8((id >> 32) as u32).to_le_bytes());
-    buf[9..17].copy_from_slice(&hex8(id as u32).to_le_bytes());
+    if let Some(digits) = buf[1..17].first_chunk_mut::<16>() {
+        hex::u64_into(digits, id);
+    }
     buf[17] = b'"';
 }
 
