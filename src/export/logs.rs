@@ -76,10 +76,18 @@ impl Logs {
         r
     }
 
+    #[inline(always)]
     fn callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str], bool)> {
-        if let Some(c) = self.callsites.get(id as usize) {
-            return Some(*c);
+        match self.callsites.get(id as usize) {
+            Some(c) => Some(*c),
+            None => self.new_callsite(id),
         }
+    }
+
+    /// [`callsite`](Self::callsite) the first time for `id` (and the ids below it).
+    #[cold]
+    #[inline(never)]
+    fn new_callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str], bool)> {
         while self.callsites.len() <= id as usize {
             let (msg, fields) = callsite::lookup(self.callsites.len() as u32)?;
             let unique = (1..fields.len()).all(|i| !fields[..i].contains(&fields[i]));

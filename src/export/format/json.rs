@@ -124,28 +124,38 @@ impl JsonLines {
 
     /// `{"signal":…,"resource":{…},"scope":{…},` and the signal's first key, for a signal and a
     /// scope: rendered once per pair and copied afterwards.
+    #[inline(always)]
     fn head(&mut self, out: &mut Vec<u8>, signal: Signal, scope: u32) -> Result<(), Corrupt> {
-        let i = scope as usize;
-        if self.heads.len() <= i || self.heads[i][signal as usize].is_empty() {
-            let scope_json = self.scope(scope)?.to_vec();
-            if self.heads.len() <= i {
-                self.heads.resize_with(i + 1, Default::default);
-            }
-            let head = &mut self.heads[i][signal as usize];
-            head.extend_from_slice(b"{\"signal\":\"");
-            head.extend_from_slice(signal.name().as_bytes());
-            head.extend_from_slice(b"\",");
-            head.extend_from_slice(&self.resource_short);
-            head.push(b',');
-            head.extend_from_slice(&scope_json);
-            // The field every line of the signal starts with.
-            head.extend_from_slice(match signal {
-                Signal::Log => b",\"time_unix_nano\":".as_slice(),
-                Signal::Span => b",\"name\":",
-                Signal::Metric => b",\"name\":",
-            });
+        match self.heads.get(scope as usize).map(|h| &h[signal as usize]) {
+            Some(head) if !head.is_empty() => out.extend_from_slice(head),
+            _ => self.new_head(out, signal, scope)?,
         }
-        out.extend_from_slice(&self.heads[i][signal as usize]);
+        Ok(())
+    }
+
+    /// [`head`](Self::head) the first time for a signal and a scope.
+    #[cold]
+    #[inline(never)]
+    fn new_head(&mut self, out: &mut Vec<u8>, signal: Signal, scope: u32) -> Result<(), Corrupt> {
+        let i = scope as usize;
+        let scope_json = self.scope(scope)?.to_vec();
+        if self.heads.len() <= i {
+            self.heads.resize_with(i + 1, Default::default);
+        }
+        let head = &mut self.heads[i][signal as usize];
+        head.extend_from_slice(b"{\"signal\":\"");
+        head.extend_from_slice(signal.name().as_bytes());
+        head.extend_from_slice(b"\",");
+        head.extend_from_slice(&self.resource_short);
+        head.push(b',');
+        head.extend_from_slice(&scope_json);
+        // The field every line of the signal starts with.
+        head.extend_from_slice(match signal {
+            Signal::Log => b",\"time_unix_nano\":".as_slice(),
+            Signal::Span => b",\"name\":",
+            Signal::Metric => b",\"name\":",
+        });
+        out.extend_from_slice(head);
         Ok(())
     }
 }
