@@ -68,6 +68,7 @@ fn short_word(b: &[u8]) -> u64 {
 }
 
 /// Appends the escaped content of `bytes` (valid UTF-8) without quotes.
+#[inline(always)]
 pub fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
     if n < 8 {
@@ -84,6 +85,13 @@ pub fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
             return;
         }
     }
+    escaped_long(out, bytes);
+}
+
+/// [`escaped`] past its inlined checks: longer strings, and those with something to escape.
+#[inline(never)]
+fn escaped_long(out: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
     let mut start = 0;
     let mut i = 0;
     while i < n {
