@@ -271,22 +271,44 @@ impl LineFormat for JsonLines {
         if v.parent_remote {
             out.extend_from_slice(b",\"parent_span_is_remote\":true");
         }
-        out.extend_from_slice(b",\"start_time_unix_nano\":");
-        self.digits.put(out, v.start);
-        out.extend_from_slice(b",\"end_time_unix_nano\":");
-        self.digits.put(out, v.end);
-        out.extend_from_slice(b",\"duration_ns\":");
-        write::u64(out, v.duration);
-        if v.attrs.is_empty()
+        // ,"start_time_unix_nano":…,"end_time_unix_nano":…,"duration_ns":…, and the rest of
+        // the common short span, in one reservation.
+        let short = v.attrs.is_empty()
             && v.events.is_empty()
             && v.links.is_empty()
             && v.status == 0
-            && v.dropped_attrs | v.dropped_events | v.dropped_links == 0
+            && v.dropped_attrs | v.dropped_events | v.dropped_links == 0;
         {
-            // The common short span.
-            out.extend_from_slice(
-                b",\"attributes\":{},\"events\":[],\"links\":[],\"status\":{\"code\":\"unset\"}}\n",
+            const S: &[u8] = b",\"start_time_unix_nano\":";
+            const E: &[u8] = b",\"end_time_unix_nano\":";
+            const D: &[u8] = b",\"duration_ns\":";
+            const REST: &[u8] =
+                b",\"attributes\":{},\"events\":[],\"links\":[],\"status\":{\"code\":\"unset\"}}\n";
+            const N: usize = S.len() + E.len() + D.len() + 3 * write::NUMBER_SLOT + REST.len();
+            let digits = &mut self.digits;
+            write::put_in_place::<N>(
+                out,
+                #[inline(always)]
+                |buf| {
+                    let mut at = 0;
+                    let put = |buf: &mut [u8], at: &mut usize, b: &[u8]| {
+                        buf[*at..*at + b.len()].copy_from_slice(b);
+                        *at += b.len();
+                    };
+                    put(buf, &mut at, S);
+                    at += digits.put_into(write::slot(buf, at), v.start);
+                    put(buf, &mut at, E);
+                    at += digits.put_into(write::slot(buf, at), v.end);
+                    put(buf, &mut at, D);
+                    at += write::u64_into(write::slot(buf, at), v.duration);
+                    if short {
+                        put(buf, &mut at, REST);
+                    }
+                    at
+                },
             );
+        }
+        if short {
             return Ok(());
         }
         out.extend_from_slice(b",\"attributes\":");

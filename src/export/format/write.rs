@@ -232,14 +232,11 @@ pub fn u64(out: &mut Vec<u8>, v: u64) {
 /// [`u64`] from 10^8 on.
 #[inline(never)]
 fn u64_long(out: &mut Vec<u8>, v: u64) {
-    const E8: u64 = 100_000_000;
-    if v < E8 * E8 {
-        digits_short(out, (v / E8) as u32);
-        let low = digits8((v % E8) as u32) | 0x3030_3030_3030_3030;
-        out.extend_from_slice(&low.to_le_bytes());
-    } else {
-        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
+    put_in_place::<NUMBER_SLOT>(
+        out,
+        #[inline(always)]
+        |slot| u64_long_into(slot, v),
+    );
 }
 
 /// Appends `v` (< 10^8) without leading zeros: one 8-byte store, then the length set.
@@ -252,6 +249,56 @@ fn digits_short(out: &mut Vec<u8>, v: u32) {
     let len = out.len();
     out.extend_from_slice(&w.to_le_bytes());
     out.truncate(len + n);
+}
+
+/// Room a number needs in a slot written in place: 20 digits at most, but the 8-byte stores
+/// may reach 24 bytes.
+pub const NUMBER_SLOT: usize = 24;
+
+/// Writes `v` in decimal at the start of `slot`, as [`u64`] would append it; returns its length.
+/// For a line's fixed fields rendered in one reservation ([`put_in_place`]).
+#[inline(always)]
+pub fn u64_into(slot: &mut [u8; NUMBER_SLOT], v: u64) -> usize {
+    const E8: u64 = 100_000_000;
+    if v < E8 {
+        short_into(slot, v as u32)
+    } else {
+        u64_long_into(slot, v)
+    }
+}
+
+/// [`u64_into`] from 10^8 on.
+#[inline(never)]
+fn u64_long_into(slot: &mut [u8; NUMBER_SLOT], v: u64) -> usize {
+    const E8: u64 = 100_000_000;
+    if v < E8 * E8 {
+        let n = short_into(slot, (v / E8) as u32);
+        let low = digits8((v % E8) as u32) | 0x3030_3030_3030_3030;
+        slot[n..n + 8].copy_from_slice(&low.to_le_bytes());
+        n + 8
+    } else {
+        let mut b = itoa::Buffer::new();
+        let s = b.format(v).as_bytes();
+        slot[..s.len()].copy_from_slice(s);
+        s.len()
+    }
+}
+
+/// `v` (< 10^8) without leading zeros at the start of `slot`, in one 8-byte store; its length.
+#[inline(always)]
+fn short_into(slot: &mut [u8; NUMBER_SLOT], v: u32) -> usize {
+    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+    let w = (digits8(v) | 0x3030_3030_3030_3030) >> (8 * (8 - n));
+    slot[..8].copy_from_slice(&w.to_le_bytes());
+    n
+}
+
+/// The `NUMBER_SLOT` bytes of `buf` from `at`, for [`u64_into`] and [`Digits::put_into`].
+#[inline(always)]
+pub fn slot(buf: &mut [u8], at: usize) -> &mut [u8; NUMBER_SLOT] {
+    (&mut buf[at..at + NUMBER_SLOT])
+        .try_into()
+        .expect("a number slot")
 }
 
 /// Renders large integers that share their leading digits with the previous one, such as the
@@ -286,6 +333,25 @@ impl Digits {
         out.extend_from_slice(&self.head);
         out.truncate(len + n);
         out.extend_from_slice(&low.to_le_bytes());
+    }
+
+    /// Writes `v` in decimal at the start of `slot`, as [`put`](Self::put) would append it;
+    /// returns its length.
+    #[inline(always)]
+    pub fn put_into(&mut self, slot: &mut [u8; NUMBER_SLOT], v: u64) -> usize {
+        const E8: u64 = 100_000_000;
+        let high = v / E8;
+        if high != self.high || self.head_len == 0 {
+            if high == 0 {
+                return u64_into(slot, v);
+            }
+            self.render_head(high);
+        }
+        let n = self.head_len.min(16);
+        let low = digits8((v - high * E8) as u32) | 0x3030_3030_3030_3030;
+        slot[..16].copy_from_slice(&self.head);
+        slot[n..n + 8].copy_from_slice(&low.to_le_bytes());
+        n + 8
     }
 
     #[cold]
@@ -549,6 +615,9 @@ mod tests {
             out.clear();
             i64(&mut out, v as i64);
             assert_eq!(std::str::from_utf8(&out).unwrap(), (v as i64).to_string());
+            let mut slot = [b'x'; NUMBER_SLOT];
+            let n = u64_into(&mut slot, v);
+            assert_eq!(std::str::from_utf8(&slot[..n]).unwrap(), v.to_string());
         }
     }
 
@@ -574,6 +643,9 @@ mod tests {
             out.clear();
             d.put(&mut out, v);
             assert_eq!(std::str::from_utf8(&out).unwrap(), v.to_string());
+            let mut slot = [b'x'; NUMBER_SLOT];
+            let n = d.put_into(&mut slot, v);
+            assert_eq!(std::str::from_utf8(&slot[..n]).unwrap(), v.to_string());
         }
     }
 
