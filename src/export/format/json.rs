@@ -11,11 +11,15 @@ use crate::export::view::{Attr, LogView, PointData, PointView, SpanView};
 use crate::model::level::Level;
 use crate::model::resource::ResValue;
 
-/// A callsite's body and keys, already escaped and quoted: `body` is `"…","attributes":{`,
-/// and each key after the first starts with its comma.
+/// A callsite's severity, body and keys, already escaped and quoted: `line` is the severity's
+/// `,"severity_number":…,"body":` for `severity` then, from `body_at`, `"…","attributes":{`;
+/// each key after the first starts with its comma. (A callsite has one severity, but a record
+/// with another is still rendered right, from `body_at` on.)
 #[derive(Debug, Default)]
 struct Prerendered {
-    body: Vec<u8>,
+    severity: u8,
+    line: Vec<u8>,
+    body_at: usize,
     keys: Vec<Vec<u8>>,
 }
 
@@ -99,27 +103,32 @@ impl JsonLines {
         Ok(&self.scopes[id as usize])
     }
 
-    /// The JSON body and keys of callsite `id`, rendered on first use.
-    fn prerendered(&mut self, id: u32, body: &str, fields: &[&str]) -> &Prerendered {
+    /// Renders the JSON severity, body and keys of callsite `id` (on its first use).
+    #[cold]
+    #[inline(never)]
+    fn new_callsite(&mut self, id: u32, severity: u8, body: &str, fields: &[&str]) {
         let i = id as usize;
         if self.callsites.len() <= i {
             self.callsites.resize_with(i + 1, || None);
         }
-        self.callsites[i].get_or_insert_with(|| {
-            let mut pre = Prerendered::default();
-            write::string(&mut pre.body, body);
-            pre.body.extend_from_slice(b",\"attributes\":{");
-            for (i, f) in fields.iter().enumerate() {
-                let mut k = Vec::new();
-                if i > 0 {
-                    k.push(b',');
-                }
-                write::string(&mut k, f);
-                k.push(b':');
-                pre.keys.push(k);
+        let mut pre = Prerendered {
+            severity,
+            line: self.severities[severity as usize].clone(),
+            ..Prerendered::default()
+        };
+        pre.body_at = pre.line.len();
+        write::string(&mut pre.line, body);
+        pre.line.extend_from_slice(b",\"attributes\":{");
+        for (i, f) in fields.iter().enumerate() {
+            let mut k = Vec::new();
+            if i > 0 {
+                k.push(b',');
             }
-            pre
-        })
+            write::string(&mut k, f);
+            k.push(b':');
+            pre.keys.push(k);
+        }
+        self.callsites[i] = Some(pre);
     }
 
     /// `{"signal":…,"resource":{…},"scope":{…},` and the signal's first key, for a signal and a
@@ -179,14 +188,23 @@ impl LineFormat for JsonLines {
     fn log(&mut self, out: &mut Vec<u8>, v: &LogView<'_>) -> Result<(), Corrupt> {
         self.head(out, Signal::Log, v.scope)?;
         self.digits.put(out, v.time);
-        out.extend_from_slice(&self.severities[v.severity as usize]);
         match v.callsite {
             Some((id, fields, n)) => {
-                let pre = self.prerendered(id, v.body, fields);
-                out.extend_from_slice(&pre.body);
+                if self.callsites.get(id as usize).is_none_or(|c| c.is_none()) {
+                    self.new_callsite(id, v.severity, v.body, fields);
+                }
+                let Some(Some(pre)) = self.callsites.get(id as usize) else {
+                    return Err(Corrupt);
+                };
+                if pre.severity == v.severity {
+                    out.extend_from_slice(&pre.line);
+                } else {
+                    out.extend_from_slice(&self.severities[v.severity as usize]);
+                    out.extend_from_slice(&pre.line[pre.body_at..]);
+                }
                 for (i, (k, val)) in v.attrs.iter().enumerate() {
                     match pre.keys.get(i).filter(|_| i < n) {
-                        Some(key) => out.extend_from_slice(key),
+                        Some(key) => write::put_small(out, key),
                         None => key_json(out, i, k),
                     }
                     write::value(out, val)?;
@@ -194,6 +212,7 @@ impl LineFormat for JsonLines {
                 out.push(b'}');
             }
             None => {
+                out.extend_from_slice(&self.severities[v.severity as usize]);
                 write::string(out, v.body);
                 out.extend_from_slice(b",\"attributes\":");
                 attrs_json(out, v.attrs)?;
@@ -463,4 +482,44 @@ fn key_json(out: &mut Vec<u8>, i: usize, k: &str) {
     }
     write::string(out, k);
     out.push(b':');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::record::DValue;
+    use crate::engine::scope::scope_id;
+
+    fn render(f: &mut JsonLines, v: &LogView<'_>) -> String {
+        let mut out = Vec::new();
+        f.log(&mut out, v).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_callsite_log_renders_as_the_general_path_whatever_its_severity() {
+        let mut f = JsonLines::new(Vec::new(), super::super::Options::default());
+        let attrs: Vec<Attr<'_>> = vec![
+            ("status", DValue::I64(200)),
+            ("a_key_longer_than_sixteen_bytes", DValue::Bool(true)),
+        ];
+        let fields: &'static [&'static str] = &["status", "a_key_longer_than_sixteen_bytes"];
+        // The callsite's first record sets its pre-rendered severity; later records with
+        // another severity must still carry their own.
+        for severity in [9, 9, 17, 5, 9] {
+            let view = |callsite| LogView {
+                scope: scope_id("json.tests"),
+                time: 1_764_000_000_123_456_789,
+                severity,
+                body: "request \"done\"",
+                ctx: Some((0xabc, 0xdef)),
+                attrs: &attrs,
+                callsite,
+            };
+            let general = render(&mut f, &view(None));
+            let fast = render(&mut f, &view(Some((7, fields, 2))));
+            assert_eq!(fast, general);
+            assert!(general.contains(&format!("\"severity_number\":{severity},")));
+        }
+    }
 }

@@ -199,6 +199,16 @@ pub fn put_short(out: &mut Vec<u8>, b: &[u8]) {
     );
 }
 
+/// Appends `b`: with [`put_short`]'s fixed-size moves up to 16 bytes, else a copy.
+#[inline(always)]
+pub fn put_small(out: &mut Vec<u8>, b: &[u8]) {
+    if b.len() <= 16 {
+        put_short(out, b);
+    } else {
+        out.extend_from_slice(b);
+    }
+}
+
 /// The 8 decimal digits of `v` (< 10^8), zero-padded, as bytes 0..=9 in one little-endian word
 /// (most significant digit in the lowest byte). Each step splits every lane of the word in two
 /// with a multiply-and-shift that is exact for the lane's range: 4+4 digits, then 2+2, then 1+1.
