@@ -480,31 +480,36 @@ pub fn span_id(out: &mut Vec<u8>, id: u64) {
 }
 
 /// Appends a decoded attribute value as JSON (an array's elements are decoded here, checked).
-#[inline]
+#[inline(always)]
 pub fn value(out: &mut Vec<u8>, v: &DValue<'_>) -> Result<(), Corrupt> {
     match *v {
         DValue::Str(s) => string(out, s),
         DValue::Bool(b) => bool(out, b),
         DValue::I64(i) => i64(out, i),
         DValue::F64(f) => f64(out, f),
-        DValue::Array(t, n, body) => {
-            let mut d = Dec::new(body);
-            out.push(b'[');
-            for i in 0..n {
-                if i > 0 {
-                    out.push(b',');
-                }
-                match t {
-                    tag::STR_ARRAY => string(out, d.str()?),
-                    tag::BOOL_ARRAY => bool(out, d.u8()? != 0),
-                    tag::I64_ARRAY => i64(out, d.u64()? as i64),
-                    tag::F64_ARRAY => f64(out, f64::from_bits(d.u64()?)),
-                    _ => return Err(Corrupt),
-                }
-            }
-            out.push(b']');
+        DValue::Array(t, n, body) => return array(out, t, n, body),
+    }
+    Ok(())
+}
+
+/// [`value`] for an array.
+#[inline(never)]
+fn array(out: &mut Vec<u8>, t: u8, n: u32, body: &[u8]) -> Result<(), Corrupt> {
+    let mut d = Dec::new(body);
+    out.push(b'[');
+    for i in 0..n {
+        if i > 0 {
+            out.push(b',');
+        }
+        match t {
+            tag::STR_ARRAY => string(out, d.str()?),
+            tag::BOOL_ARRAY => bool(out, d.u8()? != 0),
+            tag::I64_ARRAY => i64(out, d.u64()? as i64),
+            tag::F64_ARRAY => f64(out, f64::from_bits(d.u64()?)),
+            _ => return Err(Corrupt),
         }
     }
+    out.push(b']');
     Ok(())
 }
 
