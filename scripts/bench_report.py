@@ -5,7 +5,7 @@
     cargo bench -p mini-telemetry-bench --bench throughput
     scripts/instructions.sh                        # callgrind, needs valgrind
     (cd peers && cargo bench --bench peers)        # optional, heavy
-    python3 scripts/bench_report.py
+    python3 scripts/bench_report.py                 # or --only instructions: that block alone
 
 Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput),
 target/instructions.txt (instructions.sh) and peers/target/criterion (through peers/report.py),
@@ -21,9 +21,20 @@ root = pathlib.Path(__file__).resolve().parent.parent
 md_path = root / "BENCHMARKS.md"
 md = md_path.read_text()
 
+# `--only instructions,writer` rewrites those blocks alone (the machine line stays: it dates the
+# full pass); any other argument prints this help.
+only = None
+if len(sys.argv) == 3 and sys.argv[1] == "--only":
+    only = set(sys.argv[2].split(","))
+elif len(sys.argv) > 1:
+    print(__doc__)
+    sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
+
 
 def replace(name, body):
     global md
+    if only is not None and name not in only:
+        return
     a, b = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     if a not in md or b not in md:
         print(f"bench_report: no {name} block in {md_path.name}, skipped", file=sys.stderr)
