@@ -42,6 +42,32 @@ fn writer_sink_flush_stats_and_shutdown() {
         ],
     );
     info!(logger, "repeated field", f = 1, g = 2, f = 3);
+    // Macro logs around the writer's eight values decoded on the stack: 8 and 9 fields.
+    info!(
+        logger,
+        "eight",
+        a = 1,
+        b = "2",
+        c = true,
+        d = 4.5,
+        e = -5,
+        f = 6,
+        g = 7,
+        h = 8
+    );
+    info!(
+        logger,
+        "nine",
+        a = 1,
+        b = "2",
+        c = true,
+        d = 4.5,
+        e = -5,
+        f = 6,
+        g = 7,
+        h = 8,
+        i = 9
+    );
     {
         let s = tracer.start("repeated keys");
         let rep = [
@@ -114,6 +140,33 @@ fn writer_sink_flush_stats_and_shutdown() {
         assert_eq!(l["attributes"][other], 2, "{line}");
         let keys: Vec<&String> = l["attributes"].as_object().unwrap().keys().collect();
         assert_eq!(keys.len(), 2, "{line}");
+    }
+    for (body, n) in [("eight", 8), ("nine", 9)] {
+        let line = raw
+            .lines()
+            .find(|l| l.contains(&format!("\"body\":\"{body}\"")))
+            .unwrap_or_else(|| panic!("{body}: no line"));
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        let keys: Vec<&String> = l["attributes"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["a", "b", "c", "d", "e", "f", "g", "h", "i"][..n],
+            "{line}"
+        );
+        let a = &l["attributes"];
+        assert_eq!(
+            (&a["a"], &a["b"], &a["c"], &a["d"], &a["e"], &a["h"]),
+            (
+                &json(1),
+                &"2".into(),
+                &true.into(),
+                &4.5.into(),
+                &json(-5),
+                &json(8)
+            ),
+            "{line}"
+        );
+        assert!(l["trace_id"].is_string() && l.get("dropped_attributes_count").is_none());
     }
     let limit = lines
         .iter()

@@ -4,10 +4,14 @@
 
 use crate::engine::callsite;
 use crate::engine::clock::Calibration;
+use crate::engine::record::DValue;
 use crate::engine::record::{CallsiteHead, Corrupt, Dec, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead};
 use crate::export::attrs::{finish_attrs, recycle};
 use crate::export::format::{Formatter, LineFormat};
 use crate::export::view::{Attr, LogView};
+
+/// Most values of a macro log decoded on the stack.
+const ON_STACK: usize = 8;
 
 /// Known callsites and a scratch attribute vector reused from one record to the next.
 #[derive(Default)]
@@ -32,17 +36,58 @@ impl Logs {
         let h = LogHead::decode(&mut d)?;
         let time = cal.to_unix_nanos(h.time);
         let dropped = h.dropped;
-        let mut attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.attrs));
-        let body: &str;
-        let mut callsite = None;
         if h.flags & LOG_CALLSITE != 0 {
             let c = CallsiteHead::decode(&mut d)?;
             let (msg, fields, unique) = self.callsite(c.id).ok_or(Corrupt)?;
-            body = msg;
             let n = c.values as usize;
             if n > fields.len() {
                 return Err(Corrupt);
             }
+            if unique && dropped == 0 && n <= ON_STACK {
+                // The usual macro log: its values on the stack, no scratch vector moved in and
+                // out of `self` (whose header, stored and reloaded in other widths, stalled
+                // store forwarding).
+                let mut attrs = [("", DValue::Bool(false)); ON_STACK];
+                for (a, f) in attrs.iter_mut().zip(&fields[..n]) {
+                    *a = (f, d.value()?);
+                }
+                return format.log(
+                    out,
+                    &LogView {
+                        scope: h.scope,
+                        time,
+                        severity: h.severity,
+                        body: msg,
+                        ctx: h.context(),
+                        attrs: &attrs[..n],
+                        callsite: Some((c.id, fields, n)),
+                    },
+                );
+            }
+            return self.log_general(h, time, Some((c, msg, fields, unique)), d, format, out);
+        }
+        self.log_general(h, time, None, d, format, out)
+    }
+
+    /// A log record that is not a plain macro log: attributes made a collection in the scratch
+    /// vector (duplicate keys, dropped attributes, many fields), or a body and key-values.
+    #[inline(never)]
+    fn log_general(
+        &mut self,
+        h: LogHead,
+        time: u64,
+        site: Option<(CallsiteHead, &'static str, &'static [&'static str], bool)>,
+        mut d: Dec<'_>,
+        format: &mut Formatter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Corrupt> {
+        let dropped = h.dropped;
+        let mut attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.attrs));
+        let body: &str;
+        let mut callsite = None;
+        if let Some((c, msg, fields, unique)) = site {
+            body = msg;
+            let n = c.values as usize;
             for f in &fields[..n] {
                 attrs.push((f, d.value()?));
             }
