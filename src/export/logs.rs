@@ -101,7 +101,7 @@ impl Logs {
             body = d.str()?;
             let n = d.u16()?;
             for _ in 0..n {
-                attrs.push(d.kv()?);
+                d.kv_into(&mut attrs)?;
             }
             finish_attrs(&mut attrs, 0, dropped, LOG_ATTRIBUTES);
         }

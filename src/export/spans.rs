@@ -254,7 +254,7 @@ impl Spans {
             // value for a key already kept is not.
             let mut ad = Dec::new(&p.attrs);
             for _ in 0..p.n_attrs {
-                attrs.push(ad.kv()?);
+                ad.kv_into(&mut attrs)?;
             }
             let (_, over) = limit_keys(&mut attrs, 0, limit);
             dropped_attrs = dropped_attrs.saturating_add(over);
@@ -267,7 +267,7 @@ impl Spans {
                 let start = sub_attrs.len();
                 let n = e.u16()?;
                 for _ in 0..n {
-                    sub_attrs.push(e.kv()?);
+                    e.kv_into(&mut sub_attrs)?;
                 }
                 finish_attrs(&mut sub_attrs, start, eh.dropped, per_event);
                 events.push(EventView {
@@ -284,7 +284,7 @@ impl Spans {
                 let start = sub_attrs.len();
                 let n = l.u16()?;
                 for _ in 0..n {
-                    sub_attrs.push(l.kv()?);
+                    l.kv_into(&mut sub_attrs)?;
                 }
                 finish_attrs(&mut sub_attrs, start, lh.dropped, per_event);
                 links.push(LinkView {
