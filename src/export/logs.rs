@@ -49,7 +49,7 @@ impl Logs {
                 // store forwarding).
                 let mut attrs = [("", DValue::Bool(false)); ON_STACK];
                 for (a, f) in attrs.iter_mut().zip(&fields[..n]) {
-                    *a = (f, d.value()?);
+                    d.value_then(|v| *a = (f, v))?;
                 }
                 return format.log(
                     out,
