@@ -249,13 +249,22 @@ fn u64_long(out: &mut Vec<u8>, v: u64) {
     );
 }
 
+/// The ASCII digits of `v` (< 10^8) without leading zeros, from the lowest byte, and their
+/// count. The count comes from the digits themselves: the leading zeros are the low zero bytes
+/// of [`digits8`]'s word (the last digit always counts), one `tzcnt` where `ilog10` took ~17
+/// instructions.
+#[inline(always)]
+fn short_digits(v: u32) -> (u64, usize) {
+    let d = digits8(v);
+    let zeros = ((d | 1 << 56).trailing_zeros() / 8) as usize;
+    // Shifting right drops the leading zeros.
+    ((d | 0x3030_3030_3030_3030) >> (8 * zeros), 8 - zeros)
+}
+
 /// Appends `v` (< 10^8) without leading zeros: one 8-byte store, then the length set.
 #[inline(always)]
 fn digits_short(out: &mut Vec<u8>, v: u32) {
-    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
-    // The digits are in output order from the lowest byte: shifting right drops the leading
-    // zeros.
-    let w = (digits8(v) | 0x3030_3030_3030_3030) >> (8 * (8 - n));
+    let (w, n) = short_digits(v);
     let len = out.len();
     out.extend_from_slice(&w.to_le_bytes());
     out.truncate(len + n);
@@ -297,8 +306,7 @@ fn u64_long_into(slot: &mut [u8; NUMBER_SLOT], v: u64) -> usize {
 /// `v` (< 10^8) without leading zeros at the start of `slot`, in one 8-byte store; its length.
 #[inline(always)]
 fn short_into(slot: &mut [u8; NUMBER_SLOT], v: u32) -> usize {
-    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
-    let w = (digits8(v) | 0x3030_3030_3030_3030) >> (8 * (8 - n));
+    let (w, n) = short_digits(v);
     slot[..8].copy_from_slice(&w.to_le_bytes());
     n
 }
