@@ -477,11 +477,7 @@ fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt> {
 /// The key of the `i`-th member of an object: `"key":`, after a comma unless it is the first.
 #[inline]
 fn key_json(out: &mut Vec<u8>, i: usize, k: &str) {
-    if i > 0 {
-        out.push(b',');
-    }
-    write::string(out, k);
-    out.push(b':');
+    write::member_key(out, i > 0, k);
 }
 
 #[cfg(test)]

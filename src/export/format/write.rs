@@ -34,9 +34,72 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Appends `s` as a quoted, escaped JSON string.
 #[inline]
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    escaped(out, s.as_bytes());
-    out.push(b'"');
+    quoted(out, b"", s.as_bytes(), b"\"");
+}
+
+/// Appends `"k":` (after a comma when `comma`): the key of an object member.
+#[inline(always)]
+pub fn member_key(out: &mut Vec<u8>, comma: bool, k: &str) {
+    quoted(out, if comma { b"," } else { b"" }, k.as_bytes(), b"\":");
+}
+
+/// Appends `pre`, `"`, the escaped `b` and `post` (`pre` at most 1 byte, `post` at most 2).
+/// A string of at most 16 bytes with nothing to escape, the usual key or short value, goes out
+/// in one reservation, not one per piece.
+#[inline(always)]
+fn quoted(out: &mut Vec<u8>, pre: &[u8], b: &[u8], post: &[u8]) {
+    let n = b.len();
+    if n <= 16 && clean_short(b) {
+        put_in_place::<21>(
+            out,
+            #[inline(always)]
+            |w| {
+                let p = pre.len().min(1);
+                w[0] = pre.first().copied().unwrap_or(b'"');
+                w[p] = b'"';
+                copy_short(&mut w[p + 1..p + 17], b);
+                let at = p + 1 + n;
+                let m = post.len().min(2);
+                w[at..at + 2].copy_from_slice(&[post[0], post.get(1).copied().unwrap_or(0)]);
+                at + m
+            },
+        );
+    } else {
+        out.extend_from_slice(pre);
+        out.push(b'"');
+        escaped_long(out, b);
+        out.extend_from_slice(post);
+    }
+}
+
+/// True when `b` (at most 16 bytes) has nothing to escape.
+#[inline(always)]
+fn clean_short(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 8 {
+        !word_needs_look(short_word(b))
+    } else {
+        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        !(word_needs_look(word(0)) || word_needs_look(word(n - 8)))
+    }
+}
+
+/// Copies `b` (at most 16 bytes) to the start of `w` with fixed-size moves; the bytes of `w`
+/// past `b.len()` are left with whatever the moves put there.
+#[inline(always)]
+fn copy_short(w: &mut [u8], b: &[u8]) {
+    let n = b.len();
+    if n >= 8 {
+        w[..8].copy_from_slice(&b[..8]);
+        w[n - 8..n].copy_from_slice(&b[n - 8..]);
+    } else if n >= 4 {
+        w[..4].copy_from_slice(&b[..4]);
+        w[n - 4..n].copy_from_slice(&b[n - 4..]);
+    } else if n > 0 {
+        w[0] = b[0];
+        w[n / 2] = b[n / 2];
+        w[n - 1] = b[n - 1];
+    }
 }
 
 /// True when one of the 8 bytes of `w` may need escaping: a control character, `"`, `\\`,
@@ -70,20 +133,11 @@ fn short_word(b: &[u8]) -> u64 {
 /// Appends the escaped content of `bytes` (valid UTF-8) without quotes.
 #[inline(always)]
 pub fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    let n = bytes.len();
-    if n < 8 {
-        // Short strings (most keys and many values): one word made of overlapping reads covers
-        // every byte; if it is clean, copy the string as is.
-        if !word_needs_look(short_word(bytes)) {
-            put_short(out, bytes);
-            return;
-        }
-    } else if n <= 16 {
-        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-        if !(word_needs_look(word(0)) || word_needs_look(word(n - 8))) {
-            put_short(out, bytes);
-            return;
-        }
+    // Short strings (most keys and many values): one or two words made of overlapping reads
+    // cover every byte; if they are clean, copy the string as is.
+    if bytes.len() <= 16 && clean_short(bytes) {
+        put_short(out, bytes);
+        return;
     }
     escaped_long(out, bytes);
 }
@@ -183,17 +237,7 @@ pub fn put_short(out: &mut Vec<u8>, b: &[u8]) {
         out,
         #[inline(always)]
         |w| {
-            if n >= 8 {
-                w[..8].copy_from_slice(&b[..8]);
-                w[n - 8..n].copy_from_slice(&b[n - 8..]);
-            } else if n >= 4 {
-                w[..4].copy_from_slice(&b[..4]);
-                w[n - 4..n].copy_from_slice(&b[n - 4..]);
-            } else if n > 0 {
-                w[0] = b[0];
-                w[n / 2] = b[n / 2];
-                w[n - 1] = b[n - 1];
-            }
+            copy_short(w, b);
             n
         },
     );
@@ -680,6 +724,37 @@ mod tests {
             put_short(&mut out, &src[..n]);
             assert_eq!(&out[1..], &src[..n]);
             assert_eq!(out.len(), n + 1);
+        }
+    }
+
+    #[test]
+    fn keys_and_strings_in_one_piece_match_the_piecewise_rendering() {
+        // Every length around the 8- and 16-byte fast paths, clean or with a byte to escape at
+        // each end, after existing output.
+        for n in 0..=20usize {
+            for dirty in [None, Some(0), Some(n.saturating_sub(1))] {
+                let mut k: String = (0..n).map(|i| (b'a' + i as u8 % 26) as char).collect();
+                if let (Some(at), true) = (dirty, n > 0) {
+                    k.replace_range(at..at + 1, "\"");
+                }
+                let piecewise = |pre: &str, post: &str| {
+                    let mut v = b"x".to_vec();
+                    v.extend_from_slice(pre.as_bytes());
+                    v.push(b'"');
+                    escaped_long(&mut v, k.as_bytes());
+                    v.extend_from_slice(post.as_bytes());
+                    v
+                };
+                for comma in [false, true] {
+                    let mut out = b"x".to_vec();
+                    member_key(&mut out, comma, &k);
+                    let want = piecewise(if comma { "," } else { "" }, "\":");
+                    assert_eq!(out, want, "{k:?} comma={comma}");
+                }
+                let mut out = b"x".to_vec();
+                string(&mut out, &k);
+                assert_eq!(out, piecewise("", "\""), "{k:?}");
+            }
         }
     }
 
