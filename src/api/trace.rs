@@ -459,6 +459,9 @@ impl Parts for Ring {
     }
 }
 
+/// Bytes an [`AsyncSpan`] reserves for its parts at the first one.
+const HELD_FIRST: usize = 256;
+
 /// Held in the span until it ends: an [`AsyncSpan`] may get parts on several threads, whose
 /// rings the writer drains in no set order, so they travel with the end record, through the
 /// ring of the thread that ends the span. Each is kept as a `u32` length and the record.
@@ -468,6 +471,13 @@ impl Parts for RefCell<Vec<u8>> {
             return;
         };
         let at = held.len();
+        // One allocation for a span's usual parts (a few attributes, an event), then the
+        // vector's doubling: not a reallocation per part.
+        held.reserve(if at == 0 {
+            (4 + len).max(HELD_FIRST)
+        } else {
+            4 + len
+        });
         held.extend_from_slice(&(len as u32).to_le_bytes());
         held.resize(at + 4 + len, 0);
         fill(&mut held[at + 4..]);
