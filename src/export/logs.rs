@@ -4,8 +4,9 @@
 
 use crate::engine::callsite;
 use crate::engine::clock::Calibration;
-use crate::engine::record::DValue;
-use crate::engine::record::{CallsiteHead, Corrupt, Dec, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead};
+use crate::engine::record::{
+    CallsiteHead, Corrupt, DValue, Dec, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead,
+};
 use crate::export::attrs::{finish_attrs, recycle};
 use crate::export::format::{Formatter, LineFormat};
 use crate::export::view::{Attr, LogView};
@@ -89,7 +90,7 @@ impl Logs {
             body = msg;
             let n = c.values as usize;
             for f in &fields[..n] {
-                attrs.push((f, d.value()?));
+                d.value_then(|v| attrs.push((f, v)))?;
             }
             // A macro naming a field twice, or a record with attributes dropped (by its size,
             // or past the key limit), is rendered the general way, once per key.
