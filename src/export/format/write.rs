@@ -43,7 +43,7 @@ pub fn member_key(out: &mut Vec<u8>, comma: bool, k: &str) {
     quoted(out, if comma { b"," } else { b"" }, k.as_bytes(), b"\":");
 }
 
-/// Appends `pre`, `"`, the escaped `b` and `post` (`pre` at most 1 byte, `post` at most 2).
+/// Appends `pre`, `"`, the escaped `b` and `post` (`pre` of 0 or 1 byte, `post` of 1 or 2).
 /// A string of at most 16 bytes with nothing to escape, the usual key or short value, goes out
 /// in one reservation, not one per piece.
 #[inline(always)]
