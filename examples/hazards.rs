@@ -1,11 +1,12 @@
 //! What real programs do to a telemetry library, one case per name, run as child processes by
 //! `tests/hazards.rs`: counters run past their range, `process::exit`, `fork()`, a closed
-//! stdout with `SIGPIPE` at its default action.
+//! stdout with `SIGPIPE` at its default action, a closed stderr.
 //!
 //! ```text
 //! cargo run --example hazards -- <name> [args...]
 //! ```
-//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `leak SPANS`,
+//! Names: `overflow`, `exit LOGS`, `fork CHILD_LOGS`, `closed-stdout LOGS`, `closed-stderr`,
+//! `leak SPANS`,
 //! `duplicates`, `many N` (N scopes, N instruments, N open spans ended in start order),
 //! `wide-histograms`, `slow-callback`, `hung-callback`, `scopes N` (N distinct scope names, one
 //! span each, and a scope name of 1,000 bytes).
@@ -27,6 +28,7 @@ fn main() {
         "exit" => exit(arg(2, 10)),
         "fork" => fork(arg(2, 1_000_000)),
         "closed-stdout" => closed_stdout(arg(2, 1_000_000)),
+        "closed-stderr" => closed_stderr(),
         "leak" => leak(arg(2, 1_000_000)),
         "duplicates" => duplicates(),
         "many" => many(arg(2, 100_000)),
@@ -130,6 +132,21 @@ fn closed_stdout(logs: u64) {
         "alive unwritten={} written={} write_errors={}",
         st.unwritten, st.written, st.write_errors
     );
+}
+
+/// The library's diagnostics on a standard error that the reader has closed (as `2>&1 | head
+/// -n1` does): instruments whose names draw a warning, made after the close, must not panic
+/// the thread that makes them, and telemetry goes on.
+fn closed_stderr() {
+    let _g = mini_telemetry::init("svc", "1", "test").unwrap();
+    eprintln!("ready");
+    // Wait until the reader has gone.
+    std::thread::sleep(Duration::from_millis(300));
+    let meter = mini_telemetry::meter("closed");
+    for name in ["é.1", "é.2", "é.3"] {
+        meter.counter(name).build().add(1, &[]);
+    }
+    mini_telemetry::logger("closed").info("after the warnings");
 }
 
 /// SPANS spans, each given a 400-byte attribute and leaked with `mem::forget` (their end never

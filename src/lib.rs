@@ -37,6 +37,17 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+/// One line of the library's own diagnostics on standard error, as `eprintln!` writes it, but
+/// never a panic: `eprintln!` panics when stderr is a pipe whose reader has gone (`2>&1 | head`),
+/// and a warning must not crash the thread that caused it. Defined before the modules, so that
+/// every one of them can use it.
+macro_rules! diag {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 // The pipeline in layers, each importing only those below it (docs/ARCHITECTURE.md;
 // `scripts/check_layers.py` checks it): model < engine < api, export < runtime < lib.rs, and
 // api and export never import each other.

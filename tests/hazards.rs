@@ -112,6 +112,32 @@ fn a_closed_stdout_with_default_sigpipe_neither_kills_nor_loses_uncounted() {
 }
 
 #[test]
+fn a_closed_stderr_never_panics_the_thread_a_warning_comes_from() {
+    let mut child = Command::new(example("hazards"))
+        .arg("closed-stderr")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe (as `2>&1 | head -n1` does).
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "ready");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {stdout}", out.status);
+    let lines = json_lines(&out);
+    assert!(
+        signal(&lines, "log")
+            .iter()
+            .any(|l| l["body"] == "after the warnings"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn leaked_spans_keep_the_writer_bounded_and_every_discarded_part_counted() {
     let n = 400_000u64;
     let out = run("hazards", &["leak", &n.to_string()], &[]);

@@ -132,7 +132,7 @@ pub(crate) fn observe_all() -> Observations {
         for cb in inst.callbacks.read().iter() {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&mut obs)));
             if r.is_err() {
-                eprintln!(
+                diag!(
                     "mini-telemetry: the callback of observable gauge {:?} panicked",
                     inst.name
                 );

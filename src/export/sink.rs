@@ -54,7 +54,7 @@ impl Sink {
     fn fail(&mut self, e: std::io::Error, counters: &Counters) {
         counters.write_errors.fetch_add(1, Ordering::Relaxed);
         if !self.failed {
-            eprintln!(
+            diag!(
                 "mini-telemetry: cannot write telemetry output ({e}); further output is discarded and counted"
             );
         }

@@ -174,7 +174,7 @@ impl Writer {
                     self.write_observed();
                     if self.obs_pending.is_some() {
                         if Instant::now() >= deadline {
-                            eprintln!(
+                            diag!(
                                 "mini-telemetry: observable gauge callbacks still running at shutdown; their last points are left out"
                             );
                             break;
@@ -435,7 +435,7 @@ impl Writer {
             .is_some_and(|(.., asked)| asked.elapsed() >= self.shutdown_timeout / 2);
         if late && !self.obs_late_said {
             self.obs_late_said = true;
-            eprintln!(
+            diag!(
                 "mini-telemetry: observable gauge callbacks still running; a flush finished without their points"
             );
         }

@@ -464,7 +464,7 @@ impl Config {
                     Some((k, val)) if !k.trim().is_empty() => self
                         .resource
                         .push((percent_decode(k.trim()), percent_decode(val.trim()))),
-                    _ => eprintln!(
+                    _ => diag!(
                         "mini-telemetry: ignoring malformed OTEL_RESOURCE_ATTRIBUTES entry {pair:?}"
                     ),
                 }
@@ -477,7 +477,7 @@ impl Config {
             if let Some(v) = var(k) {
                 match v.trim().parse::<u64>() {
                     Ok(n) => apply(n),
-                    Err(_) => eprintln!("mini-telemetry: ignoring {k}={v:?}: not a number"),
+                    Err(_) => diag!("mini-telemetry: ignoring {k}={v:?}: not a number"),
                 }
             }
         };
@@ -501,10 +501,10 @@ impl Config {
                 Ok((s, warning)) => {
                     self.sampler = s;
                     if let Some(w) = warning {
-                        eprintln!("mini-telemetry: {w}");
+                        diag!("mini-telemetry: {w}");
                     }
                 }
-                Err(e) => eprintln!("mini-telemetry: ignoring {e}"),
+                Err(e) => diag!("mini-telemetry: ignoring {e}"),
             }
         }
         if let Some(v) = var("MINI_TELEMETRY_FORMAT") {
@@ -513,7 +513,7 @@ impl Config {
                 "text" => self.format = Format::Text,
                 "otlp" => self.format = Format::Otlp,
                 _ => {
-                    eprintln!(
+                    diag!(
                         "mini-telemetry: ignoring MINI_TELEMETRY_FORMAT={v:?} (json, text or otlp)"
                     )
                 }
@@ -523,7 +523,7 @@ impl Config {
             match v.trim().to_ascii_lowercase().as_str() {
                 "exponential" => self.otlp_exponential_histograms = true,
                 "explicit" => self.otlp_exponential_histograms = false,
-                _ => eprintln!(
+                _ => diag!(
                     "mini-telemetry: ignoring MINI_TELEMETRY_OTLP_HISTOGRAMS={v:?} (exponential or explicit)"
                 ),
             }
@@ -533,7 +533,7 @@ impl Config {
                 "auto" => self.cache_eviction = CacheEviction::Auto,
                 "always" => self.cache_eviction = CacheEviction::Always,
                 "never" => self.cache_eviction = CacheEviction::Never,
-                _ => eprintln!(
+                _ => diag!(
                     "mini-telemetry: ignoring MINI_TELEMETRY_CACHE_EVICTION={v:?} (auto, always or never)"
                 ),
             }
@@ -541,7 +541,7 @@ impl Config {
         if let Some(v) = var("MINI_TELEMETRY_LOG_LEVEL") {
             match Level::parse(&v) {
                 Some(l) => self.min_level = l,
-                None => eprintln!("mini-telemetry: ignoring MINI_TELEMETRY_LOG_LEVEL={v:?}"),
+                None => diag!("mini-telemetry: ignoring MINI_TELEMETRY_LOG_LEVEL={v:?}"),
             }
         }
     }

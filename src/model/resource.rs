@@ -50,7 +50,7 @@ pub(crate) fn attributes(cfg: &Config) -> Vec<(String, ResValue)> {
             ResValue::Int(_) => false,
         };
         if long_key || long_value {
-            eprintln!(
+            diag!(
                 "mini-telemetry: resource attribute {k:?} cut to the attribute limits ({MAX_KEY}-byte keys, {max_value}-byte values)"
             );
         }

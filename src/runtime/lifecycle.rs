@@ -131,7 +131,7 @@ fn install(mut cfg: Config) -> Result<Guard, InitError> {
         .spawn(move || {
             // A bug in the writer must not hang producers waiting for room or for a flush.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run())).is_err() {
-                eprintln!("mini-telemetry: the writer thread panicked; telemetry stops here");
+                diag!("mini-telemetry: the writer thread panicked; telemetry stops here");
                 g.writer_running.store(false, Ordering::Release);
                 set_enabled(false, Ordering::Release);
                 let mut c = g.control.lock();
@@ -189,7 +189,7 @@ extern "C" fn off_after_fork() {
 fn report_forked() {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        diag!(
             "mini-telemetry: telemetry is off in this process (pid {}), made by fork() after init: the writer thread does not survive fork, so nothing this process recorded was written. Initialise telemetry after fork(), or exec.",
             std::process::id()
         );
@@ -307,7 +307,7 @@ pub fn shutdown() {
     let mut c = g.control.lock();
     while !c.writer_exited {
         if g.control_cv.wait_until(&mut c, deadline).timed_out() {
-            eprintln!(
+            diag!(
                 "mini-telemetry: the writer did not finish within {:?} (is its output blocked, e.g. stdout locked by the thread shutting down?); stopping without it",
                 timeout
             );
@@ -316,7 +316,7 @@ pub fn shutdown() {
     }
     drop(c);
     if h.join().is_err() {
-        eprintln!("mini-telemetry: the writer thread panicked");
+        diag!("mini-telemetry: the writer thread panicked");
     }
 }
 

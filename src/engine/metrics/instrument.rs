@@ -128,14 +128,14 @@ impl Instrument {
             .or_default();
         if let Some(&i) = same_name.iter().find(|i| i.kind == kind) {
             if i.description != description || i.unit != unit {
-                eprintln!(
+                diag!(
                     "mini-telemetry: {} {:?} registered again with another description or unit; the first registration's are kept",
                     kind.name(),
                     i.name
                 );
             }
             if let Some(cb) = callback {
-                eprintln!(
+                diag!(
                     "mini-telemetry: observable gauge {:?} registered again: both callbacks run, and an attribute set observed twice is one point (the last value)",
                     i.name
                 );
@@ -144,12 +144,12 @@ impl Instrument {
             return i;
         }
         if !conformant_name(&name) {
-            eprintln!(
+            diag!(
                 "mini-telemetry: instrument name {name:?} is not OpenTelemetry-conformant (ASCII letter first, then [A-Za-z0-9_.-/], at most 255); accepted as is"
             );
         }
         if let Some(other) = same_name.first() {
-            eprintln!(
+            diag!(
                 "mini-telemetry: instrument {name:?} registered as a {} and as a {}; both are exported",
                 other.kind.name(),
                 kind.name()
