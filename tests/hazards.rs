@@ -19,6 +19,29 @@ fn stat(stderr: &str, name: &str) -> u64 {
         .unwrap()
 }
 
+enum Pipe {
+    Stdout,
+    Stderr,
+}
+
+/// Runs the hazards case `args`, reads the first line of its stdout or stderr, closes that pipe
+/// and waits for the process; returns the line and what the process wrote on the other pipes.
+fn run_closing_after_first_line(args: &[&str], close: Pipe) -> (String, std::process::Output) {
+    let mut child = Command::new(example("hazards"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    match close {
+        Pipe::Stdout => BufReader::new(child.stdout.take().unwrap()).read_line(&mut first),
+        Pipe::Stderr => BufReader::new(child.stderr.take().unwrap()).read_line(&mut first),
+    }
+    .unwrap();
+    (first, child.wait_with_output().unwrap())
+}
+
 #[test]
 fn sums_saturate_at_the_ends_of_their_range_and_are_counted() {
     let out = run("hazards", &["overflow"], &[]);
@@ -83,19 +106,9 @@ fn a_forked_child_turns_telemetry_off_says_so_and_never_hangs() {
 
 #[test]
 fn a_closed_stdout_with_default_sigpipe_neither_kills_nor_loses_uncounted() {
-    let mut child = Command::new(example("hazards"))
-        .args(["closed-stdout", "200000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read one line, then close the pipe (as `| head -n1` does).
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // As `| head -n1` does.
+    let (first, out) = run_closing_after_first_line(&["closed-stdout", "200000"], Pipe::Stdout);
     assert!(first.contains("\"resource\""), "{first}");
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -113,19 +126,9 @@ fn a_closed_stdout_with_default_sigpipe_neither_kills_nor_loses_uncounted() {
 
 #[test]
 fn a_closed_stderr_never_panics_the_thread_a_warning_comes_from() {
-    let mut child = Command::new(example("hazards"))
-        .arg("closed-stderr")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read one line, then close the pipe (as `2>&1 | head -n1` does).
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // As `2>&1 | head -n1` does.
+    let (first, out) = run_closing_after_first_line(&["closed-stderr"], Pipe::Stderr);
     assert_eq!(first.trim(), "ready");
-    let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{:?}: {stdout}", out.status);
     let lines = json_lines(&out);
