@@ -43,31 +43,13 @@ fn writer_sink_flush_stats_and_shutdown() {
     );
     info!(logger, "repeated field", f = 1, g = 2, f = 3);
     // Macro logs around the writer's eight values decoded on the stack: 8 and 9 fields.
-    info!(
-        logger,
-        "eight",
-        a = 1,
-        b = "2",
-        c = true,
-        d = 4.5,
-        e = -5,
-        f = 6,
-        g = 7,
-        h = 8
-    );
-    info!(
-        logger,
-        "nine",
-        a = 1,
-        b = "2",
-        c = true,
-        d = 4.5,
-        e = -5,
-        f = 6,
-        g = 7,
-        h = 8,
-        i = 9
-    );
+    macro_rules! eight_fields_and {
+        ($body:literal $(, $k:ident = $v:expr)*) => {
+            info!(logger, $body, a = 1, b = "2", c = true, d = 4.5, e = -5, f = 6, g = 7, h = 8 $(, $k = $v)*)
+        };
+    }
+    eight_fields_and!("eight");
+    eight_fields_and!("nine", i = 9);
     {
         let s = tracer.start("repeated keys");
         let rep = [
