@@ -14,7 +14,7 @@ fn decode_attrs<'a>(bytes: &'a [u8], into: &mut Vec<Attr<'a>>) -> Result<(), Cor
     let mut d = Dec::new(bytes);
     let n = d.u16()?;
     for _ in 0..n {
-        into.push(d.kv()?);
+        d.kv_into(into)?;
     }
     Ok(())
 }

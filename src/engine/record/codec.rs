@@ -325,9 +325,9 @@ impl<'a> Dec<'a> {
         let n = self.u16()? as usize;
         utf8(self.bytes(n)?)
     }
-    /// A tagged value. The writer's loops use [`value_then`](Self::value_then), which stores
-    /// the value where it goes instead of returning it.
-    #[inline]
+    /// A tagged value, returned: the reference the tests check [`value_then`](Self::value_then)
+    /// against (the writer's loops store a value where it goes instead).
+    #[cfg(test)]
     pub fn value(&mut self) -> R<DValue<'a>> {
         self.value_then(|v| v)
     }
@@ -388,8 +388,8 @@ impl<'a> Dec<'a> {
         let k = self.key()?;
         self.value_then(|v| out.push((k, v)))
     }
-    /// A key-value pair (the writer's loops use [`kv_into`](Self::kv_into)).
-    #[inline]
+    /// A key-value pair, returned: the tests' reference for [`kv_into`](Self::kv_into).
+    #[cfg(test)]
     pub fn kv(&mut self) -> R<(&'a str, DValue<'a>)> {
         Ok((self.key()?, self.value()?))
     }

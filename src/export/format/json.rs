@@ -205,7 +205,7 @@ impl LineFormat for JsonLines {
                 for (i, (k, val)) in v.attrs.iter().enumerate() {
                     match pre.keys.get(i).filter(|_| i < n) {
                         Some(key) => write::put_small(out, key),
-                        None => key_json(out, i, k),
+                        None => write::member_key(out, i > 0, k),
                     }
                     write::value(out, val)?;
                 }
@@ -467,17 +467,11 @@ fn res_value(out: &mut Vec<u8>, v: &ResValue) {
 fn attrs_json(out: &mut Vec<u8>, attrs: &[Attr<'_>]) -> Result<(), Corrupt> {
     out.push(b'{');
     for (i, (k, v)) in attrs.iter().enumerate() {
-        key_json(out, i, k);
+        write::member_key(out, i > 0, k);
         write::value(out, v)?;
     }
     out.push(b'}');
     Ok(())
-}
-
-/// The key of the `i`-th member of an object: `"key":`, after a comma unless it is the first.
-#[inline]
-fn key_json(out: &mut Vec<u8>, i: usize, k: &str) {
-    write::member_key(out, i > 0, k);
 }
 
 #[cfg(test)]
