@@ -40,8 +40,13 @@ const MIN_NAP: Duration = Duration::from_micros(50);
 const PROBE_AFTER: Duration = Duration::from_secs(1);
 const PROBE_LATEST: Duration = Duration::from_secs(10);
 
-/// Output is written to the sink once the buffer holds this much.
-const WRITE_CHUNK: usize = 256 * 1024;
+/// Output is written to the sink once the buffer holds this much (OTLP lines, made whole by
+/// their formatter, can be larger). A producer whose ring is full waits through each write, so
+/// this is the longest pause a write adds to a saturated producer's call: back-to-back requests
+/// had p99.9 11.6 µs with 64 KiB against 16.1 µs with 128 KiB and 20.4 µs with 256 KiB (median of
+/// 8 alternated runs each), while the writer's rate into `/dev/null` did not move (24 alternated
+/// pairs: logs 1.00, spans 0.99). 64 KiB is also a pipe's default capacity.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// The writer thread's state. Built by `init` and moved to the thread, which runs [`Writer::run`]
 /// until shutdown.
