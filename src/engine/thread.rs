@@ -235,6 +235,7 @@ fn wait_for_room(g: &Global, p: &mut Producer, gate: &Gate, len: usize, is_write
     let mut spin = Spinner::enter();
     let start = Instant::now();
     let mut spins = 0u32;
+    let mut net = gate::SAFETY_NET;
     loop {
         if !g.writer_running.load(Ordering::Acquire) {
             return Room::Never;
@@ -246,9 +247,11 @@ fn wait_for_room(g: &Global, p: &mut Producer, gate: &Gate, len: usize, is_write
             // Once asleep, the writer's wake-up is what ends the wait: no more spinning.
             spin = None;
             let stopped = || !g.writer_running.load(Ordering::SeqCst);
-            if !gate.sleep(|| p.has_room(len) || stopped(), gate::SAFETY_NET) {
-                // Not woken within the safety net: make sure the writer is not napping.
+            if !gate.sleep(|| p.has_room(len) || stopped(), net) {
+                // Not woken within the safety net: make sure the writer is not napping, and
+                // look again later each time (see `gate::SAFETY_NET_MAX`).
                 wake_writer();
+                net = (net * 2).min(gate::SAFETY_NET_MAX);
             }
         }
         if p.has_room(len) {
