@@ -216,6 +216,11 @@ impl<'a> SpanBuilder<'a> {
                 }
             }
         }
+        if self.parent.is_none() && self.attributes.is_empty() {
+            // `Tracer::start`'s case, known at compile time there: nothing but the scope, the
+            // kind and the name goes to the call.
+            return start_current(self.scope, self.kind, self.name);
+        }
         self.start_enabled()
     }
 
@@ -257,45 +262,65 @@ impl<'a> SpanBuilder<'a> {
         span
     }
 
-    /// Every case but the common unsampled one: a sampler decision, then the span's state if
-    /// sampled.
+    /// A span with an explicit parent or attributes at start, but not the common unsampled
+    /// one (see [`start_under`]).
     #[inline(never)]
     fn start_enabled(self) -> Span {
         let parent = match self.parent {
             Some(p) => p,
             None => SpanContext::current(),
         };
-        // An invalid parent is no parent; from here on, a parent is valid iff its span id is
-        // not 0.
-        let parent = if parent.is_valid() {
-            parent
-        } else {
-            SpanContext::NONE
-        };
-        // (An unsampled parent under a parent-based sampler was handled by `start`.)
-        let ctx = child_of(parent);
-        let level = push(ctx);
-        if !ctx.is_sampled() {
-            // Ids and a place on the stack, nothing else: no clock read, nothing written.
-            return Span {
-                ctx,
-                level,
-                rec: ManuallyDrop::new(None),
-                parts: Ring,
-                _not_send: PhantomData,
-            };
-        }
-        let rec = SpanInner::new(parent, self.scope, self.kind, self.name);
-        if !self.attributes.is_empty() {
-            rec.set_attributes(&Ring, ctx.span_id(), self.attributes);
-        }
-        Span {
+        start_under(parent, self.scope, self.kind, self.name, self.attributes)
+    }
+}
+
+/// [`SpanBuilder::start_enabled`] for a child of the current span with no attributes at start:
+/// three arguments instead of a whole builder through memory, and no choice of parent to make
+/// (span 383 -> 351 instructions per call).
+#[inline(never)]
+fn start_current(scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Span {
+    start_under(SpanContext::current(), scope, kind, name, &[])
+}
+
+/// A span under `parent` (any context, valid or not), made current on this thread: a sampler
+/// decision, then the span's state if sampled.
+#[inline(always)]
+fn start_under(
+    parent: SpanContext,
+    scope: u32,
+    kind: SpanKind,
+    name: Cow<'static, str>,
+    attributes: &[KeyValue<'_>],
+) -> Span {
+    // An invalid parent is no parent; from here on, a parent is valid iff its span id is not 0.
+    let parent = if parent.is_valid() {
+        parent
+    } else {
+        SpanContext::NONE
+    };
+    // (An unsampled parent under a parent-based sampler was handled by `start`.)
+    let ctx = child_of(parent);
+    let level = push(ctx);
+    if !ctx.is_sampled() {
+        // Ids and a place on the stack, nothing else: no clock read, nothing written.
+        return Span {
             ctx,
             level,
-            rec: ManuallyDrop::new(Some(rec)),
+            rec: ManuallyDrop::new(None),
             parts: Ring,
             _not_send: PhantomData,
-        }
+        };
+    }
+    let rec = SpanInner::new(parent, scope, kind, name);
+    if !attributes.is_empty() {
+        rec.set_attributes(&Ring, ctx.span_id(), attributes);
+    }
+    Span {
+        ctx,
+        level,
+        rec: ManuallyDrop::new(Some(rec)),
+        parts: Ring,
+        _not_send: PhantomData,
     }
 }
 
