@@ -193,8 +193,8 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
 /// when it is busy, so most waits end within this without a system call. Longer than those
 /// hand-backs because a sleep costs more than its system calls: on a VM, the sleeper's idle
 /// CPU halts and its wake-up can take hundreds of microseconds. Saturated back-to-back
-/// requests (200,000, one producer) slept 70-143 times per run with 20 µs, 1-7 times with this,
-/// and only one producer spins at a time per spare CPU ([`Spinner`]).
+/// requests (200,000, one producer) slept 70-143 times per run with 20 µs, 1-7 times with this
+/// (a temporary counter), and only one producer spins at a time per spare CPU ([`Spinner`]).
 const SPIN: Duration = Duration::from_micros(200);
 
 /// What a producer that found its ring full does next.
