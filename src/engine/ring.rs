@@ -18,7 +18,7 @@
 use super::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
 use super::sys::evict_line;
-use super::sys::{alloc_ring, discard, free_ring, prefault};
+use super::sys::{alloc_ring, discard, free_ring, prefault, prefetch_write};
 use crossbeam_utils::CachePadded;
 
 /// Header value that marks "skip to the start of the buffer".
@@ -30,6 +30,17 @@ const HEADER: usize = 8;
 /// (and at the end), so a producer waiting on a full ring resumes after a few records, not
 /// after the whole ring.
 pub const RELEASE_EVERY: usize = 4096;
+
+/// How far ahead of its tail a producer asks for the ring's lines in a writable state, after
+/// each record. The writer thread read those lines last, and a write to a line another core
+/// holds waits for that core to give it up: asked for eight lines early, it is on its way while
+/// the caller goes on. Measured with a burst program (2,000 calls, then a flush), against the
+/// same build without it, 12-16 alternated pairs: the span's rate 1.04-1.06×, the log's
+/// 1.05-1.08×, a span with attributes and an event 1.05-1.06× (256 and 2,048 bytes ahead: no
+/// different from 512). The writer's rate in a saturating loop did not move (1.00, 10 pairs
+/// each for spans and logs), although there the line asked for may be one the writer has yet
+/// to read. Cost: about 6 instructions per record.
+const AHEAD: usize = 512;
 
 /// Bytes of a new buffer mapped in when it is made; the consumer maps in more, ahead of the
 /// producer, as the producer goes further (`Consumer::drain`).
@@ -351,9 +362,14 @@ impl Producer {
         // caller's guarantee), and no other reference to these bytes exists until `tail` is
         // published below.
         let payload = unsafe { std::slice::from_raw_parts_mut(self.buf.add(start + HEADER), len) };
+        let ahead = payload.as_ptr().wrapping_add(len + AHEAD);
         fill(payload);
         self.tail = self.tail.wrapping_add(frame_len(len));
         self.shared.tail.store(self.tail, Ordering::Release);
+        // A hint only: whatever the line holds, and whoever owns it, nothing is read or written.
+        // Not wrapped at the end of the buffer: the last lap's few hints past it go to nothing
+        // or to unrelated memory, and the mask costed instructions on every record.
+        prefetch_write(ahead);
     }
 
     /// Counts one record that could not be written (drop policy).

@@ -52,6 +52,20 @@ pub(crate) fn evict_ref<T>(r: &T) {
     let _ = r;
 }
 
+/// Asks for the cache line holding `p` in a writable state, ahead of a write to it
+/// (`prefetchw`, a no-op on x86-64 parts without it; nothing elsewhere).
+#[inline(always)]
+pub(crate) fn prefetch_write(p: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
+    // SAFETY: a prefetch is a hint: it neither reads nor writes memory as the program sees it,
+    // and never faults, whatever the address.
+    unsafe {
+        core::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri))))]
+    let _ = p;
+}
+
 /// A zeroed, 8-byte aligned allocation of `len` bytes (a multiple of 8, not 0) for a ring: on
 /// Linux a private anonymous mapping of its own, whose pages cost no memory until first
 /// touched, and go back to the system when it is freed; elsewhere `alloc_zeroed`.
