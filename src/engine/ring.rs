@@ -18,7 +18,7 @@
 use super::primitive::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
 use super::sys::evict_line;
-use super::sys::{alloc_ring, discard, free_ring, prefault, prefetch_write};
+use super::sys::{alloc_ring, discard, free_ring, has_prefetch_write, prefault, prefetch_write};
 use crossbeam_utils::CachePadded;
 
 /// Header value that marks "skip to the start of the buffer".
@@ -35,11 +35,12 @@ pub const RELEASE_EVERY: usize = 4096;
 /// each record. The writer thread read those lines last, and a write to a line another core
 /// holds waits for that core to give it up: asked for eight lines early, it is on its way while
 /// the caller goes on. Measured with a burst program (2,000 calls, then a flush), against the
-/// same build without it, 12-16 alternated pairs: the span's rate 1.04-1.06×, the log's
-/// 1.05-1.08×, a span with attributes and an event 1.05-1.06× (256 and 2,048 bytes ahead: no
-/// different from 512). The writer's rate in a saturating loop did not move (1.00, 10 pairs
-/// each for spans and logs), although there the line asked for may be one the writer has yet
-/// to read. Cost: about 6 instructions per record.
+/// same build without it, 12-20 alternated runs of each, several sittings: the span's median
+/// rate 2-7 % higher, the log's 0-8 %, a span with attributes and an event 5-9 % (256 and
+/// 2,048 bytes ahead: no different from 512). The writer's rate in a saturating loop did not
+/// move (1.00, 10 pairs each for spans and logs), although there the line asked for may be one
+/// the writer has yet to read. Cost: 4 instructions per record. Only where the CPU has
+/// `prefetchw` (CPUID, asked once per process).
 const AHEAD: usize = 512;
 
 /// Bytes of a new buffer mapped in when it is made; the consumer maps in more, ahead of the
@@ -173,6 +174,7 @@ fn ring_soft(buf: Buffer, soft: usize) -> (Producer, Consumer) {
             cached_head: 0,
             next_reload: 0,
             dropped: 0,
+            prefetch: has_prefetch_write(),
         },
         Consumer {
             shared,
@@ -206,6 +208,8 @@ pub struct Producer {
     /// whether the consumer has caught up and the producer can go back to the start.
     next_reload: usize,
     dropped: u64,
+    /// Whether the CPU has `prefetchw` (see [`AHEAD`]).
+    prefetch: bool,
 }
 
 // SAFETY: `buf` points into the allocation kept alive by `shared`; moving the producer to another
@@ -369,7 +373,9 @@ impl Producer {
         // A hint only: whatever the line holds, and whoever owns it, nothing is read or written.
         // Not wrapped at the end of the buffer: the last lap's few hints past it go to nothing
         // or to unrelated memory, and the mask costed instructions on every record.
-        prefetch_write(ahead);
+        if self.prefetch {
+            prefetch_write(ahead);
+        }
     }
 
     /// Counts one record that could not be written (drop policy).

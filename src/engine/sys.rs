@@ -53,17 +53,37 @@ pub(crate) fn evict_ref<T>(r: &T) {
 }
 
 /// Asks for the cache line holding `p` in a writable state, ahead of a write to it
-/// (`prefetchw`, a no-op on x86-64 parts without it; nothing elsewhere).
+/// (`prefetchw`). Call it only where [`has_prefetch_write`] is true; it does nothing off x86-64.
 #[inline(always)]
 pub(crate) fn prefetch_write(p: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
     // SAFETY: a prefetch is a hint: it neither reads nor writes memory as the program sees it,
-    // and never faults, whatever the address.
+    // and never faults, whatever the address; the caller checked that the CPU has it.
     unsafe {
         core::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
     };
     #[cfg(not(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri))))]
     let _ = p;
+}
+
+/// Whether the CPU has `prefetchw` (CPUID leaf 0x8000_0001, ECX bit 8), asked once per process.
+pub(crate) fn has_prefetch_write() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri)))]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            use core::arch::x86_64::__cpuid;
+            // SAFETY: `cpuid` exists on every x86-64 processor and only reads identification
+            // registers; leaf 0x8000_0001 is asked only where leaf 0x8000_0000 lists it.
+            // (`__cpuid` is safe on recent toolchains and `unsafe` on older ones.)
+            #[allow(unused_unsafe)]
+            unsafe {
+                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+            }
+        })
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(mini_telemetry_loom), not(miri))))]
+    false
 }
 
 /// A zeroed, 8-byte aligned allocation of `len` bytes (a multiple of 8, not 0) for a ring: on
@@ -243,5 +263,18 @@ pub(crate) fn on_exit(f: extern "C" fn()) -> bool {
     {
         let _ = f;
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The CPUID answer agrees with what the kernel read from the same bit.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
+    #[test]
+    fn prefetch_write_support_matches_the_kernels_flag() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        let flags = info.lines().find(|l| l.starts_with("flags")).unwrap();
+        let kernel = flags.split_whitespace().any(|f| f == "3dnowprefetch");
+        assert_eq!(super::has_prefetch_write(), kernel);
     }
 }
