@@ -4,7 +4,8 @@
 Reads target/criterion/<group>/<bench>/new/estimates.json (written by
 `cargo bench --bench peers`) next to this script, or under the directory given as the only
 argument, and prints one row per library: group, library, median (95% CI), and the ratio
-peer median / mini_telemetry median (above 1: the peer is slower).
+peer median / mini_telemetry median (above 1: the peer is slower). A `*_local` row (fastrace's
+span under a ready root) is also compared with mini_telemetry_child, ours made the same way.
 """
 
 import json
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 OURS = "mini_telemetry"
+# Ours as a child of a root span made per burst, the like-for-like row for fastrace's local span.
+CHILD = "mini_telemetry_child"
 # Group order of benches/peers.rs; any other group found is listed after these.
 GROUPS = [
     "span_start_end",
@@ -26,7 +29,7 @@ GROUPS = [
     "tight_loop_log",
 ]
 # Library order inside a group; others follow alphabetically.
-LIBS = [OURS, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
+LIBS = [OURS, CHILD, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
 
 
 def fmt_ns(ns: float) -> str:
@@ -75,6 +78,10 @@ def main() -> int:
                 ratio = "1 (ours)"
             elif ours:
                 ratio = f"{m / ours:.2f}×"
+                # fastrace's local span is a child of a ready root: also against ours made so.
+                child = libs.get(CHILD, (None,))[0]
+                if lib.endswith("_local") and child:
+                    ratio += f" ({m / child:.2f}× vs {CHILD})"
             else:
                 ratio = "n/a"
             name = f"**{lib}**" if lib == OURS else lib

@@ -223,6 +223,33 @@ impl Lib for Mini {
     }
 }
 
+/// mini_telemetry's span made as a child of a root span started per burst (outside the timed
+/// region), as `fastrace_local`'s is: the like-for-like row beside it. (The `mini_telemetry` row
+/// makes a new root span per call: a new trace id and a sampler decision each time.)
+struct MiniChild;
+
+impl Lib for MiniChild {
+    fn name(&self) -> &'static str {
+        "mini_telemetry_child"
+    }
+    fn flush(&self, target: u64) -> u64 {
+        Mini.flush(target)
+    }
+    fn exported(&self) -> Option<u64> {
+        Mini.exported()
+    }
+}
+
+/// A root span made current for a burst of [`MiniChild`] calls, and its end (one record).
+fn mini_root_begin(t: &mini_telemetry::Tracer) -> mini_telemetry::Span {
+    t.start("burst")
+}
+
+fn mini_root_end(root: mini_telemetry::Span) -> u64 {
+    drop(root);
+    1 // the root span's own record
+}
+
 /// mini_telemetry's metric calls produce no record; nothing to flush or count.
 struct MiniMetric;
 
@@ -606,6 +633,15 @@ fn span_start_end(c: &mut Criterion) {
     let mini = mini_telemetry::tracer("bench");
     let mut g = group(c, "span_start_end");
     bench(&mut g, &Mini, 1, || mini_span(&mini));
+    bench_bursts(
+        &mut g,
+        &MiniChild,
+        1,
+        || mini_root_begin(&mini),
+        mini_root_end,
+        || mini_span(&mini),
+    )
+    .report(&MiniChild, 0);
     bench(&mut g, &OtelSpans, 1, || otel_span(p));
     bench(&mut g, &TracingLib, 1, tracing_span);
     bench(&mut g, &Fastrace { name: "fastrace" }, 1, fastrace_span);
@@ -632,7 +668,7 @@ fn span_3_attrs_1_event(c: &mut Criterion) {
     let p = peers();
     let mini = mini_telemetry::tracer("bench");
     let mut g = group(c, "span_3_attrs_1_event");
-    bench(&mut g, &Mini, 1, || {
+    let mini_op = || {
         let s = mini.start("span");
         s.set_attributes(&[
             KeyValue::new("http.method", "GET"),
@@ -640,7 +676,17 @@ fn span_3_attrs_1_event(c: &mut Criterion) {
             KeyValue::new("cache.hit", true),
         ]);
         s.add_event("event", &[]);
-    });
+    };
+    bench(&mut g, &Mini, 1, mini_op);
+    bench_bursts(
+        &mut g,
+        &MiniChild,
+        1,
+        || mini_root_begin(&mini),
+        mini_root_end,
+        mini_op,
+    )
+    .report(&MiniChild, 0);
     bench(&mut g, &OtelSpans, 1, || {
         let mut s = p.otel.tracer.start("span");
         s.set_attributes([
