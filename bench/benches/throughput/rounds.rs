@@ -38,6 +38,7 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
         "log macro, 2 fields, in a span",
         "counter add, 2 attributes",
         "histogram record, 1 attribute",
+        "clock floor, two rdtsc reads",
     ];
     let mut reference = Vec::with_capacity(ROUNDS);
     let mut alu_reference = Vec::with_capacity(ROUNDS);
@@ -90,6 +91,12 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
             // A cheap walk over 0..1000, as in the criterion bench.
             v = if v > 999.0 { 0.37 } else { v + 0.37 };
             op_hist_record_1_attr(&hist, v)
+        }));
+        // The span's clock floor in the same round: the two time-stamp counter reads a sampled
+        // span makes, so that the span's ratio to it compares one stretch of time with itself.
+        per[5].push(burst(2_000, || {
+            std::hint::black_box(ticks());
+            std::hint::black_box(ticks());
         }));
         mini_telemetry::flush();
     }
@@ -172,6 +179,20 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
             "ns",
         );
     }
+    // The span against its clock floor, round by round.
+    let ratio: Vec<f64> = per[0].iter().zip(&per[5]).map(|(s, f)| s / f).collect();
+    res.add(
+        "rounds",
+        "span start+end / clock floor, same round: median",
+        median(ratio.clone()),
+        "x",
+    );
+    res.add(
+        "rounds",
+        "span start+end / clock floor, same round: median, quiet rounds",
+        median(pick(&ratio, true)),
+        "x",
+    );
     for (label, want) in [("paced 2us", None), ("paced 2us, quiet rounds", Some(true))] {
         let mut lat: Vec<u64> = requests
             .iter()
