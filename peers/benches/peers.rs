@@ -587,8 +587,9 @@ fn fastrace_root_end((guard, root): (fastrace::local::LocalParentGuard, FtSpan))
 // The operations, one function per library, shared by the burst and the tight-loop groups
 // ---------------------------------------------------------------------------------------------
 
-/// A root span started and ended (`is_recording` keeps ours alive to its drop without criterion
-/// copying it, as in hot_path.rs).
+/// A span started and ended, a child of the current span if there is one, else a root
+/// (`is_recording` keeps ours alive to its drop without criterion copying it, as in
+/// hot_path.rs).
 fn mini_span(t: &mini_telemetry::Tracer) {
     black_box(t.start(black_box("span")).is_recording());
 }
@@ -627,7 +628,7 @@ fn tracing_log() {
 /// span (new trace id) in mini_telemetry, opentelemetry (`tracer.start`, not made current;
 /// mini_telemetry's span *is* made current) and fastrace (`Span::root`); an unentered span in
 /// tracing, which writes its line on close. `fastrace_local` is a `LocalSpan` under a root span
-/// made per burst (outside the timed region).
+/// made per burst (outside the timed region), and `mini_telemetry_child` ours made the same way.
 fn span_start_end(c: &mut Criterion) {
     let p = peers();
     let mini = mini_telemetry::tracer("bench");

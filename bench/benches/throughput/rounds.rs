@@ -92,8 +92,9 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
             v = if v > 999.0 { 0.37 } else { v + 0.37 };
             op_hist_record_1_attr(&hist, v)
         }));
-        // The span's clock floor in the same round: the two time-stamp counter reads a sampled
-        // span makes, so that the span's ratio to it compares one stretch of time with itself.
+        // The span's clock floor in the same round, a millisecond or two after the span's
+        // burst: the two time-stamp counter reads a sampled span makes, so that the span's
+        // ratio to it compares two moments of one round, not two parts of the run.
         per[5].push(burst(2_000, || {
             std::hint::black_box(ticks());
             std::hint::black_box(ticks());

@@ -1,0 +1,76 @@
+//! The burst rate of one call, for comparing two builds: 400 bursts of 2,000 calls, a `flush()`
+//! between bursts (untimed), `Config::new(..)`'s defaults, output to `/dev/null`. Prints the
+//! median burst's rate. Build it at each commit, copy the binaries aside, and run them in turn
+//! many times: one run of each says little on a host whose speed moves within seconds.
+//!
+//! ```text
+//! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|log
+//! ```
+
+use mini_telemetry::{Config, KeyValue, Sink, info};
+use std::hint::black_box;
+use std::time::Instant;
+
+const BURSTS: usize = 400;
+const CALLS: u32 = 2_000;
+
+#[inline(never)]
+fn span(t: &mini_telemetry::Tracer) {
+    drop(t.start("span"));
+}
+
+#[inline(never)]
+fn span_attrs(t: &mini_telemetry::Tracer) {
+    let s = t.start("span");
+    s.set_attributes(&[
+        KeyValue::new("http.method", "GET"),
+        KeyValue::new("http.status", 200),
+        KeyValue::new("cache.hit", true),
+    ]);
+    s.add_event("event", &[]);
+}
+
+#[inline(never)]
+fn log(l: &mini_telemetry::Logger) {
+    info!(l, "request done", status = black_box(200), path = "/api");
+}
+
+fn main() {
+    let op = std::env::args().nth(1).unwrap_or_else(|| "span".into());
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    let _guard = Config::new("bursts", "0", "bench")
+        .sink(Sink::Writer(Box::new(null)))
+        .use_env(false)
+        .install()
+        .expect("init");
+    let tracer = mini_telemetry::tracer("bursts");
+    let logger = mini_telemetry::logger("bursts");
+    let call: &dyn Fn() = match op.as_str() {
+        "span" => &|| span(&tracer),
+        "attrs" => &|| span_attrs(&tracer),
+        "log" => &|| log(&logger),
+        other => {
+            eprintln!("unknown operation {other}: span, attrs or log");
+            std::process::exit(2);
+        }
+    };
+    let mut per_call = Vec::with_capacity(BURSTS);
+    for _ in 0..BURSTS {
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            call();
+        }
+        per_call.push(t.elapsed().as_secs_f64() / f64::from(CALLS));
+        mini_telemetry::flush();
+    }
+    per_call.sort_by(f64::total_cmp);
+    let median = per_call[BURSTS / 2];
+    println!(
+        "{op}: {:.1} ns per call, {:.2} M/s (median of {BURSTS} bursts of {CALLS})",
+        median * 1e9,
+        1e-6 / median
+    );
+}
