@@ -25,6 +25,7 @@ GROUPS = [
     "counter_add_2_attrs",
     "counter_bound",
     "histogram_record_1_attr",
+    "paced_request",
     "tight_loop_span",
     "tight_loop_log",
 ]
@@ -88,8 +89,35 @@ def main() -> int:
             print(f"| {group} | {name} | {fmt_ns(m)} | {fmt_ns(lo)} – {fmt_ns(hi)} | {ratio} |")
     counts = root.parent / "peers-counts.txt"
     if counts.exists():
+        print_paced(counts)
         print_counts(counts)
     return 0
+
+
+def print_paced(path: Path) -> None:
+    """The PACED lines: each library's request latency, requests paced 2 µs apart."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        kind, group, lib, *kv = line.split()
+        if kind == "PACED":
+            rows[lib] = {k: int(v) for k, v in (x.split("=", 1) for x in kv)}
+    if not rows:
+        return
+    ours = rows.get(OURS)
+    print()
+    print("| paced request (2 µs apart) | p50 | p99 | p99.9 | max | p50 vs mini_telemetry | p99.9 vs mini_telemetry |")
+    print("|---|---|---|---|---|---|---|")
+    for lib in order(rows, LIBS):
+        r = rows[lib]
+        name = f"**{lib}**" if lib == OURS else lib
+        if lib == OURS:
+            ratios = "1 (ours) | 1 (ours)"
+        elif ours:
+            ratios = f"{r['p50'] / ours['p50']:.2f}× | {r['p999'] / ours['p999']:.2f}×"
+        else:
+            ratios = "n/a | n/a"
+        cells = " | ".join(fmt_ns(r[k]) for k in ("p50", "p99", "p999", "max"))
+        print(f"| {name} | {cells} | {ratios} |")
 
 
 def print_counts(path: Path) -> None:

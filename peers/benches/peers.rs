@@ -1000,6 +1000,191 @@ fn tight_loop_log(c: &mut Criterion) {
     g.g.finish();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Paced requests: latency of a whole request, one at a time, each library in turn
+// ---------------------------------------------------------------------------------------------
+
+// `request(tracer, logger, counter, histogram, i)`: the request of ../bench's `request` group and
+// instruction count, so the three describe the same calls.
+include!("../../bench/benches/shared/request.rs");
+
+/// Requests timed per library, after [`PACED_WARMUP`] untimed ones and a flush.
+const PACED_REQUESTS: u64 = 100_000;
+const PACED_WARMUP: u64 = 5_000;
+/// The pause between two requests (a busy wait: the thread does not sleep).
+const PACE: Duration = Duration::from_micros(2);
+
+/// The same request in opentelemetry: spans made current through `Context`, logs through the
+/// Logger API (the SDK takes the trace context from the current `Context`), the SDK's counter
+/// and histogram.
+fn otel_request(
+    p: &Peers,
+    counter: &opentelemetry::metrics::Counter<u64>,
+    hist: &opentelemetry::metrics::Histogram<f64>,
+    i: u64,
+) {
+    let t = &p.otel.tracer;
+    let root = t
+        .span_builder("GET /api/users")
+        .with_kind(opentelemetry::trace::SpanKind::Server)
+        .with_attributes([OtelKv::new("http.route", "/api/users")])
+        .start(t);
+    let root_cx = Context::current_with_span(root);
+    let _root = root_cx.clone().attach();
+    {
+        let _db = Context::current_with_span(t.start("db.query")).attach();
+        otel_log_1(p, "query done", "rows", 3);
+    }
+    drop(t.start("cache.get"));
+    otel_log_1(p, "request done", "status", 200);
+    counter.add(1, &[OtelKv::new("http.route", "/api/users")]);
+    hist.record(
+        (i % 100) as f64 * 0.25,
+        &[OtelKv::new("http.route", "/api/users")],
+    );
+}
+
+/// An INFO log record with a body and one attribute, through opentelemetry's Logger API.
+fn otel_log_1(p: &Peers, body: &'static str, key: &'static str, value: i64) {
+    let mut r = p.otel.logger.create_log_record();
+    r.set_severity_number(Severity::Info);
+    r.set_severity_text("INFO");
+    r.set_body(body.into());
+    r.add_attribute(key, value);
+    p.otel.logger.emit(r);
+}
+
+/// The same request in tracing (spans entered, events inside them) with the `metrics` crate for
+/// the counter and the histogram, as a service using both would write it.
+fn tracing_request(i: u64) {
+    let _root = tracing::info_span!(
+        "GET /api/users",
+        otel.kind = "server",
+        http.route = "/api/users"
+    )
+    .entered();
+    {
+        let _db = tracing::info_span!("db.query").entered();
+        tracing::info!(rows = 3, "query done");
+    }
+    drop(tracing::info_span!("cache.get").entered());
+    tracing::info!(status = 200, "request done");
+    metrics::counter!("paced_requests", "http.route" => "/api/users").increment(1);
+    metrics::histogram!("paced_latency", "http.route" => "/api/users")
+        .record((i % 100) as f64 * 0.25);
+}
+
+/// The same request in fastrace (a root span per request, local spans under it, events for
+/// the two logs: fastrace has no logs) with the `metrics` crate.
+fn fastrace_request(i: u64) {
+    let root = FtSpan::root("GET /api/users", FtContext::random())
+        .with_properties(|| [("http.route", "/api/users")]);
+    let _parent = root.set_local_parent();
+    {
+        let _db = LocalSpan::enter_with_local_parent("db.query");
+        LocalSpan::add_event(FtEvent::new("query done").with_properties(|| [("rows", "3")]));
+    }
+    drop(LocalSpan::enter_with_local_parent("cache.get"));
+    LocalSpan::add_event(FtEvent::new("request done").with_properties(|| [("status", "200")]));
+    metrics::counter!("paced_requests", "http.route" => "/api/users").increment(1);
+    metrics::histogram!("paced_latency", "http.route" => "/api/users")
+        .record((i % 100) as f64 * 0.25);
+}
+
+/// Times [`PACED_REQUESTS`] calls of `request`, one by one, [`PACE`] apart, after a warm-up and
+/// a flush; then flushes, prints the DROPS line (`per_request` records a request produces, in
+/// the library's unit) and a PACED line with the latency percentiles, in nanoseconds.
+fn paced(lib: &dyn Lib, per_request: u64, mut request: impl FnMut(u64)) {
+    lib.flush(0);
+    let base = lib.exported();
+    for i in 0..PACED_WARMUP {
+        request(i);
+        spin(PACE);
+    }
+    let mut produced = PACED_WARMUP * per_request;
+    if let Some(base) = base {
+        produced += lib.flush(base + produced);
+    }
+    let mut lat: Vec<u64> = Vec::with_capacity(PACED_REQUESTS as usize);
+    for i in 0..PACED_REQUESTS {
+        let t = Instant::now();
+        request(i);
+        lat.push(t.elapsed().as_nanos() as u64);
+        spin(PACE);
+    }
+    produced += PACED_REQUESTS * per_request;
+    Tally {
+        group: "paced_request",
+        base,
+        produced,
+    }
+    .report(lib, 0);
+    lat.sort_unstable();
+    let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+    let line = format!(
+        "PACED paced_request {} p50={} p99={} p999={} max={}",
+        lib.name(),
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        lat[lat.len() - 1]
+    );
+    eprintln!("{line}");
+    record_line(&line);
+}
+
+fn spin(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// A request (a server span with an attribute; a child span with a log in it; a second child
+/// span; a log; a counter add and a histogram record with one attribute each) every 2 µs,
+/// each request timed on its own, 100,000 per library: latency as a server sees it, with each
+/// library's background work running beside it. Not a criterion group: the percentiles go to
+/// `target/peers-counts.txt` (PACED lines), which `report.py` tables.
+fn paced_request(_c: &mut Criterion) {
+    // Criterion does not see this group: skip it when the command line names other groups.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filters.is_empty()
+        && !filters
+            .iter()
+            .any(|f| f.split('|').any(|part| "paced_request".contains(part)))
+    {
+        return;
+    }
+    let p = peers();
+    let tracer = mini_telemetry::tracer("bench.request");
+    let logger = mini_telemetry::logger("bench.request");
+    let meter = mini_telemetry::meter("bench.request");
+    let counter = meter.counter("paced_requests").build();
+    let hist = meter.histogram("paced_latency").with_unit("ms").build();
+    // Five lines a request (three spans, two logs); the metric lines written by the flushes
+    // are counted as exported too.
+    paced(&Mini, 5, |i| request(&tracer, &logger, &counter, &hist, i));
+
+    let counter = p.otel.meter.u64_counter("paced_requests").build();
+    let hist = p
+        .otel
+        .meter
+        .f64_histogram("paced_latency")
+        .with_unit("ms")
+        .build();
+    // Spans only: three a request (the two log records go to the log exporter).
+    paced(&OtelSpans, 3, |i| otel_request(p, &counter, &hist, i));
+
+    // Five lines a request: three span closes, two events.
+    paced(&TracingLib, 5, tracing_request);
+
+    // Three spans and two events a request.
+    paced(&Fastrace { name: "fastrace" }, 5, fastrace_request);
+}
+
 criterion_group!(
     benches,
     setup,
@@ -1010,6 +1195,7 @@ criterion_group!(
     counter_add_2_attrs,
     counter_bound,
     histogram_record_1_attr,
+    paced_request,
     tight_loop_span,
     tight_loop_log
 );
