@@ -1,39 +1,24 @@
 //! The burst rate of one call, for comparing two builds: 400 bursts of 2,000 calls, a `flush()`
 //! between bursts (untimed), `Config::new(..)`'s defaults, output to `/dev/null`. Prints the
-//! median burst's rate. Build it at each commit, copy the binaries aside, and run them in turn
-//! many times: one run of each says little on a host whose speed moves within seconds.
+//! median burst's rate (the log is made outside any span). Build it at each commit, copy the
+//! binaries aside, and run them in turn many times: one run of each says little on a host whose
+//! speed moves within seconds.
 //!
 //! ```text
 //! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|log
 //! ```
 
-use mini_telemetry::{Config, KeyValue, Sink, info};
-use std::hint::black_box;
+#![allow(dead_code)]
+
+use mini_telemetry::{Config, Sink};
 use std::time::Instant;
 
 const BURSTS: usize = 400;
 const CALLS: u32 = 2_000;
 
-#[inline(never)]
-fn span(t: &mini_telemetry::Tracer) {
-    drop(t.start("span"));
-}
-
-#[inline(never)]
-fn span_attrs(t: &mini_telemetry::Tracer) {
-    let s = t.start("span");
-    s.set_attributes(&[
-        KeyValue::new("http.method", "GET"),
-        KeyValue::new("http.status", 200),
-        KeyValue::new("cache.hit", true),
-    ]);
-    s.add_event("event", &[]);
-}
-
-#[inline(never)]
-fn log(l: &mini_telemetry::Logger) {
-    info!(l, "request done", status = black_box(200), path = "/api");
-}
+// The calls of `benches/shared/ops.rs`, which the criterion benches, the `rounds` group and the
+// instruction counts time too (it holds metric calls this program does not make).
+include!("../benches/shared/ops.rs");
 
 fn main() {
     let op = std::env::args().nth(1).unwrap_or_else(|| "span".into());
@@ -49,9 +34,9 @@ fn main() {
     let tracer = mini_telemetry::tracer("bursts");
     let logger = mini_telemetry::logger("bursts");
     let call: &dyn Fn() = match op.as_str() {
-        "span" => &|| span(&tracer),
-        "attrs" => &|| span_attrs(&tracer),
-        "log" => &|| log(&logger),
+        "span" => &|| op_span(&tracer),
+        "attrs" => &|| op_span_3_attrs_1_event(&tracer),
+        "log" => &|| op_log_macro_2_fields(&logger),
         other => {
             eprintln!("unknown operation {other}: span, attrs or log");
             std::process::exit(2);

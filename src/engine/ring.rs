@@ -371,7 +371,7 @@ impl Producer {
         fill(payload);
         self.tail = self.tail.wrapping_add(frame_len(len));
         self.shared.tail.store(self.tail, Ordering::Release);
-        // Not wrapped at the end of the buffer: a record in the last 512 bytes of a lap sends
+        // Not wrapped at the end of the buffer: a record in the last `AHEAD` bytes of a lap sends
         // its hint past the end, to nothing or to unrelated memory, which a hint cannot harm;
         // the mask cost instructions on every record.
         if self.prefetch {

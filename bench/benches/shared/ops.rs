@@ -1,6 +1,7 @@
-// Included by `benches/hot_path.rs`, `benches/throughput/main.rs` and `benches/instructions.rs`,
-// so a per-call target is the same call in the criterion median, the interleaved rounds and the
-// instruction count. (`peers/benches/peers.rs` writes the same calls next to each peer's.)
+// Included by `benches/hot_path.rs`, `benches/throughput/main.rs`, `benches/instructions.rs` and
+// `examples/bursts.rs`, so a per-call target is the same call in the criterion median, the
+// interleaved rounds, the instruction count and the burst program. (`peers/benches/peers.rs`
+// writes the same calls next to each peer's.)
 //
 // Each is `#[inline(never)]`: every bench times the same compiled call, as a user's function
 // would make it. Inlined into a bench's loop, the compiler made different choices in each bench
