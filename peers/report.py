@@ -28,6 +28,8 @@ GROUPS = [
     "paced_request",
     "tight_loop_span",
     "tight_loop_log",
+    "sustained_spans",
+    "sustained_logs",
 ]
 # Library order inside a group; others follow alphabetically.
 LIBS = [OURS, CHILD, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
@@ -90,8 +92,39 @@ def main() -> int:
     counts = root.parent / "peers-counts.txt"
     if counts.exists():
         print_paced(counts)
+        print_sustained(counts)
         print_counts(counts)
     return 0
+
+
+def print_sustained(path: Path) -> None:
+    """The SUSTAINED lines: calls back to back, then a flush; records per second from the first
+    call to the end of the flush, and what reached the exporter."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        kind, group, lib, *kv = line.split()
+        if kind == "SUSTAINED":
+            rows[(group, lib)] = {k: int(v) for k, v in (x.split("=", 1) for x in kv)}
+    if not rows:
+        return
+    print()
+    print("| sustained (200,000 calls, then a flush) | library | produced per second, to the end of the flush | ours / theirs | exported | not exported | resident memory grown |")
+    print("|---|---|---|---|---|---|---|")
+    for group in order({g for g, _ in rows}, GROUPS):
+        ours = rows.get((group, OURS))
+        for lib in order({l for g, l in rows if g == group}, LIBS):
+            r = rows[(group, lib)]
+            rate = r["produced"] / r["ns"] * 1e9
+            if lib == OURS:
+                ratio = "1 (ours)"
+            elif ours:
+                ratio = f"{(ours['produced'] / ours['ns']) / (r['produced'] / r['ns']):.2f}×"
+            else:
+                ratio = "n/a"
+            lost = max(r["produced"] - r["exported"], 0)
+            share = f" ({lost / r['produced']:.0%})" if lost else ""
+            name = f"**{lib}**" if lib == OURS else lib
+            print(f"| {group} | {name} | {rate / 1e6:.2f} M/s | {ratio} | {r['exported']:,} | {lost:,}{share} | {r['grew_kib'] / 1024:.1f} MiB |")
 
 
 def print_paced(path: Path) -> None:
@@ -129,7 +162,7 @@ def print_counts(path: Path) -> None:
         fields = dict(x.split("=", 1) for x in kv)
         rows.setdefault((group, lib), {}).update(fields)
     print()
-    print("| group | library | produced | exported | not exported after a final flush | resident memory grown (tight loops) |")
+    print("| group | library | produced | exported | not exported after a final flush | resident memory grown (tight loops, sustained) |")
     print("|---|---|---|---|---|---|")
     for group in order({g for g, _ in rows}, GROUPS):
         for lib in order({l for g, l in rows if g == group}, LIBS):

@@ -1146,16 +1146,7 @@ fn spin(d: Duration) {
 /// library's background work running beside it. Not a criterion group: the percentiles go to
 /// `target/peers-counts.txt` (PACED lines), which `report.py` tables.
 fn paced_request(_c: &mut Criterion) {
-    // Criterion does not see this group: skip it when the command line names other groups.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if !filters.is_empty()
-        && !filters
-            .iter()
-            .any(|f| f.split('|').any(|part| "paced_request".contains(part)))
-    {
+    if filtered_out("paced_request") {
         return;
     }
     let p = peers();
@@ -1185,6 +1176,81 @@ fn paced_request(_c: &mut Criterion) {
     paced(&Fastrace { name: "fastrace" }, 5, fastrace_request);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sustained: as many calls as fast as possible, then until everything is out
+// ---------------------------------------------------------------------------------------------
+
+/// Calls per library in the sustained groups.
+const SUSTAINED_CALLS: u64 = 200_000;
+
+/// Makes [`SUSTAINED_CALLS`] calls of `f` back to back, then flushes the library until what it
+/// will export is out, and prints a SUSTAINED line: the time from the first call to the end of
+/// the flush, the records produced and exported, and how much resident memory grew.
+fn sustained(lib: &dyn Lib, group: &'static str, per_call: u64, mut f: impl FnMut()) {
+    lib.flush(0);
+    let base = lib.exported().unwrap_or(0);
+    let before = rss_kib("VmRSS:");
+    reset_peak_kib();
+    let t = Instant::now();
+    for _ in 0..SUSTAINED_CALLS {
+        f();
+    }
+    let mut produced = SUSTAINED_CALLS * per_call;
+    produced += lib.flush(base + produced);
+    let ns = t.elapsed().as_nanos();
+    let exported = lib.exported().unwrap_or(0) - base;
+    let grew = rss_kib("VmHWM:").saturating_sub(before);
+    let line = format!(
+        "SUSTAINED {group} {} produced={produced} exported={exported} ns={ns} grew_kib={grew}",
+        lib.name()
+    );
+    eprintln!("{line}");
+    record_line(&line);
+}
+
+/// Whether the command line names groups, none of them `group` (criterion does not see the
+/// groups that time themselves).
+fn filtered_out(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    !filters.is_empty()
+        && !filters
+            .iter()
+            .any(|f| f.split('|').any(|part| group.contains(part)))
+}
+
+/// Root spans (as in `tight_loop_span`), then a flush: the rate a service gets out of each
+/// library, with its policy when the producer outruns the export (ours waits; opentelemetry and
+/// tracing-appender drop; fastrace's queue grows). fastrace's local spans are left out, as in
+/// the tight loop.
+fn sustained_spans(_c: &mut Criterion) {
+    if filtered_out("sustained_spans") {
+        return;
+    }
+    let p = peers();
+    let mini = mini_telemetry::tracer("bench");
+    let group = "sustained_spans";
+    sustained(&Mini, group, 1, || mini_span(&mini));
+    sustained(&OtelSpans, group, 1, || otel_span(p));
+    sustained(&TracingLib, group, 1, tracing_span);
+    sustained(&Fastrace { name: "fastrace" }, group, 1, fastrace_span);
+}
+
+/// Logs with two fields (as in `tight_loop_log`), then a flush.
+fn sustained_logs(_c: &mut Criterion) {
+    if filtered_out("sustained_logs") {
+        return;
+    }
+    let p = peers();
+    let logger = mini_telemetry::logger("bench");
+    let group = "sustained_logs";
+    sustained(&Mini, group, 1, || mini_log(&logger));
+    sustained(&OtelLogs, group, 1, || otel_log(p));
+    sustained(&TracingLib, group, 1, tracing_log);
+}
+
 criterion_group!(
     benches,
     setup,
@@ -1197,6 +1263,8 @@ criterion_group!(
     histogram_record_1_attr,
     paced_request,
     tight_loop_span,
-    tight_loop_log
+    tight_loop_log,
+    sustained_spans,
+    sustained_logs
 );
 criterion_main!(benches);
