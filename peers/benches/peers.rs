@@ -363,15 +363,23 @@ impl Lib for Fastrace {
     fn name(&self) -> &'static str {
         self.name
     }
+    /// Commands that overflowed this thread's queue (10,240 commands) are parked in an unbounded
+    /// list in the thread until it sends again, and each send moves at most what the queue has
+    /// room for: one sampled root span (one more span record) at a time moves them, until all
+    /// are out or three rounds in a row export nothing (or 30 s have passed).
     fn flush(&self, target: u64) -> u64 {
+        let start = Instant::now();
         let mut extra = 0;
-        for _ in 0..10 {
+        let mut last = self.exported().unwrap();
+        let mut idle = 0;
+        loop {
             fastrace::flush();
-            if self.exported().unwrap() >= target + extra {
+            let now = self.exported().unwrap();
+            if now >= target + extra || idle >= 3 || start.elapsed() > Duration::from_secs(30) {
                 break;
             }
-            // Commands that overflowed this thread's queue are parked in it until the thread
-            // sends again: one sampled root span (one more span record) moves them.
+            idle = if now > last { 0 } else { idle + 1 };
+            last = now;
             drop(FtSpan::root("flush", FtContext::random()));
             extra += 1;
         }
