@@ -26,10 +26,10 @@ GROUPS = [
     "counter_bound",
     "histogram_record_1_attr",
     "paced_request",
-    "tight_loop_span",
-    "tight_loop_log",
     "sustained_spans",
     "sustained_logs",
+    "tight_loop_span",
+    "tight_loop_log",
 ]
 # Library order inside a group; others follow alphabetically.
 LIBS = [OURS, CHILD, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
