@@ -49,6 +49,14 @@ impl<'a> Enc<'a> {
         self.buf[self.pos..self.pos + N].copy_from_slice(b);
         self.pos += N;
     }
+    /// The next `N` bytes, to be written at constant offsets (one bounds check for all of
+    /// them), and the cursor past them.
+    #[inline(always)]
+    pub fn fixed<const N: usize>(&mut self) -> &mut [u8; N] {
+        let at = self.pos;
+        self.pos += N;
+        (&mut self.buf[at..at + N]).try_into().unwrap()
+    }
     #[inline]
     fn put(&mut self, b: &[u8]) {
         let n = b.len();
@@ -111,6 +119,12 @@ impl<'a> Enc<'a> {
         let n = trunc_len(s, max);
         self.u32(n as u32);
         self.put(&s.as_bytes()[..n]);
+    }
+    /// A text already cut to its limit ([`trunc_len`]): its u32 length, then its bytes.
+    #[inline(always)]
+    pub fn counted(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.put(b);
     }
     /// A string (u32 length), truncated to the limit.
     #[inline(always)]

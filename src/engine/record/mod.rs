@@ -24,7 +24,7 @@ mod span;
 
 pub use codec::{Corrupt, DValue, Dec, Enc, array_body};
 pub use log::{CallsiteHead, LogHead};
-pub use span::{EventHead, LinkHead, PartHead, SpanEnd};
+pub use span::{EventHead, HeadWord, LinkHead, PartHead, SpanEnd};
 
 use crate::model::value::{KeyValue, Value};
 

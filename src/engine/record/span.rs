@@ -40,29 +40,86 @@ pub struct SpanEnd {
     pub dropped_links: u32,
 }
 
+/// The first eight bytes of a [`SpanEnd`] record as one little-endian word: the record kind,
+/// the span kind, the status, the flags and the scope. A live span keeps its end record's head
+/// in this form from its start ([`HeadWord::new`]), updates the status and flags in place, and
+/// its end writes the word with one store ([`SpanEnd::encode_into`]) instead of assembling it
+/// from separate fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadWord(u64);
+
+impl HeadWord {
+    const STATUS_SHIFT: u32 = 16;
+    const FLAGS_SHIFT: u32 = 24;
+
+    /// The head of a span of kind `kind` in scope `scope`, with this status and these flags.
+    #[inline(always)]
+    pub const fn new(kind: u8, status: u8, flags: u8, scope: u32) -> HeadWord {
+        HeadWord(
+            kind::SPAN_END as u64
+                | (kind as u64) << 8
+                | (status as u64) << Self::STATUS_SHIFT
+                | (flags as u64) << Self::FLAGS_SHIFT
+                | (scope as u64) << 32,
+        )
+    }
+
+    /// The status byte.
+    #[inline]
+    pub const fn status(self) -> u8 {
+        (self.0 >> Self::STATUS_SHIFT) as u8
+    }
+
+    /// The same head with `status` instead.
+    #[inline]
+    pub const fn with_status(self, status: u8) -> HeadWord {
+        HeadWord(self.0 & !(0xff << Self::STATUS_SHIFT) | (status as u64) << Self::STATUS_SHIFT)
+    }
+
+    /// The same head with the `SPAN_*` flags `flags` set too.
+    #[inline]
+    pub const fn with_flags(self, flags: u8) -> HeadWord {
+        HeadWord(self.0 | (flags as u64) << Self::FLAGS_SHIFT)
+    }
+}
+
 impl SpanEnd {
     /// Encoded size, the kind byte included.
     pub const LEN: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
 
-    /// The encoded bytes, kind first. Assembled at constant offsets (no bounds checks), so that
-    /// the producer copies them into its ring in one fixed-size move.
-    #[inline(always)]
+    /// The encoded bytes, kind first.
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut h = [0u8; Self::LEN];
-        h[0] = kind::SPAN_END;
-        h[1] = self.kind;
-        h[2] = self.status;
-        h[3] = self.flags;
-        h[4..8].copy_from_slice(&self.scope.to_le_bytes());
-        h[8..24].copy_from_slice(&self.trace_id.to_le_bytes());
-        h[24..32].copy_from_slice(&self.span_id.to_le_bytes());
-        h[32..40].copy_from_slice(&self.parent_id.to_le_bytes());
-        h[40..48].copy_from_slice(&self.start.to_le_bytes());
-        h[48..56].copy_from_slice(&self.end.to_le_bytes());
-        h[56..60].copy_from_slice(&self.dropped_attrs.to_le_bytes());
-        h[60..64].copy_from_slice(&self.dropped_events.to_le_bytes());
-        h[64..68].copy_from_slice(&self.dropped_links.to_le_bytes());
+        let head = HeadWord::new(self.kind, self.status, self.flags, self.scope);
+        let dropped = [self.dropped_attrs, self.dropped_events, self.dropped_links];
+        let (ids, times) = (
+            (self.trace_id, self.span_id, self.parent_id),
+            (self.start, self.end),
+        );
+        Self::encode_into(&mut h, head, ids, times, dropped);
         h
+    }
+
+    /// Writes the fixed part into `h` from its pieces as a live span holds them: `ids` are the
+    /// trace, span and parent span ids, `times` the start and end ticks. Each field is one
+    /// store at a constant offset, no bounds checks, nothing assembled on the stack first.
+    #[inline(always)]
+    pub fn encode_into(
+        h: &mut [u8; Self::LEN],
+        head: HeadWord,
+        (trace_id, span_id, parent_id): (u128, u64, u64),
+        (start, end): (u64, u64),
+        dropped: [u32; 3],
+    ) {
+        h[0..8].copy_from_slice(&head.0.to_le_bytes());
+        h[8..24].copy_from_slice(&trace_id.to_le_bytes());
+        h[24..32].copy_from_slice(&span_id.to_le_bytes());
+        h[32..40].copy_from_slice(&parent_id.to_le_bytes());
+        h[40..48].copy_from_slice(&start.to_le_bytes());
+        h[48..56].copy_from_slice(&end.to_le_bytes());
+        h[56..60].copy_from_slice(&dropped[0].to_le_bytes());
+        h[60..64].copy_from_slice(&dropped[1].to_le_bytes());
+        h[64..68].copy_from_slice(&dropped[2].to_le_bytes());
     }
 
     /// Reads the fixed part after the kind byte.
@@ -211,6 +268,20 @@ mod tests {
         for cut in 1..SpanEnd::LEN {
             assert_eq!(SpanEnd::decode(&mut Dec::new(&b[1..cut])), Err(Corrupt));
         }
+    }
+
+    #[test]
+    fn a_head_word_changes_status_and_flags_in_place() {
+        let h = HeadWord::new(3, 0, SPAN_HAS_PARENT, 0xdead_beef);
+        assert_eq!(h.status(), 0);
+        let h = h.with_status(2).with_flags(SPAN_HAS_PENDING).with_status(1);
+        assert_eq!(h.status(), 1);
+        assert_eq!(
+            h,
+            HeadWord::new(3, 1, SPAN_HAS_PARENT | SPAN_HAS_PENDING, 0xdead_beef)
+        );
+        let b = h.0.to_le_bytes();
+        assert_eq!(b, [kind::SPAN_END, 3, 1, 3, 0xef, 0xbe, 0xad, 0xde]);
     }
 
     #[test]
