@@ -1,7 +1,8 @@
 //! The calling thread's own state: its ring producer (created on the thread's first record and
 //! handed to the writer) and its metric shard slot. [`emit`] is the one way a record enters a
 //! ring. (The current span is in `current.rs`, the id generator in `ids.rs`: neither needs a
-//! destructor, which makes them cheaper to reach.)
+//! destructor, which makes them cheaper to reach. The ring and the slot are kept the same way,
+//! and [`Local`]'s destructor gives them back.)
 
 use crate::engine::gate::{self, Gate};
 use crate::engine::metrics::shard;
@@ -9,14 +10,13 @@ use crate::engine::ring::{self, Buffer, Producer};
 use crate::engine::shared::{Global, RingEntry, is_enabled};
 use crate::model::config::FullPolicy;
 use std::cell::{Cell, RefCell};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Per-thread state, in one `thread_local!`.
+/// Per-thread state with a destructor, which gives back the thread's ring and metric slot.
 pub(crate) struct Local {
-    /// The thread's ring, and the gate where it waits for room in it.
-    producer: RefCell<Option<(Producer, Arc<Gate>)>>,
     /// Set on the writer thread: it must never wait for room in its own ring (a record it
     /// makes, e.g. from a panic hook or an observable callback, is dropped and counted instead).
     pub is_writer: Cell<bool>,
@@ -33,18 +33,34 @@ impl Drop for Local {
         // gone already (then `try_with` fails, and nothing reads it again).
         let _ = SLOT.try_with(|s| s.set(shard::NO_SLOT));
         shard::give_back(self.slot.replace(shard::NO_SLOT));
+        // Dropping the producer tells the writer that the ring gets nothing more: it drains the
+        // ring and frees it. A record made after this (by a later destructor) finds no ring, and
+        // `register` makes none while `LOCAL` is gone: it is counted as lost.
+        let ring = RING.with(|r| r.try_borrow_mut().ok().and_then(|mut r| r.take()));
+        drop(ring);
     }
 }
 
 thread_local! {
     pub(crate) static LOCAL: Local = const {
         Local {
-            producer: RefCell::new(None),
             is_writer: Cell::new(false),
             index: Cell::new(u32::MAX),
             slot: Cell::new(shard::NO_SLOT),
         }
     };
+}
+
+/// A thread's ring producer, and the gate where it waits for room in it.
+type ThreadRing = (Producer, Arc<Gate>);
+
+thread_local! {
+    /// This thread's ring, and the gate where it waits for room in it. Not dropped by the
+    /// thread-local machinery, so that reaching it checks no destructor's state (one address
+    /// computation instead of a state test per record): `Local`'s destructor takes it out, and
+    /// `register` makes one only while `LOCAL` is alive.
+    static RING: ManuallyDrop<RefCell<Option<ThreadRing>>> =
+        const { ManuallyDrop::new(RefCell::new(None)) };
 }
 
 thread_local! {
@@ -119,7 +135,12 @@ fn take_ring_bytes(g: &Global) -> usize {
     }
 }
 
-fn register(g: &Global) -> (Producer, Arc<Gate>) {
+/// A new ring for this thread, handed to the writer; `None` once this thread's `LOCAL` is torn
+/// down (its destructor would not give the ring back).
+fn register(g: &Global) -> Option<ThreadRing> {
+    // First, so that `LOCAL`'s destructor is registered (and will give the ring back) before
+    // the ring exists.
+    let idx = LOCAL.try_with(|l| l.index()).ok()?;
     let bytes = take_ring_bytes(g);
     // A spare buffer made by the writer ahead of need, if one of this size is left; else one
     // made here.
@@ -131,11 +152,10 @@ fn register(g: &Global) -> (Producer, Arc<Gate>) {
     let (p, c) = ring::ring_in(spare.unwrap_or_else(|| Buffer::new(bytes)));
     let gate = Arc::new(Gate::default());
     let t = std::thread::current();
-    let idx = LOCAL.try_with(|l| l.index()).unwrap_or(u32::MAX);
     g.new_rings
         .lock()
         .push(RingEntry::new(c, gate.clone(), t.name().unwrap_or(""), idx));
-    (p, gate)
+    Some((p, gate))
 }
 
 /// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
@@ -147,13 +167,18 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let r = LOCAL.try_with(|l| {
-        let Ok(mut slot) = l.producer.try_borrow_mut() else {
+    // `try_with`, not `with`: `with` was not inlined here (its panic path), and it never fails
+    // for this key, which has no destructor.
+    let r = RING.try_with(|r| {
+        let Ok(mut slot) = r.try_borrow_mut() else {
             return false;
         };
         let (p, gate) = match slot.as_mut() {
             Some(pg) => pg,
-            None => slot.insert(register(g)),
+            None => match register(g) {
+                Some(pg) => slot.insert(pg),
+                None => return false,
+            },
         };
         if len > p.max_record_len() {
             // The encoders size records to fit; never panic the host if one does not.
@@ -176,7 +201,7 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
                 // closure is never passed to a call (which would build it in memory first).
                 Err(f) => fill = f,
             }
-            match wait_for_room(g, p, gate, len, l.is_writer.get()) {
+            match wait_for_room(g, p, gate, len) {
                 Room::Now => {}
                 Room::Dropped => return true,
                 Room::Never => return false,
@@ -209,8 +234,8 @@ enum Room {
 
 #[cold]
 #[inline(never)]
-fn wait_for_room(g: &Global, p: &mut Producer, gate: &Gate, len: usize, is_writer: bool) -> Room {
-    if is_writer {
+fn wait_for_room(g: &Global, p: &mut Producer, gate: &Gate, len: usize) -> Room {
+    if LOCAL.try_with(|l| l.is_writer.get()).unwrap_or(false) {
         // Never block the writer on itself (a record it makes from a panic hook or an
         // observable callback): drop and count it.
         p.count_dropped();
