@@ -918,9 +918,9 @@ impl SpanInner {
     /// of span ends, so that each of the two callers gets its own copy of the ring push inlined
     /// (one shared copy is not inlined: +36 instructions per span).
     ///
-    /// Every field is read from the guard (`self`, `ctx`) inside the ring's fill, each copied
-    /// with one load and one store: nothing is kept in registers across the reservation (held
-    /// there, the ids were spilled around it), and the head word was encoded at the start.
+    /// The guard's fields (`self`, `ctx`) are read inside the ring's fill, each copied with one
+    /// load and one store, rather than held in registers across the reservation (held there,
+    /// the ids were spilled around it); the head word was encoded at the start.
     #[inline(always)]
     fn write_end<const HELD: bool>(&mut self, ctx: &SpanContext, end: u64) {
         let Some(g) = global() else { return };

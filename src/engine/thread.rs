@@ -9,8 +9,7 @@ use crate::engine::metrics::shard;
 use crate::engine::ring::{self, Buffer, Producer};
 use crate::engine::shared::{Global, RingEntry, is_enabled};
 use crate::model::config::FullPolicy;
-use std::cell::{Cell, RefCell};
-use std::mem::ManuallyDrop;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -35,8 +34,13 @@ impl Drop for Local {
         shard::give_back(self.slot.replace(shard::NO_SLOT));
         // Dropping the producer tells the writer that the ring gets nothing more: it drains the
         // ring and frees it. A record made after this (by a later destructor) finds no ring, and
-        // `register` makes none while `LOCAL` is gone: it is counted as lost.
-        let ring = RING.with(|r| r.try_borrow_mut().ok().and_then(|mut r| r.take()));
+        // `register` makes none while `LOCAL` is gone: it is counted as lost. (Where `RING`
+        // drops its own ring, it may have done so already: then there is nothing to take.)
+        let ring = RING.try_with(|r| {
+            let taken = r.try_borrow_mut().map(|mut r| r.take());
+            debug_assert!(taken.is_ok(), "ring borrowed during the thread's teardown");
+            taken.ok().flatten()
+        });
         drop(ring);
     }
 }
@@ -54,13 +58,57 @@ thread_local! {
 /// A thread's ring producer, and the gate where it waits for room in it.
 type ThreadRing = (Producer, Arc<Gate>);
 
+/// Where a thread keeps its ring ([`RingCell`]), by kind of thread-local.
+///
+/// With native thread-locals, a cell with no destructor: reaching it is one address
+/// computation, with no test of a destructor's state on every record, and `Local`'s destructor
+/// gives the ring back (`register` makes one only while `LOCAL` is alive, and native
+/// destructors run last registered, first run).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    all(windows, target_env = "msvc")
+))]
+mod cell {
+    use super::ThreadRing;
+    use std::cell::RefCell;
+    use std::mem::ManuallyDrop;
+
+    pub(super) type RingCell = ManuallyDrop<RefCell<Option<ThreadRing>>>;
+
+    pub(super) const fn empty() -> RingCell {
+        ManuallyDrop::new(RefCell::new(None))
+    }
+}
+
+/// Where a thread keeps its ring ([`RingCell`]), by kind of thread-local.
+///
+/// Where thread-locals may be built on OS keys, whose destructors run in no set order (and a
+/// key read after its destructor starts afresh), the cell drops its ring itself, whichever of it
+/// and `LOCAL` goes first.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    all(windows, target_env = "msvc")
+)))]
+mod cell {
+    use super::ThreadRing;
+    use std::cell::RefCell;
+
+    pub(super) type RingCell = RefCell<Option<ThreadRing>>;
+
+    pub(super) const fn empty() -> RingCell {
+        RefCell::new(None)
+    }
+}
+
+use cell::RingCell;
+
 thread_local! {
-    /// This thread's ring, and the gate where it waits for room in it. Not dropped by the
-    /// thread-local machinery, so that reaching it checks no destructor's state (one address
-    /// computation instead of a state test per record): `Local`'s destructor takes it out, and
-    /// `register` makes one only while `LOCAL` is alive.
-    static RING: ManuallyDrop<RefCell<Option<ThreadRing>>> =
-        const { ManuallyDrop::new(RefCell::new(None)) };
+    /// This thread's ring, and the gate where it waits for room in it (see [`RingCell`]).
+    static RING: RingCell = const { cell::empty() };
 }
 
 thread_local! {
@@ -167,8 +215,9 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    // `try_with`, not `with`: `with` was not inlined here (its panic path), and it never fails
-    // for this key, which has no destructor.
+    // `try_with`, not `with`: `with` was not inlined here (its panic path). With native
+    // thread-locals this key has no destructor and never fails; elsewhere it fails once the
+    // thread's ring is dropped, and the record is counted as lost.
     let r = RING.try_with(|r| {
         let Ok(mut slot) = r.try_borrow_mut() else {
             return false;
