@@ -3,7 +3,7 @@
 //! [`TracingLayer`] is a `tracing_subscriber::Layer`, so it composes with other layers (a
 //! `fmt` layer for the console, filters):
 //!
-//! - a `tracing` span becomes an [`AsyncSpan`](crate::AsyncSpan): its name, its target as the
+//! - a `tracing` span becomes an [`AsyncSpan`]: its name, its target as the
 //!   scope, its fields as attributes (also those recorded later, except the `otel.*` and
 //!   `traceparent` fields, read at creation), `follows_from` as links. Its
 //!   parent is the explicit one, else the innermost span entered on the thread, of `tracing` or of

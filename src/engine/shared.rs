@@ -100,7 +100,7 @@ impl Settings {
     }
 }
 
-/// Counters shared by producers and the writer; read them with [`stats`].
+/// Counters shared by producers and the writer; read them with [`stats`](crate::stats).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub written: AtomicU64,

@@ -283,7 +283,7 @@ pub fn u64(out: &mut Vec<u8>, v: u64) {
     }
 }
 
-/// [`u64`] from 10^8 on.
+/// [`u64`](fn@u64) from 10^8 on.
 #[inline(never)]
 fn u64_long(out: &mut Vec<u8>, v: u64) {
     put_in_place::<NUMBER_SLOT>(
@@ -318,7 +318,7 @@ fn digits_short(out: &mut Vec<u8>, v: u32) {
 /// may reach 24 bytes.
 pub const NUMBER_SLOT: usize = 24;
 
-/// Writes `v` in decimal at the start of `slot`, as [`u64`] would append it; returns its length.
+/// Writes `v` in decimal at the start of `slot`, as [`u64`](fn@u64) would append it; returns its length.
 /// For a line's fixed fields rendered in one reservation ([`put_in_place`]).
 #[inline(always)]
 pub fn u64_into(slot: &mut [u8; NUMBER_SLOT], v: u64) -> usize {
