@@ -87,7 +87,9 @@ impl SpanEnd {
     /// Encoded size, the kind byte included.
     pub const LEN: usize = 4 + 4 + 16 + 8 + 8 + 8 + 8 + 12;
 
-    /// The encoded bytes, kind first.
+    /// The encoded bytes, kind first: the inverse of [`decode`](Self::decode), for tests (a
+    /// span writes its end from the pieces it holds, with [`encode_into`](Self::encode_into)).
+    #[cfg(test)]
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut h = [0u8; Self::LEN];
         let head = HeadWord::new(self.kind, self.status, self.flags, self.scope);
