@@ -5,7 +5,8 @@
 //! builder with an unsampled explicit parent), span_unsampled_child (`start` inside an unsampled
 //! span), span_attrs, log,
 //! counter_attrs, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram with
-//! per-call attributes, as in the throughput bench); writer_span, writer_span_attrs and writer_log
+//! per-call attributes, as in the throughput bench), tracing_span and tracing_event (the
+//! `tracing` facade through our layer and a registry); writer_span, writer_span_attrs and writer_log
 //! produce N spans or logs and flush, and the script counts the writer thread's instructions per
 //! span or log instead.
 
@@ -76,6 +77,23 @@ fn probe_hist_attr(h: &mini_telemetry::Histogram, n: u64) {
 
 include!("shared/request.rs");
 
+/// A `tracing` span with one field, entered and closed, through our layer over a registry (the
+/// registry's own work included: that is what a `tracing` user pays).
+#[inline(never)]
+fn probe_tracing_span(n: u64) {
+    for i in 0..n {
+        let span = tracing::info_span!("work", n = black_box(i));
+        let _e = span.enter();
+    }
+}
+/// A `tracing::info!` with two fields inside an entered `tracing` span, through our layer.
+#[inline(never)]
+fn probe_tracing_event(n: u64) {
+    for _ in 0..n {
+        tracing::info!(status = black_box(200), path = "/api", "request done");
+    }
+}
+
 #[inline(never)]
 fn probe_request(
     t: &mini_telemetry::Tracer,
@@ -126,6 +144,22 @@ fn main() {
         "hist_bound" => probe_hist_bound(&hb, n),
         "hist_attr" => probe_hist_attr(&h, n),
         "request" => probe_request(&t, &l, &c, &h, n),
+        "tracing_span" | "tracing_event" => {
+            use tracing_subscriber::layer::SubscriberExt;
+            let layer =
+                tracing_subscriber::registry().with(mini_telemetry::tracing_bridge::layer());
+            tracing::subscriber::with_default(layer, || {
+                let parent = tracing::info_span!("parent");
+                let _e = parent.enter();
+                if op == "tracing_span" {
+                    probe_tracing_span(10);
+                    probe_tracing_span(n);
+                } else {
+                    probe_tracing_event(10);
+                    probe_tracing_event(n);
+                }
+            });
+        }
         // Writer cost per record: produce, then flush; the script counts the writer thread.
         "writer_span" => {
             for _ in 0..n {
