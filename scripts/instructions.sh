@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo bench -p mini-telemetry-bench --bench instructions --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
 n=10000
-ops=${*:-span span_unsampled span_unsampled_child span_attrs log counter_attrs hist_bound hist_attr request tracing_span tracing_event writer_span writer_span_attrs writer_log}
+ops=${*:-span span_root span_unsampled span_unsampled_child span_attrs log counter_attrs counter_bound hist_bound hist_attr request tracing_span tracing_event writer_span writer_span_attrs writer_log}
 tmp=$(mktemp -d)
 count() {
   case $1 in

@@ -21,6 +21,13 @@ fn probe_span(t: &mini_telemetry::Tracer, n: u64) {
         op_span(t);
     }
 }
+/// `op_span` with no current span: a root, as the wall-time benches time it (a new trace id).
+#[inline(never)]
+fn probe_span_root(t: &mini_telemetry::Tracer, n: u64) {
+    for _ in 0..n {
+        op_span(t);
+    }
+}
 #[inline(never)]
 fn probe_span_unsampled(t: &mini_telemetry::Tracer, n: u64) {
     // The parent was not sampled, and the default sampler follows parents.
@@ -56,6 +63,12 @@ fn probe_log(l: &mini_telemetry::Logger, n: u64) {
 fn probe_counter_attrs(c: &mini_telemetry::Counter, n: u64) {
     for _ in 0..n {
         op_counter_add_2_attrs(c);
+    }
+}
+#[inline(never)]
+fn probe_counter_bound(c: &mini_telemetry::Bound<mini_telemetry::Counter>, n: u64) {
+    for _ in 0..n {
+        c.add(black_box(1));
     }
 }
 #[inline(never)]
@@ -126,6 +139,7 @@ fn main() {
     let c = m.counter("c").build();
     let h = m.histogram("h").build();
     let hb = h.bind(&[KeyValue::new("endpoint", "/api")]);
+    let cb = c.bind(&[KeyValue::new("endpoint", "/api")]);
     // warm up: register ring, caches
     probe_span(&t, 10);
     probe_span_attrs(&t, 10);
@@ -136,11 +150,16 @@ fn main() {
     let _parent = t.start("parent");
     match op.as_str() {
         "span" => probe_span(&t, n),
+        "span_root" => {
+            drop(_parent);
+            probe_span_root(&t, n)
+        }
         "span_unsampled" => probe_span_unsampled(&t, n),
         "span_unsampled_child" => probe_span_unsampled_child(&t, n),
         "span_attrs" => probe_span_attrs(&t, n),
         "log" => probe_log(&l, n),
         "counter_attrs" => probe_counter_attrs(&c, n),
+        "counter_bound" => probe_counter_bound(&cb, n),
         "hist_bound" => probe_hist_bound(&hb, n),
         "hist_attr" => probe_hist_attr(&h, n),
         "request" => probe_request(&t, &l, &c, &h, n),

@@ -31,33 +31,45 @@ fn seed(state: &Cell<u64>) -> u64 {
         ^ (wall.rotate_left(17) | 1)
 }
 
+/// `N` draws in a row, with one access to the thread's state.
 #[inline(always)]
-fn next() -> u64 {
+fn draws<const N: usize>() -> [u64; N] {
     STATE.with(|state| {
         let mut s = state.get();
         if s == 0 {
             s = seed(state);
         }
-        s = s.wrapping_add(0xa076_1d64_78bd_642f);
+        let mut out = [0; N];
+        for o in &mut out {
+            s = s.wrapping_add(0xa076_1d64_78bd_642f);
+            let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
+            *o = ((t >> 64) as u64) ^ (t as u64);
+        }
         state.set(s);
-        let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
-        ((t >> 64) as u64) ^ (t as u64)
+        out
     })
 }
 
-/// A random span id, never 0 (the invalid id): a draw of 0, one in 2^64, becomes 1, without a
-/// branch or a second draw.
-#[inline]
-pub(crate) fn span_id() -> u64 {
-    let v = next();
+/// Never 0 (the invalid id): a draw of 0, one in 2^64, becomes 1, without a branch or a second
+/// draw.
+#[inline(always)]
+fn nonzero(v: u64) -> u64 {
     v | u64::from(v == 0)
 }
 
-/// A random trace id, never 0 (the invalid id), as [`span_id`].
+/// A random span id, never 0 (the invalid id).
+#[inline]
+pub(crate) fn span_id() -> u64 {
+    let [v] = draws();
+    nonzero(v)
+}
+
+/// A random trace id, never 0 (the invalid id): two draws, with the high half made non-zero,
+/// which makes the whole id non-zero without a 128-bit compare.
 #[inline]
 pub(crate) fn trace_id() -> u128 {
-    let v = ((next() as u128) << 64) | next() as u128;
-    v | u128::from(v == 0)
+    let [hi, lo] = draws();
+    ((nonzero(hi) as u128) << 64) | lo as u128
 }
 
 #[cfg(test)]
@@ -73,5 +85,6 @@ mod tests {
         all.extend(other);
         assert_eq!(all.len(), 20_000);
         assert_ne!(trace_id(), trace_id());
+        assert!(trace_id() >> 64 != 0);
     }
 }

@@ -156,7 +156,9 @@ pub fn ring_in(buf: Buffer) -> (Producer, Consumer) {
 /// A ring in `buf` with its soft end at `soft` bytes.
 fn ring_soft(buf: Buffer, soft: usize) -> (Producer, Consumer) {
     let (ptr, cap, mapped) = (buf.ptr, buf.cap, buf.mapped);
-    let soft = cap.min(soft);
+    // At most half the ring: a frame that starts before the soft end then always ends inside the
+    // buffer (no frame is longer than half the ring), which the fast path relies on.
+    let soft = soft.min(cap / 2);
     let shared = Arc::new(Shared {
         buf,
         head: CachePadded::new(AtomicUsize::new(0)),
@@ -172,6 +174,7 @@ fn ring_soft(buf: Buffer, soft: usize) -> (Producer, Consumer) {
             max_len: cap / 2 - HEADER,
             shared: shared.clone(),
             tail: 0,
+            limit: soft,
             cached_head: 0,
             next_reload: 0,
             dropped: 0,
@@ -204,6 +207,11 @@ pub struct Producer {
     max_len: usize,
     shared: Arc<Shared>,
     tail: usize,
+    /// A frame may end up to here with no check past one compare (see [`Producer::reserve`]):
+    /// the lesser of this lap's soft end and the end of the free space as of `cached_head`, set
+    /// by each slow reservation (from `tail` before its record, which may end past it: the
+    /// compare is signed). Stale only on the safe side: `cached_head` only grows.
+    limit: usize,
     cached_head: usize,
     /// Past the soft end, `head` is read again once `tail` reaches this (every 4 KiB), to see
     /// whether the consumer has caught up and the producer can go back to the start.
@@ -298,6 +306,22 @@ impl Producer {
     /// stays in registers on the fast path instead of being built in memory for a call.
     #[inline(always)]
     fn reserve(&mut self, len: usize) -> Option<usize> {
+        // When the frame ends before `limit`, it starts and ends before this lap's soft end (so
+        // inside the buffer) and fits in the free space: two compares. (`limit` and `tail` are
+        // multiples of 8, so `len` fits its frame in `room` iff `len <= room`; a negative `room`
+        // means `limit` is behind `tail`. No `len`, however large, passes wrongly, so the size
+        // assert stays in the slow part.) The full checks cost ~10 instructions more per record.
+        let room = self.limit.wrapping_sub(self.tail).wrapping_sub(HEADER) as isize;
+        if room >= 0 && len <= room as usize {
+            return Some(self.tail & (self.cap - 1));
+        }
+        self.reserve_slow(len)
+    }
+
+    /// [`reserve`](Self::reserve) past `limit`: the full checks, then `limit` again.
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&mut self, len: usize) -> Option<usize> {
         assert!(
             len <= self.max_record_len(),
             "record larger than the ring allows"
@@ -305,16 +329,21 @@ impl Producer {
         let cap = self.cap;
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
-        if pos >= self.soft || total > cap - pos {
-            return self.reserve_far(len);
-        }
-        if cap - self.tail.wrapping_sub(self.cached_head) < total {
-            self.cached_head = self.shared.head.load(Ordering::Acquire);
+        let at = if pos >= self.soft || total > cap - pos {
+            self.reserve_far(len)
+        } else {
             if cap - self.tail.wrapping_sub(self.cached_head) < total {
-                return None;
+                self.cached_head = self.shared.head.load(Ordering::Acquire);
             }
-        }
-        Some(pos)
+            (cap - self.tail.wrapping_sub(self.cached_head) >= total).then_some(pos)
+        };
+        // From where `tail` is now (after a pad, at the start of the next lap).
+        let pos = self.tail & (cap - 1);
+        let free = cap - self.tail.wrapping_sub(self.cached_head);
+        self.limit = self
+            .tail
+            .wrapping_add(self.soft.saturating_sub(pos).min(free));
+        at
     }
 
     /// A reservation past the soft end, or one that must wrap: goes back to the start (a pad to
@@ -630,6 +659,56 @@ mod tests {
                 push_bytes(&mut p, &vec![byte; len]).unwrap();
                 let got = drain_all(&mut c);
                 assert_eq!(got, vec![vec![byte; len]], "len {len}");
+            }
+        }
+    }
+
+    /// Records of every size up to the largest (many longer than the room before a small soft
+    /// end), pushed until the ring refuses one, then drained: each comes back whole and in order,
+    /// and a drained ring always takes the next record.
+    #[test]
+    fn random_sizes_and_soft_ends_keep_every_record_whole_and_in_order() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for (cap, soft) in [
+            (1024, 512),
+            (1024, 128),
+            (1024, 64),
+            (4096, 1024),
+            (256, 128),
+        ] {
+            let (mut p, mut c) = ring_soft(Buffer::new(cap), soft);
+            let max = p.max_record_len();
+            let mut sent = std::collections::VecDeque::new();
+            let mut n = 0u32;
+            for _round in 0..if cfg!(miri) { 20 } else { 2_000 } {
+                loop {
+                    // Half small records, half of any size up to the largest.
+                    let len = if rand(2) == 0 {
+                        rand(24)
+                    } else {
+                        rand(max + 1)
+                    };
+                    let rec: Vec<u8> = (0..len).map(|i| (n as usize + i) as u8).collect();
+                    if push_bytes(&mut p, &rec).is_err() {
+                        assert!(!sent.is_empty(), "an empty ring refused {len} bytes");
+                        break;
+                    }
+                    sent.push_back(rec);
+                    n += 1;
+                    if rand(4) == 0 {
+                        break;
+                    }
+                }
+                for got in drain_all(&mut c) {
+                    assert_eq!(Some(got), sent.pop_front(), "cap {cap}, soft {soft}");
+                }
+                assert!(sent.is_empty());
             }
         }
     }

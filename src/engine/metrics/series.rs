@@ -4,11 +4,10 @@
 
 use super::fingerprint::{Fp, bytes_eq, same};
 use super::histogram::AtomicHistogram;
-use super::shard;
+use super::shard::{self, Shards};
 use crate::engine::record::{DValue, MAX_KEY, trunc_len};
 use crate::engine::thread::thread_slot;
 use crate::model::value::{KeyValue, Value};
-use crossbeam_utils::CachePadded;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -60,12 +59,12 @@ impl std::fmt::Debug for Series {
 pub(crate) enum Cells {
     /// One shard per thread slot, each written by the thread holding that slot, and a last one
     /// shared by the threads past them (see `src/shard.rs`).
-    Sum(Box<[CachePadded<AtomicU64>]>),
+    Sum(Shards<AtomicU64>),
     Gauge {
         bits: AtomicU64,
         set: AtomicBool,
     },
-    Histogram(Box<[CachePadded<AtomicHistogram>]>),
+    Histogram(Shards<AtomicHistogram>),
 }
 
 static INVALID: AtomicU64 = AtomicU64::new(0);
@@ -128,22 +127,14 @@ impl Series {
             .collect();
         let n = shard_count();
         let cells = match kind {
-            Kind::Counter | Kind::UpDownCounter => Cells::Sum(
-                (0..n + 1)
-                    .map(|_| CachePadded::new(AtomicU64::new(0)))
-                    .collect(),
-            ),
+            Kind::Counter | Kind::UpDownCounter => Cells::Sum(Shards::new(n, || AtomicU64::new(0))),
             Kind::Gauge | Kind::ObservableGauge => Cells::Gauge {
                 bits: AtomicU64::new(0),
                 set: AtomicBool::new(false),
             },
             // One shard per thread slot below n, each written only by the thread holding the
             // slot, and one more shared by the threads past them (see `src/shard.rs`).
-            Kind::Histogram => Cells::Histogram(
-                (0..n + 1)
-                    .map(|_| CachePadded::new(AtomicHistogram::default()))
-                    .collect(),
-            ),
+            Kind::Histogram => Cells::Histogram(Shards::new(n, AtomicHistogram::default)),
         };
         let fps = attrs.iter().map(Fp::of).collect::<Option<Box<[Fp]>>>();
         Box::leak(Box::new(Series {
@@ -230,7 +221,7 @@ impl Series {
     #[inline(always)]
     pub(crate) fn record_at(&'static self, slot: u32, v: f64) {
         if let Cells::Histogram(shards) = &self.cells {
-            let ok = match shard::pick(shards, slot) {
+            let ok = match shards.pick(slot) {
                 (h, true) => h.record_owned(v),
                 (h, false) => h.record(v),
             };

@@ -16,6 +16,7 @@
 //! Readers (the writer thread, at export) only load, so every access stays atomic and a reader
 //! sees each shard's last store.
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -110,25 +111,56 @@ pub(crate) fn add_owned(cell: &AtomicU64, v: u64) {
     }
 }
 
-/// The shard that the thread holding `slot` writes to, among `shards` whose last one is shared,
-/// and whether it is that thread's own: the slot's shard, or the shared one for slots past the
-/// others (and [`NO_SLOT`]).
-#[inline(always)]
-pub(crate) fn pick<T>(shards: &[T], slot: u32) -> (&T, bool) {
-    let shared = shards.len() - 1;
-    let i = slot as usize;
-    if i < shared {
-        (&shards[i], true)
-    } else {
-        (&shards[shared], false)
+/// A series' cells: one per thread slot below the shard count, each written by the thread
+/// holding that slot, and one shared by every other thread. The shared one is a field apart, not
+/// the last of the slice: picking a cell is one compare of the slot against the slice's length
+/// (with the shared cell at `len - 1` of one slice, it took two, the compiler unable to rule out
+/// an empty slice).
+pub(crate) struct Shards<T> {
+    own: Box<[CachePadded<T>]>,
+    /// Boxed, so that a series stays small whatever `T` is (a histogram's cells are large).
+    shared: Box<CachePadded<T>>,
+}
+
+impl<T> Shards<T> {
+    /// `own` cells for the slots below it, and the shared one, each made by `make`.
+    pub(crate) fn new(own: usize, mut make: impl FnMut() -> T) -> Self {
+        Shards {
+            own: (0..own).map(|_| CachePadded::new(make())).collect(),
+            shared: Box::new(CachePadded::new(make())),
+        }
+    }
+
+    /// The cell that the thread holding `slot` writes to, and whether it is that thread's own:
+    /// the slot's cell, or the shared one for slots past the others (and [`NO_SLOT`]).
+    #[inline(always)]
+    pub(crate) fn pick(&self, slot: u32) -> (&T, bool) {
+        match self.own.get(slot as usize) {
+            Some(s) => (s, true),
+            None => (&**self.shared, false),
+        }
+    }
+
+    /// Every cell, the shared one last.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.own
+            .iter()
+            .map(|s| &**s)
+            .chain(std::iter::once(&**self.shared))
     }
 }
 
-/// Adds `v` to the sum sharded over `shards` (the last one shared; see [`pick`]), each shard
-/// saturating at `u64::MAX` (a counter that reached the end of its range stays there).
+impl<T: std::fmt::Debug> std::fmt::Debug for Shards<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Adds `v` to the sum sharded over `shards` (see [`Shards::pick`]), each shard saturating at
+/// `u64::MAX` (a counter that reached the end of its range stays there).
 #[inline(always)]
-pub(crate) fn add(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slot: u32, v: u64) {
-    match pick(shards, slot) {
+pub(crate) fn add(shards: &Shards<AtomicU64>, slot: u32, v: u64) {
+    match shards.pick(slot) {
         (s, true) => add_owned(s, v),
         (s, false) => {
             if s.fetch_add(v, Ordering::Relaxed).checked_add(v).is_none() {
@@ -141,8 +173,8 @@ pub(crate) fn add(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slot: u32,
 
 /// [`add`] for a signed sum (the shards hold `i64`s), saturating at `i64::MIN` and `i64::MAX`.
 #[inline(always)]
-pub(crate) fn add_signed(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slot: u32, v: i64) {
-    match pick(shards, slot) {
+pub(crate) fn add_signed(shards: &Shards<AtomicU64>, slot: u32, v: i64) {
+    match shards.pick(slot) {
         (s, true) => s.store(
             (s.load(Ordering::Relaxed) as i64).saturating_add(v) as u64,
             Ordering::Relaxed,
@@ -160,23 +192,22 @@ pub(crate) fn add_signed(shards: &[crossbeam_utils::CachePadded<AtomicU64>], slo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_utils::CachePadded;
     use std::sync::Barrier;
+
+    fn sums(own: usize) -> Shards<AtomicU64> {
+        Shards::new(own, || AtomicU64::new(0))
+    }
 
     #[test]
     fn sums_saturate_at_the_ends_of_their_range() {
-        let shards: Vec<CachePadded<AtomicU64>> = (0..2)
-            .map(|_| CachePadded::new(AtomicU64::new(0)))
-            .collect();
+        let shards = sums(1);
         for slot in [0, NO_SLOT] {
             add(&shards, slot, u64::MAX - 1);
             add(&shards, slot, 5);
             add(&shards, slot, 5);
         }
         assert!(shards.iter().all(|s| s.load(Ordering::Relaxed) == u64::MAX));
-        let signed: Vec<CachePadded<AtomicU64>> = (0..2)
-            .map(|_| CachePadded::new(AtomicU64::new(0)))
-            .collect();
+        let signed = sums(1);
         for slot in [0, NO_SLOT] {
             add_signed(&signed, slot, i64::MIN);
             add_signed(&signed, slot, -1);
@@ -188,8 +219,11 @@ mod tests {
         );
         add_signed(&signed, 0, i64::MAX);
         add_signed(&signed, NO_SLOT, 1);
-        assert_eq!(signed[0].load(Ordering::Relaxed) as i64, -1);
-        assert_eq!(signed[1].load(Ordering::Relaxed) as i64, i64::MIN + 1);
+        assert_eq!(signed.pick(0).0.load(Ordering::Relaxed) as i64, -1);
+        assert_eq!(
+            signed.pick(NO_SLOT).0.load(Ordering::Relaxed) as i64,
+            i64::MIN + 1
+        );
     }
 
     #[test]
@@ -211,9 +245,7 @@ mod tests {
 
     #[test]
     fn sums_are_exact_with_owned_shared_and_handed_over_shards() {
-        let shards: Vec<CachePadded<AtomicU64>> = (0..5)
-            .map(|_| CachePadded::new(AtomicU64::new(0)))
-            .collect();
+        let shards = sums(4);
         // 3 waves of 12 threads over 4 own shards: slots are handed over from one wave to the
         // next, and every thread whose slot is 4 or more (at least 8 a wave) uses the shared
         // shard; those with NO_SLOT too.
@@ -235,6 +267,6 @@ mod tests {
         }
         let total: u64 = shards.iter().map(|s| s.load(Ordering::Relaxed)).sum();
         assert_eq!(total, 360_000);
-        assert!(shards[4].load(Ordering::Relaxed) >= 3 * 8 * 10_000);
+        assert!(shards.pick(NO_SLOT).0.load(Ordering::Relaxed) >= 3 * 8 * 10_000);
     }
 }
