@@ -818,8 +818,11 @@ impl Span {
         let entered = Entered::new(self.level, self.ctx.span_id());
         if let Some(r) = &mut *self.rec {
             r.end(&self.ctx, entered);
-            // Frees an owned name; nothing else in the state holds memory.
-            r.name = Cow::Borrowed("");
+            // Frees an owned name; nothing else in the state holds memory. (A borrowed one is
+            // left as it is: no stores.)
+            if let Cow::Owned(name) = &mut r.name {
+                drop(std::mem::take(name));
+            }
         }
     }
 }
