@@ -3,8 +3,11 @@
 # set-up (ring allocation, registration) cancels out. Usage: scripts/instructions.sh [op...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo bench -p mini-telemetry-bench --bench instructions --no-run 2>/dev/null
-bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+# The binary cargo names for this build (with other profiles or flags in the environment, the
+# newest file in target/ may be another build's).
+bin=$(cargo bench -p mini-telemetry-bench --bench instructions --no-run 2>&1 |
+  sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+[ -x "$bin" ] || { echo "instructions.sh: no benchmark binary" >&2; exit 1; }
 n=10000
 ops=${*:-span span_root span_unsampled span_unsampled_child span_attrs log counter_attrs counter_bound hist_bound hist_attr request tracing_span tracing_event writer_span writer_span_attrs writer_log}
 tmp=$(mktemp -d)
