@@ -219,7 +219,10 @@ impl<'a> SpanBuilder<'a> {
         if self.parent.is_none() && self.attributes.is_empty() {
             // `Tracer::start`'s case, known at compile time there: nothing but the scope, the
             // kind and the name goes to the call.
-            return start_current(self.scope, self.kind, self.name);
+            return match self.name {
+                Cow::Borrowed(name) => start_current_static(self.scope, self.kind, name),
+                name => start_current(self.scope, self.kind, name),
+            };
         }
         self.start_enabled()
     }
@@ -280,6 +283,18 @@ impl<'a> SpanBuilder<'a> {
 #[inline(never)]
 fn start_current(scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Span {
     start_under(SpanContext::current(), scope, kind, name, &[])
+}
+
+/// [`start_current`] for a static name: passed in two registers, not as a `Cow` through memory.
+#[inline(never)]
+fn start_current_static(scope: u32, kind: SpanKind, name: &'static str) -> Span {
+    start_under(
+        SpanContext::current(),
+        scope,
+        kind,
+        Cow::Borrowed(name),
+        &[],
+    )
 }
 
 /// A span under `parent` (any context, valid or not), made current on this thread: a sampler
