@@ -403,14 +403,14 @@ fn push(ctx: SpanContext) -> u32 {
 #[inline(always)]
 fn child_of(parent: SpanContext) -> SpanContext {
     let valid = parent.span_id() != 0;
-    let trace_id = if valid {
-        parent.trace_id()
+    let (trace_id, span_id) = if valid {
+        (parent.trace_id(), ids::span_id())
     } else {
-        ids::trace_id()
+        ids::root_ids()
     };
     let flags = (parent.trace_flags() & !SpanContext::SAMPLED)
         | u8::from(sampled(trace_id, valid, parent.is_sampled()));
-    SpanContext::local(trace_id, ids::span_id()).with_trace_flags(flags)
+    SpanContext::local(trace_id, span_id).with_trace_flags(flags)
 }
 
 impl SpanInner {

@@ -64,12 +64,13 @@ pub(crate) fn span_id() -> u64 {
     nonzero(v)
 }
 
-/// A random trace id, never 0 (the invalid id): two draws, with the high half made non-zero,
-/// which makes the whole id non-zero without a 128-bit compare.
+/// The ids of a new trace's root span: a random trace id and span id, neither 0. Three draws
+/// with one access to the generator; the trace id's high half is made non-zero, which makes the
+/// whole id non-zero without a 128-bit compare.
 #[inline]
-pub(crate) fn trace_id() -> u128 {
-    let [hi, lo] = draws();
-    ((nonzero(hi) as u128) << 64) | lo as u128
+pub(crate) fn root_ids() -> (u128, u64) {
+    let [hi, lo, span] = draws();
+    (((nonzero(hi) as u128) << 64) | lo as u128, nonzero(span))
 }
 
 #[cfg(test)]
@@ -84,7 +85,8 @@ mod tests {
         let other = std::thread::spawn(draw).join().unwrap();
         all.extend(other);
         assert_eq!(all.len(), 20_000);
-        assert_ne!(trace_id(), trace_id());
-        assert!(trace_id() >> 64 != 0);
+        let ((a, _), (b, span)) = (root_ids(), root_ids());
+        assert_ne!(a, b);
+        assert!(a >> 64 != 0 && span != 0);
     }
 }
