@@ -1,14 +1,15 @@
 //! One operation in a loop, for counting instructions with callgrind (repeatable where wall
 //! time is not): `scripts/instructions.sh` runs it under valgrind for N and 2N calls and prints
 //! the difference per call, on the calling thread only. Run alone it just does the calls:
-//! `cargo bench --bench instructions -- <op> <n>` with op one of span, span_unsampled (a
-//! builder with an unsampled explicit parent), span_unsampled_child (`start` inside an unsampled
-//! span), span_attrs, log,
-//! counter_attrs, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram with
-//! per-call attributes, as in the throughput bench), tracing_span and tracing_event (the
-//! `tracing` facade through our layer and a registry); writer_span, writer_span_attrs and writer_log
-//! produce N spans or logs and flush, and the script counts the writer thread's instructions per
-//! span or log instead.
+//! `cargo bench --bench instructions -- <op> <n>` with op one of span (a child of an open
+//! span), span_root (the same call with no span open: a new trace, as the wall-time benches
+//! time it), span_unsampled (a builder with an unsampled explicit parent),
+//! span_unsampled_child (`start` inside an unsampled span), span_attrs, log, counter_attrs,
+//! counter_bound, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram
+//! with per-call attributes, as in the throughput bench), tracing_span and tracing_event (the
+//! `tracing` facade through our layer and a registry); writer_span, writer_span_attrs and
+//! writer_log produce N spans or logs and flush, and the script counts the writer thread's
+//! instructions per span or log instead.
 
 use mini_telemetry::{Config, KeyValue, Sink, info};
 use std::hint::black_box;
@@ -17,13 +18,6 @@ include!("shared/ops.rs");
 
 #[inline(never)]
 fn probe_span(t: &mini_telemetry::Tracer, n: u64) {
-    for _ in 0..n {
-        op_span(t);
-    }
-}
-/// `op_span` with no current span: a root, as the wall-time benches time it (a new trace id).
-#[inline(never)]
-fn probe_span_root(t: &mini_telemetry::Tracer, n: u64) {
     for _ in 0..n {
         op_span(t);
     }
@@ -151,8 +145,9 @@ fn main() {
     match op.as_str() {
         "span" => probe_span(&t, n),
         "span_root" => {
+            // The same calls with no span open: each one a root.
             drop(_parent);
-            probe_span_root(&t, n)
+            probe_span(&t, n)
         }
         "span_unsampled" => probe_span_unsampled(&t, n),
         "span_unsampled_child" => probe_span_unsampled_child(&t, n),

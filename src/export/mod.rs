@@ -4,8 +4,8 @@
 //! live span's parts until its end and assembles it, [`attrs`] applies OpenTelemetry's rules to
 //! each attribute collection, and [`metrics`] reads the metric cells at each export (observable
 //! gauges' callbacks run on a thread of their own, [`observe`]). All of them
-//! hand views ([`view`]) to the configured [`format`](mod@format), which appends lines to one buffer that
-//! [`sink`] writes out.
+//! hand views ([`view`]) to the configured [`format`](mod@format), which appends lines to one
+//! buffer that [`sink`] writes out.
 
 mod attrs;
 pub(crate) mod format;

@@ -318,8 +318,8 @@ fn digits_short(out: &mut Vec<u8>, v: u32) {
 /// may reach 24 bytes.
 pub const NUMBER_SLOT: usize = 24;
 
-/// Writes `v` in decimal at the start of `slot`, as [`u64`](fn@u64) would append it; returns its length.
-/// For a line's fixed fields rendered in one reservation ([`put_in_place`]).
+/// Writes `v` in decimal at the start of `slot`, as [`u64`](fn@u64) would append it; returns
+/// its length. For a line's fixed fields rendered in one reservation ([`put_in_place`]).
 #[inline(always)]
 pub fn u64_into(slot: &mut [u8; NUMBER_SLOT], v: u64) -> usize {
     const E8: u64 = 100_000_000;
