@@ -1,8 +1,8 @@
 //! One operation in a loop, for counting instructions with callgrind (repeatable where wall
 //! time is not): `scripts/instructions.sh` runs it under valgrind for N and 2N calls and prints
 //! the difference per call, on the calling thread only. Run alone it just does the calls:
-//! `cargo bench --bench instructions -- <op> <n>` with op one of span (a child of an open
-//! span), span_root (the same call with no span open: a new trace, as the wall-time benches
+//! `cargo bench --bench instructions -- <op> <n>` with op one of span_disabled (a span started
+//! before init), span (a child of an open span), span_root (the same call with no span open: a new trace, as the wall-time benches
 //! time it), span_unsampled (a builder with an unsampled explicit parent),
 //! span_unsampled_child (`start` inside an unsampled span), span_attrs, log, counter_attrs,
 //! counter_bound, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram
@@ -122,6 +122,13 @@ fn main() {
         .collect();
     let op = args.first().cloned().unwrap_or_else(|| "span".into());
     let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    if op == "span_disabled" {
+        // Before init: the span a library's code starts when the program never installed one.
+        let t = mini_telemetry::tracer("p");
+        probe_span(&t, 10);
+        probe_span(&t, n);
+        return;
+    }
     let _g = Config::new("p", "0", "p")
         .sink(Sink::File("/dev/null".into()))
         .ring_capacity(64 << 20)
