@@ -227,7 +227,8 @@ impl Writer {
                 let lived = started.elapsed();
                 if (lived >= PROBE_AFTER && !busy) || lived >= PROBE_LATEST {
                     probe = false;
-                    self.set_evict(cacheline::eviction_pays().is_some_and(|p| p.evict));
+                    let ring = self.g.settings.ring_capacity;
+                    self.set_evict(cacheline::eviction_pays(ring).is_some_and(|p| p.evict));
                 }
             }
             if self.last_calibration.elapsed() > Duration::from_secs(1) {
