@@ -14,12 +14,56 @@ use crate::export::view::{Attr, LogView};
 /// Most values of a macro log decoded on the stack.
 const ON_STACK: usize = 8;
 
+/// A macro-log callsite: message, field names, and whether the names are all different.
+type Callsite = (&'static str, &'static [&'static str], bool);
+
 /// Known callsites and a scratch attribute vector reused from one record to the next.
 #[derive(Default)]
 pub(crate) struct Logs {
     attrs: Vec<Attr<'static>>,
-    /// Macro-log callsites by id: message, field names, and whether the names are all different.
-    callsites: Vec<(&'static str, &'static [&'static str], bool)>,
+    /// Macro-log callsites by id.
+    callsites: Vec<Callsite>,
+}
+
+/// A plain macro log being rendered: its head, time, message, callsite id and the names of its
+/// fields, one per value that follows in the record.
+struct Site<'a> {
+    h: &'a LogHead,
+    time: u64,
+    msg: &'static str,
+    id: u32,
+    fields: &'static [&'static str],
+}
+
+impl Site<'_> {
+    /// Decodes the values into an array of `N` (at least the number of fields) on the stack and
+    /// renders the log.
+    #[inline(always)]
+    fn log<const N: usize>(
+        self,
+        mut d: Dec<'_>,
+        format: &mut Formatter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Corrupt> {
+        let n = self.fields.len();
+        debug_assert!(n <= N);
+        let mut attrs = [("", DValue::Bool(false)); N];
+        for (a, f) in attrs.iter_mut().zip(self.fields) {
+            d.value_then(|v| *a = (f, v))?;
+        }
+        format.log(
+            out,
+            &LogView {
+                scope: self.h.scope,
+                time: self.time,
+                severity: self.h.severity,
+                body: self.msg,
+                ctx: self.h.context(),
+                attrs: &attrs[..n],
+                callsite: Some((self.id, self.fields, n)),
+            },
+        )
+    }
 }
 
 impl Logs {
@@ -39,7 +83,9 @@ impl Logs {
         let dropped = h.dropped;
         if h.flags & LOG_CALLSITE != 0 {
             let c = CallsiteHead::decode(&mut d)?;
-            let (msg, fields, unique) = self.callsite(c.id).ok_or(Corrupt)?;
+            // Read in place, not copied out: a copy went through 16-byte moves that the 8-byte
+            // reads after it could not forward from (stalled stores).
+            let &(msg, fields, unique) = self.callsite(c.id).ok_or(Corrupt)?;
             let n = c.values as usize;
             if n > fields.len() {
                 return Err(Corrupt);
@@ -47,23 +93,20 @@ impl Logs {
             if unique && dropped == 0 && n <= ON_STACK {
                 // The usual macro log: its values on the stack, no scratch vector moved in and
                 // out of `self` (whose header, stored and reloaded in other widths, stalled
-                // store forwarding).
-                let mut attrs = [("", DValue::Bool(false)); ON_STACK];
-                for (a, f) in attrs.iter_mut().zip(&fields[..n]) {
-                    d.value_then(|v| *a = (f, v))?;
-                }
-                return format.log(
-                    out,
-                    &LogView {
-                        scope: h.scope,
-                        time,
-                        severity: h.severity,
-                        body: msg,
-                        ctx: h.context(),
-                        attrs: &attrs[..n],
-                        callsite: Some((c.id, fields, n)),
-                    },
-                );
+                // store forwarding), in an array no longer than needed (each unused entry is
+                // three stores).
+                let site = Site {
+                    h: &h,
+                    time,
+                    msg,
+                    id: c.id,
+                    fields: &fields[..n],
+                };
+                return match n {
+                    0..=2 => site.log::<2>(d, format, out),
+                    3..=4 => site.log::<4>(d, format, out),
+                    _ => site.log::<ON_STACK>(d, format, out),
+                };
             }
             return self.log_general(h, time, Some((c, msg, fields, unique)), d, format, out);
         }
@@ -123,22 +166,22 @@ impl Logs {
     }
 
     #[inline(always)]
-    fn callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str], bool)> {
-        match self.callsites.get(id as usize) {
-            Some(c) => Some(*c),
-            None => self.new_callsite(id),
+    fn callsite(&mut self, id: u32) -> Option<&Callsite> {
+        if self.callsites.len() <= id as usize {
+            self.new_callsite(id)?;
         }
+        self.callsites.get(id as usize)
     }
 
-    /// [`callsite`](Self::callsite) the first time for `id` (and the ids below it).
+    /// Looks up callsite `id` (and the ids below it) the first time: `None` if unknown.
     #[cold]
     #[inline(never)]
-    fn new_callsite(&mut self, id: u32) -> Option<(&'static str, &'static [&'static str], bool)> {
+    fn new_callsite(&mut self, id: u32) -> Option<()> {
         while self.callsites.len() <= id as usize {
             let (msg, fields) = callsite::lookup(self.callsites.len() as u32)?;
             let unique = (1..fields.len()).all(|i| !fields[..i].contains(&fields[i]));
             self.callsites.push((msg, fields, unique));
         }
-        self.callsites.get(id as usize).copied()
+        Some(())
     }
 }
