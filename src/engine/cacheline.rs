@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The probe's buffer: a ring's size, within these bounds (past a few MiB, the lines have left
-/// the private caches either way).
+/// The probe's buffer: a ring's size, within these bounds (past the default ring's 2 MiB, the
+/// lines have left the private caches either way, and the probe would only take longer).
 const MIN_BYTES: usize = 64 << 10;
-const MAX_BYTES: usize = 4 << 20;
+const MAX_BYTES: usize = 2 << 20;
 /// Bytes per line, and words of 8 bytes per line.
 const LINE: usize = 64;
 const WORDS: usize = LINE / 8;
@@ -41,8 +41,9 @@ const BLOCKS: usize = 8;
 /// time without) to be chosen: where it is about even, not evicting is the simpler behaviour.
 const MUST_BEAT: f64 = 0.85;
 /// The probe gives up (no eviction) past this time, e.g. when the two threads end up on one CPU.
-/// (With a 2 MiB buffer it took 6 to 17 ms on the host above.)
-const BUDGET: Duration = Duration::from_millis(200);
+/// The writer drains nothing meanwhile, so this bounds how long a producer can wait on it. (With
+/// a 2 MiB buffer it took 6 to 17 ms on the host above.)
+const BUDGET: Duration = Duration::from_millis(50);
 
 /// The probe's buffer for rings of `ring_bytes`: its lines, and the round trips in a block.
 fn geometry(ring_bytes: usize) -> (usize, u32) {
@@ -94,7 +95,7 @@ fn wait_for(turn: &AtomicU32, want: u32, deadline: Instant) -> bool {
 }
 
 /// Measures whether evicting read lines speeds up the producer–consumer hand-off of a ring of
-/// `ring_bytes` on this host (see the module docs). Takes a few milliseconds; `None` if it could
+/// `ring_bytes` on this host (see the module docs). Takes 5 to 20 ms; `None` if it could
 /// not measure (one CPU, no thread, or past its time budget).
 pub(crate) fn eviction_pays(ring_bytes: usize) -> Option<Probe> {
     if cfg!(not(all(target_arch = "x86_64", not(miri))))
@@ -190,7 +191,7 @@ mod tests {
         assert_eq!(geometry(64 << 10), (1024, 4));
         assert_eq!(geometry(2 << 20), (32768, 1));
         assert_eq!(geometry(4 << 10), (1024, 4));
-        assert_eq!(geometry(1 << 30), (65536, 1));
+        assert_eq!(geometry(1 << 30), (32768, 1));
         assert_eq!(geometry(96 << 10), (1536, 3));
     }
 

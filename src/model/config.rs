@@ -52,8 +52,8 @@ pub enum FullPolicy {
 pub enum CacheEviction {
     /// Measure which is faster on this host and do that (the default). A second into the
     /// process's life, at a moment the writer is idle (at the latest after ten seconds), it
-    /// passes a buffer of a ring's size (at most 4 MiB) to and fro with a helper thread for a
-    /// few milliseconds; eviction is chosen only if it makes the hand-off at least 15 % faster.
+    /// passes a buffer of a ring's size (at most 2 MiB) to and fro with a helper thread for 5 to
+    /// 20 ms (50 at most); eviction is chosen only if it makes the hand-off at least 15 % faster.
     /// Until then, and in a program that ends sooner, nothing is evicted.
     Auto,
     /// Always evict.
