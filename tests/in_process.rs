@@ -80,6 +80,21 @@ fn writer_sink_flush_stats_and_shutdown() {
     info!(logger, "three", a = 1, b = "2", c = true);
     info!(logger, "four", a = 1, b = "2", c = true, d = 4.5);
     info!(logger, "five", a = 1, b = "2", c = true, d = 4.5, e = -5);
+    // Every kind of value a macro field takes, each written from its own type.
+    let owned = String::from("owned");
+    info!(
+        logger,
+        "kinds",
+        big = u64::MAX,
+        small = 7u8,
+        f = 0.5f32,
+        s = &owned,
+        v = mini_telemetry::Value::from(-3),
+        strs = &["x", "y"][..],
+        ints = &[1i64, 2][..],
+        floats = &[0.25f64][..],
+        bools = &[true, false][..]
+    );
     {
         let s = tracer.start("repeated keys");
         let rep = [
@@ -181,6 +196,18 @@ fn writer_sink_flush_stats_and_shutdown() {
             assert_eq!(&a[k.as_str()], w, "{line}");
         }
     }
+    let kinds = lines.iter().find(|l| l["body"] == "kinds").expect("kinds");
+    let a = &kinds["attributes"];
+    assert_eq!(a["big"], serde_json::json!(u64::MAX as f64), "{kinds}");
+    assert_eq!(
+        (&a["small"], &a["f"], &a["s"], &a["v"]),
+        (&json(7), &0.5.into(), &"owned".into(), &json(-3)),
+        "{kinds}"
+    );
+    assert_eq!(a["strs"], serde_json::json!(["x", "y"]), "{kinds}");
+    assert_eq!(a["ints"], serde_json::json!([1, 2]), "{kinds}");
+    assert_eq!(a["floats"], serde_json::json!([0.25]), "{kinds}");
+    assert_eq!(a["bools"], serde_json::json!([true, false]), "{kinds}");
     for (body, n) in [("five", 5), ("eight", 8), ("nine", 9)] {
         let line = raw
             .lines()

@@ -146,11 +146,53 @@ impl Logger {
         });
     }
 
-    /// Emits a record for a static callsite; `values` pair with the callsite's field names.
-    /// Used by the macros, which check [`enabled`] first.
+    /// Emits a record for a static callsite; `fields` pair with the callsite's field names.
+    /// Used by the macros, which check [`enabled`] first. Generic over the values' types, so
+    /// that each is sized and written without a match on its kind.
     #[doc(hidden)]
-    #[inline]
-    pub fn emit_callsite(&self, cs: &'static Callsite, values: &[Value<'_>]) {
+    #[inline(never)]
+    pub fn emit_fields<'a>(&self, cs: &'static Callsite, fields: impl FieldList<'a>) {
+        let Some(g) = global() else { return };
+        let max_str = g.settings.max_str;
+        let time = clock::now();
+        let id = cs.id();
+        let head = LogHead::LEN + CallsiteHead::LEN;
+        let (mut size, mut n) = (0, 0usize);
+        fields.each(
+            #[inline(always)]
+            |v| {
+                size += record::value_size(&v, max_str);
+                n += 1;
+            },
+        );
+        if size > g.settings.max_record().saturating_sub(head) {
+            // Rare: huge values. The general path keeps the ones that fit.
+            return self.emit_many(cs, fields);
+        }
+        let scope = self.scope;
+        let level = cs.level() as u8;
+        emit(g, head + size, |b| {
+            let mut e = Enc::new(b, max_str);
+            e.array(&callsite_head(level, scope, time, 0, id, n as u16));
+            fields.each(
+                #[inline(always)]
+                |v| e.value(&v),
+            );
+        });
+    }
+
+    /// [`emit_fields`](Self::emit_fields) for values too large for one record together.
+    #[cold]
+    #[inline(never)]
+    fn emit_many<'a>(&self, cs: &'static Callsite, fields: impl FieldList<'a>) {
+        let mut values = Vec::new();
+        fields.each(|v| values.push(v));
+        self.emit_callsite(cs, &values);
+    }
+
+    /// [`emit_fields`](Self::emit_fields)'s general path: the values as a slice, those past
+    /// what one record holds dropped and counted.
+    fn emit_callsite(&self, cs: &'static Callsite, values: &[Value<'_>]) {
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
         let time = clock::now();
@@ -179,34 +221,73 @@ impl Logger {
         let scope = self.scope;
         let level = cs.level() as u8;
         emit(g, head + size, |b| {
-            let ctx = CURRENT.with(|s| s.current());
-            let mut h = [0u8; LogHead::LEN + CallsiteHead::LEN];
-            h[..LogHead::LEN].copy_from_slice(
-                &LogHead {
-                    severity: level,
-                    flags: LOG_CALLSITE,
-                    scope,
-                    time,
-                    dropped,
-                    trace_id: ctx.trace_id(),
-                    span_id: ctx.span_id(),
-                }
-                .encode(),
-            );
-            h[LogHead::LEN..].copy_from_slice(
-                &CallsiteHead {
-                    id,
-                    values: n as u16,
-                }
-                .encode(),
-            );
             let mut e = Enc::new(b, max_str);
-            e.array(&h);
+            e.array(&callsite_head(level, scope, time, dropped, id, n as u16));
             for v in &values[..n] {
                 e.value(v);
             }
         });
     }
+}
+
+/// A macro log's record head, with the trace context of the span current on this thread: its
+/// [`LogHead`], then its [`CallsiteHead`].
+#[inline(always)]
+fn callsite_head(
+    severity: u8,
+    scope: u32,
+    time: u64,
+    dropped: u32,
+    id: u32,
+    values: u16,
+) -> [u8; LogHead::LEN + CallsiteHead::LEN] {
+    let ctx = CURRENT.with(|s| s.current());
+    let mut h = [0u8; LogHead::LEN + CallsiteHead::LEN];
+    h[..LogHead::LEN].copy_from_slice(
+        &LogHead {
+            severity,
+            flags: LOG_CALLSITE,
+            scope,
+            time,
+            dropped,
+            trace_id: ctx.trace_id(),
+            span_id: ctx.span_id(),
+        }
+        .encode(),
+    );
+    h[LogHead::LEN..].copy_from_slice(&CallsiteHead { id, values }.encode());
+    h
+}
+
+/// The values of a macro log's fields, as the macro passes them: a list of typed values nested
+/// as `(first, (second, (..., ())))`, so that a function generic over the list knows each value's
+/// kind at compile time, where a slice of [`Value`]s left it to be matched at run time (once to
+/// size the record, once to write it).
+#[doc(hidden)]
+pub trait FieldList<'a> {
+    /// Calls `f` with each value, in order.
+    fn each(&self, f: impl FnMut(Value<'a>));
+}
+
+impl<'a> FieldList<'a> for () {
+    #[inline(always)]
+    fn each(&self, _: impl FnMut(Value<'a>)) {}
+}
+
+impl<'a, H: Copy + Into<Value<'a>>, T: FieldList<'a>> FieldList<'a> for (H, T) {
+    #[inline(always)]
+    fn each(&self, mut f: impl FnMut(Value<'a>)) {
+        f(self.0.into());
+        self.1.each(f);
+    }
+}
+
+/// Builds a [`FieldList`] from the macro's values, first to last.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fields {
+    () => { () };
+    ($v:expr $(, $rest:expr)*) => { ($v, $crate::__fields!($($rest),*)) };
 }
 
 /// Logs at a level with a static message and `key = value` fields; keys are identifiers or
@@ -223,7 +304,7 @@ macro_rules! log {
         static __CALLSITE: $crate::Callsite =
             $crate::Callsite::new($level, $msg, &[$($crate::__key!($k)),*], file!(), line!());
         if $crate::log_enabled($level) {
-            $logger.emit_callsite(&__CALLSITE, &[$($crate::Value::from($v)),*]);
+            $logger.emit_fields(&__CALLSITE, $crate::__fields!($($v),*));
         }
     }};
 }
