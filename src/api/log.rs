@@ -167,7 +167,7 @@ impl Logger {
         );
         if size > g.settings.max_record().saturating_sub(head) {
             // Rare: huge values. The general path keeps the ones that fit.
-            return self.emit_many(cs, fields);
+            return self.emit_many(cs, time, fields);
         }
         let scope = self.scope;
         let level = cs.level() as u8;
@@ -184,18 +184,17 @@ impl Logger {
     /// [`emit_fields`](Self::emit_fields) for values too large for one record together.
     #[cold]
     #[inline(never)]
-    fn emit_many<'a>(&self, cs: &'static Callsite, fields: impl FieldList<'a>) {
+    fn emit_many<'a>(&self, cs: &'static Callsite, time: u64, fields: impl FieldList<'a>) {
         let mut values = Vec::new();
         fields.each(|v| values.push(v));
-        self.emit_callsite(cs, &values);
+        self.emit_callsite(cs, time, &values);
     }
 
-    /// [`emit_fields`](Self::emit_fields)'s general path: the values as a slice, those past
-    /// what one record holds dropped and counted.
-    fn emit_callsite(&self, cs: &'static Callsite, values: &[Value<'_>]) {
+    /// [`emit_fields`](Self::emit_fields)'s general path, for the log of `time`: the values as
+    /// a slice, those past what one record holds dropped and counted.
+    fn emit_callsite(&self, cs: &'static Callsite, time: u64, values: &[Value<'_>]) {
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
-        let time = clock::now();
         let id = cs.id();
         let head = LogHead::LEN + CallsiteHead::LEN;
         let mut size = 0;

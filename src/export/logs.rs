@@ -14,25 +14,27 @@ use crate::export::view::{Attr, LogView};
 /// Most values of a macro log decoded on the stack.
 const ON_STACK: usize = 8;
 
-/// A macro-log callsite: message, field names, and whether the names are all different.
-type Callsite = (&'static str, &'static [&'static str], bool);
+/// What the writer knows of a macro-log callsite: message, field names, and whether the names
+/// are all different.
+type SiteInfo = (&'static str, &'static [&'static str], bool);
 
 /// Known callsites and a scratch attribute vector reused from one record to the next.
 #[derive(Default)]
 pub(crate) struct Logs {
     attrs: Vec<Attr<'static>>,
     /// Macro-log callsites by id.
-    callsites: Vec<Callsite>,
+    callsites: Vec<SiteInfo>,
 }
 
-/// A plain macro log being rendered: its head, time, message, callsite id and the names of its
-/// fields, one per value that follows in the record.
+/// A plain macro log being rendered: its head, time, message, callsite id, the names of its
+/// callsite's fields, and how many values follow in the record (at most that many).
 struct Site<'a> {
     h: &'a LogHead,
     time: u64,
     msg: &'static str,
     id: u32,
     fields: &'static [&'static str],
+    n: usize,
 }
 
 impl Site<'_> {
@@ -45,10 +47,10 @@ impl Site<'_> {
         format: &mut Formatter,
         out: &mut Vec<u8>,
     ) -> Result<(), Corrupt> {
-        let n = self.fields.len();
+        let n = self.n;
         debug_assert!(n <= N);
         let mut attrs = [("", DValue::Bool(false)); N];
-        for (a, f) in attrs.iter_mut().zip(self.fields) {
+        for (a, f) in attrs.iter_mut().zip(&self.fields[..n]) {
             d.value_then(|v| *a = (f, v))?;
         }
         format.log(
@@ -100,7 +102,8 @@ impl Logs {
                     time,
                     msg,
                     id: c.id,
-                    fields: &fields[..n],
+                    fields,
+                    n,
                 };
                 return match n {
                     0..=2 => site.log::<2>(d, format, out),
@@ -166,7 +169,7 @@ impl Logs {
     }
 
     #[inline(always)]
-    fn callsite(&mut self, id: u32) -> Option<&Callsite> {
+    fn callsite(&mut self, id: u32) -> Option<&SiteInfo> {
         if self.callsites.len() <= id as usize {
             self.new_callsite(id)?;
         }
