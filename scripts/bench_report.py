@@ -157,6 +157,7 @@ targets = [
     ("span start+end / clock floor (where the floor rules out 40 ns; rounds: median of each round's ratio)",
      "≤ 2×", span_crit / floor if span_crit and floor else None, "RATIO", "ratio", 2),
     ("span + 3 attributes + 1 event", "≤ 80 ns", hot_m("span", "start_end_3_attrs_1_event"), "span + 3 attributes + 1 event", "ns", 80),
+    ("↳ the same, attributes through the `set_attributes!` macro", "≤ 80 ns", hot_m("span", "start_end_3_attrs_macro_1_event"), None, "ns", 80),
     ("log, static message, 2 fields, in a span", "≤ 25 ns", hot_m("log", "macro_2_fields_in_span"), "log macro, 2 fields, in a span", "ns", 25),
     ("counter add, bound", "≤ 3 ns", hot_m("counter", "bound_add"), None, "ns", 3),
     ("counter add, 2 per-call attributes", "≤ 15 ns", hot_m("counter", "add_2_attrs"), "counter add, 2 attributes", "ns", 15),

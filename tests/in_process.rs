@@ -132,6 +132,84 @@ fn writer_sink_flush_stats_and_shutdown() {
         s.add_link(s.context(), &list);
         logger.log(mini_telemetry::Level::Info, "limit counts keys", &list);
     }
+    // `set_attributes!` writes what `set_attributes(&[..])` writes, on its fast path and on the
+    // general one (past the span's limit), and evaluates nothing for a span that does not record.
+    {
+        let strs = ["x", "y"];
+        let s = tracer.start("attrs by method");
+        s.set_attributes(&[
+            KeyValue::new("a", 1),
+            KeyValue::new("b", "2"),
+            KeyValue::new("c", true),
+            KeyValue::new("d", 4.5),
+            KeyValue::new("e.f", -5),
+            KeyValue::new("strs", &strs[..]),
+            KeyValue::new("owned", &owned),
+        ]);
+        let s = tracer.start("attrs by macro");
+        mini_telemetry::set_attributes!(
+            s,
+            a = 1,
+            b = "2",
+            c = true,
+            d = 4.5,
+            "e.f" = -5,
+            strs = &strs[..],
+            owned = &owned,
+        );
+        // An async span holds its parts until it ends, on whichever thread ends it.
+        let a = tracer.start_async("async attrs by macro");
+        mini_telemetry::set_attributes!(
+            a,
+            a = 1,
+            b = "2",
+            c = true,
+            d = 4.5,
+            "e.f" = -5,
+            strs = &strs[..],
+            owned = &owned,
+        );
+        std::thread::spawn(move || drop(a)).join().unwrap();
+        // 511 values of the 512 a span sends (128 keys, 4 values each): one more fits.
+        let s = tracer.start("attrs past the limit by method");
+        for i in 0..511 {
+            s.set_attribute("r", i);
+        }
+        s.set_attributes(&[
+            KeyValue::new("r", -1),
+            KeyValue::new("x", 1),
+            KeyValue::new("y", 2),
+        ]);
+        let s = tracer.start("attrs past the limit by macro");
+        for i in 0..511 {
+            s.set_attribute("r", i);
+        }
+        mini_telemetry::set_attributes!(s, r = -1, x = 1, y = 2);
+        let mut evaluated = 0;
+        let unsampled = mini_telemetry::SpanContext::new(1, 2).with_trace_flags(0);
+        let s = tracer.span("unsampled").parent(unsampled).start();
+        mini_telemetry::set_attributes!(
+            s,
+            k = {
+                evaluated += 1;
+                1
+            }
+        );
+        assert_eq!(
+            evaluated, 0,
+            "a span that does not record evaluates no value"
+        );
+        drop(s);
+        let s = tracer.start("sampled");
+        mini_telemetry::set_attributes!(
+            s,
+            k = {
+                evaluated += 1;
+                1
+            }
+        );
+        assert_eq!(evaluated, 1);
+    }
     counter.add(3, &[KeyValue::new("k", "v")]);
     // The metric macros: the same calls behind an enabled check.
     let meter = mini_telemetry::meter("t");
@@ -231,6 +309,28 @@ fn writer_sink_flush_stats_and_shutdown() {
         }
         assert!(l["trace_id"].is_string() && l.get("dropped_attributes_count").is_none());
     }
+    let span = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("no span {name}"))
+    };
+    let by_method = &span("attrs by method")["attributes"];
+    assert_eq!(by_method.as_object().unwrap().len(), 7, "{by_method}");
+    assert_eq!(by_method, &span("attrs by macro")["attributes"]);
+    assert_eq!(by_method, &span("async attrs by macro")["attributes"]);
+    let past = span("attrs past the limit by method");
+    // The first value fits, the other two are dropped and counted.
+    assert_eq!(past["attributes"], serde_json::json!({"r": -1}), "{past}");
+    assert_eq!(past["dropped_attributes_count"], 2, "{past}");
+    let by_macro = span("attrs past the limit by macro");
+    assert_eq!(
+        (&past["attributes"], &past["dropped_attributes_count"]),
+        (
+            &by_macro["attributes"],
+            &by_macro["dropped_attributes_count"]
+        )
+    );
     let limit = lines
         .iter()
         .find(|l| l["name"] == "limit counts keys")

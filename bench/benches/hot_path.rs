@@ -116,6 +116,9 @@ fn spans(c: &mut Criterion) {
     g.bench_function("start_end_3_attrs_1_event", |b| {
         bursts(b, || op_span_3_attrs_1_event(&tracer))
     });
+    g.bench_function("start_end_3_attrs_macro_1_event", |b| {
+        bursts(b, || op_span_3_attrs_macro_1_event(&tracer))
+    });
     // Not sampled (its parent was not, and the default sampler follows parents): ids and the
     // thread's span stack, no record.
     let unsampled = mini_telemetry::SpanContext::new(1, 2).with_trace_flags(0);

@@ -5,7 +5,7 @@
 //! speed moves within seconds.
 //!
 //! ```text
-//! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|log
+//! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|attrs_macro|log
 //! ```
 
 #![allow(dead_code)]
@@ -36,9 +36,10 @@ fn main() {
     let call: &dyn Fn() = match op.as_str() {
         "span" => &|| op_span(&tracer),
         "attrs" => &|| op_span_3_attrs_1_event(&tracer),
+        "attrs_macro" => &|| op_span_3_attrs_macro_1_event(&tracer),
         "log" => &|| op_log_macro_2_fields(&logger),
         other => {
-            eprintln!("unknown operation {other}: span, attrs or log");
+            eprintln!("unknown operation {other}: span, attrs, attrs_macro or log");
             std::process::exit(2);
         }
     };

@@ -26,6 +26,16 @@ fn op_span_3_attrs_1_event(t: &mini_telemetry::Tracer) {
     s.add_event("event", &[]);
 }
 
+/// The same span through the `set_attributes!` macro (which checks that the span records first,
+/// and passes the values with their types).
+#[inline(never)]
+#[allow(dead_code)]
+fn op_span_3_attrs_macro_1_event(t: &mini_telemetry::Tracer) {
+    let s = t.start("span");
+    mini_telemetry::set_attributes!(s, "http.method" = "GET", "http.status" = 200, "cache.hit" = true);
+    s.add_event("event", &[]);
+}
+
 /// A macro log with a static message and two fields (the benches call it inside a span).
 #[inline(never)]
 fn op_log_macro_2_fields(l: &mini_telemetry::Logger) {

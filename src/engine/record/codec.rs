@@ -186,10 +186,15 @@ impl<'a> Enc<'a> {
     /// A key-value pair.
     #[inline(always)]
     pub fn kv(&mut self, kv: &KeyValue<'_>) {
-        let n = trunc_len(kv.key, MAX_KEY);
+        self.key_value(kv.key, &kv.value);
+    }
+    /// A key-value pair given as its two halves.
+    #[inline(always)]
+    pub fn key_value(&mut self, key: &str, value: &Value<'_>) {
+        let n = trunc_len(key, MAX_KEY);
         self.u16(n as u16);
-        self.put(&kv.key.as_bytes()[..n]);
-        self.value(&kv.value);
+        self.put(&key.as_bytes()[..n]);
+        self.value(value);
     }
     /// A count (u16) followed by the pairs.
     #[inline(always)]

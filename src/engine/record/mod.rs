@@ -107,7 +107,13 @@ pub const MAX_KEY: usize = 1024;
 /// Encoded size of a key-value pair.
 #[inline]
 pub fn kv_size(kv: &KeyValue<'_>, max_str: usize) -> usize {
-    2 + trunc_len(kv.key, MAX_KEY) + value_size(&kv.value, max_str)
+    key_value_size(kv.key, &kv.value, max_str)
+}
+
+/// Encoded size of a key-value pair given as its two halves.
+#[inline]
+pub fn key_value_size(key: &str, value: &Value<'_>, max_str: usize) -> usize {
+    2 + trunc_len(key, MAX_KEY) + value_size(value, max_str)
 }
 
 /// How many of `kvs` (at most `max_count`) fit in `budget` bytes, and their encoded size.
