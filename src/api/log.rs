@@ -148,9 +148,12 @@ impl Logger {
 
     /// Emits a record for a static callsite; `fields` pair with the callsite's field names.
     /// Used by the macros, which check [`enabled`] first. Generic over the values' types, so
-    /// that each is sized and written without a match on its kind.
+    /// that each is sized and written without a match on its kind. Left to the compiler to
+    /// inline where the macro is used: it does in a small function (the `log` operation of the
+    /// instruction counts: 204 instructions out of line, 151 inlined, and about 0.9 KB more
+    /// code at the use) and keeps one shared call in a larger one (the `request` operation).
     #[doc(hidden)]
-    #[inline(never)]
+    #[inline]
     pub fn emit_fields<'a>(&self, cs: &'static Callsite, fields: impl FieldList<'a>) {
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;

@@ -55,6 +55,14 @@ impl Callsite {
         if i != 0 {
             return i - 1;
         }
+        self.register()
+    }
+
+    /// Registers the callsite (once; a racing thread finds it done). Out of line: the log
+    /// macros' path is inlined where they are used, and this runs once per callsite.
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> u32 {
         let mut w = CALLSITES.write();
         let i = self.id.load(Ordering::Acquire);
         if i != 0 {

@@ -224,8 +224,8 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
         };
         let (p, gate) = match slot.as_mut() {
             Some(pg) => pg,
-            None => match register(g) {
-                Some(pg) => slot.insert(pg),
+            None => match register_into(&mut slot, g) {
+                Some(pg) => pg,
                 None => return false,
             },
         };
@@ -241,8 +241,8 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
                     // The estimate uses a stale view of the consumer; confirm before waking it,
                     // so a writer that keeps up is never woken (a system call) by a stale
                     // estimate.
-                    if p.used_estimate() > p.capacity() / 2 && p.used() > p.capacity() / 2 {
-                        g.wake();
+                    if p.used_estimate() > p.capacity() / 2 {
+                        wake_if_half_full(g, p);
                     }
                     return true;
                 }
@@ -259,6 +259,24 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     });
     if !matches!(r, Ok(true)) {
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// This thread's first record: its ring, made and handed to the writer. Out of line, as the
+/// other cold paths of [`emit`], which is inlined where records are made.
+#[cold]
+#[inline(never)]
+fn register_into<'s>(slot: &'s mut Option<ThreadRing>, g: &Global) -> Option<&'s mut ThreadRing> {
+    Some(slot.insert(register(g)?))
+}
+
+/// Wakes the writer when the ring is more than half full as of the consumer's latest release,
+/// after the producer's stale estimate said so.
+#[cold]
+#[inline(never)]
+fn wake_if_half_full(g: &Global, p: &mut Producer) {
+    if p.used() > p.capacity() / 2 {
+        g.wake();
     }
 }
 
