@@ -652,7 +652,11 @@ impl SpanInner {
         self.set_attributes(parts, id, &attrs);
     }
 
-    /// Adds a timestamped event with attributes.
+    /// Adds a timestamped event with attributes. Left to the compiler to inline: it does for an
+    /// event without attributes, whose sizing then folds (`span_attrs` 896 -> 798
+    /// instructions, with no more code). [`set_attributes`](Self::set_attributes) is not
+    /// marked: inlined, it saved 2 instructions for 3.7 KB of code at the call.
+    #[inline]
     fn add_event<P: Parts>(&self, parts: &P, id: u64, name: &str, attrs: &[KeyValue<'_>]) {
         let Some(g) = global() else { return };
         if !admit(
