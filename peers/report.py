@@ -32,7 +32,7 @@ GROUPS = [
     "tight_loop_log",
 ]
 # Library order inside a group; others follow alphabetically.
-LIBS = [OURS, CHILD, "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
+LIBS = [OURS, CHILD, "mini_telemetry_macro", "opentelemetry", "tracing", "tracing_opentelemetry", "fastrace", "fastrace_local", "metrics"]
 
 
 def fmt_ns(ns: float) -> str:
