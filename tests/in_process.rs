@@ -146,29 +146,26 @@ fn writer_sink_flush_stats_and_shutdown() {
             KeyValue::new("strs", &strs[..]),
             KeyValue::new("owned", &owned),
         ]);
+        // The same seven through the macro, on a span and on an async span (which holds its
+        // parts until it ends, on whichever thread ends it).
+        macro_rules! seven {
+            ($span:expr) => {
+                mini_telemetry::set_attributes!(
+                    $span,
+                    a = 1,
+                    b = "2",
+                    c = true,
+                    d = 4.5,
+                    "e.f" = -5,
+                    strs = &strs[..],
+                    owned = &owned,
+                )
+            };
+        }
         let s = tracer.start("attrs by macro");
-        mini_telemetry::set_attributes!(
-            s,
-            a = 1,
-            b = "2",
-            c = true,
-            d = 4.5,
-            "e.f" = -5,
-            strs = &strs[..],
-            owned = &owned,
-        );
-        // An async span holds its parts until it ends, on whichever thread ends it.
+        seven!(s);
         let a = tracer.start_async("async attrs by macro");
-        mini_telemetry::set_attributes!(
-            a,
-            a = 1,
-            b = "2",
-            c = true,
-            d = 4.5,
-            "e.f" = -5,
-            strs = &strs[..],
-            owned = &owned,
-        );
+        seven!(a);
         std::thread::spawn(move || drop(a)).join().unwrap();
         // 511 values of the 512 a span sends (128 keys, 4 values each): one more fits.
         let s = tracer.start("attrs past the limit by method");
