@@ -831,7 +831,8 @@ macro_rules! recording_methods {
         #[inline]
         pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<Value<'a>>) {
             if let Some((i, id)) = self.recording() {
-                i.set_attributes(&self.parts, id, &[KeyValue::new(key, value)]);
+                // A list of one, typed: where the call is inlined, the value's kind is known.
+                i.set_fields(&self.parts, id, ((key, value.into()), ()));
             }
         }
 
