@@ -28,7 +28,7 @@ fn hand_made() -> Vec<Vec<u8>> {
         rec(512, |e| {
             e.u8(kind::LOG);
             e.u8(9);
-            e.u8(mini_telemetry::record::LOG_HAS_CONTEXT);
+            e.u8(0); // no flags: the ids below are the context
             e.u8(0);
             e.u32(0);
             e.u64(12345);

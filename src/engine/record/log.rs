@@ -3,13 +3,12 @@
 
 use super::{Corrupt, Dec, kind};
 
-/// Log record flag: trace context present.
-pub const LOG_HAS_CONTEXT: u8 = 1;
 /// Log record flag: body and field names come from a static callsite.
 pub const LOG_CALLSITE: u8 = 2;
 
 /// The fixed part of a [`kind::LOG`] record. The trace context is always encoded (zeros outside
-/// a span, without [`LOG_HAS_CONTEXT`]), so the head is one constant-size copy.
+/// a span), so the head is one constant-size copy; the writer tells a context from the zeros
+/// ([`LogHead::context`]), and the caller sets no flag for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LogHead {
     /// The severity number (1..=24).
@@ -32,19 +31,13 @@ impl LogHead {
     /// Encoded size, the kind byte included.
     pub const LEN: usize = 4 + 4 + 8 + 4 + 16 + 8;
 
-    /// The encoded bytes, kind first, at constant offsets; sets [`LOG_HAS_CONTEXT`] when the
-    /// trace context is valid.
+    /// The encoded bytes, kind first, at constant offsets.
     #[inline(always)]
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut h = [0u8; Self::LEN];
         h[0] = kind::LOG;
         h[1] = self.severity;
-        h[2] = self.flags
-            | if self.trace_id != 0 && self.span_id != 0 {
-                LOG_HAS_CONTEXT
-            } else {
-                0
-            };
+        h[2] = self.flags;
         h[4..8].copy_from_slice(&self.scope.to_le_bytes());
         h[8..16].copy_from_slice(&self.time.to_le_bytes());
         h[16..20].copy_from_slice(&self.dropped.to_le_bytes());
@@ -70,10 +63,11 @@ impl LogHead {
         })
     }
 
-    /// The trace context, when the record carries one.
+    /// The trace context, when the record carries one: both ids set (a log made outside any
+    /// span carries zeros).
     #[inline]
     pub fn context(&self) -> Option<(u128, u64)> {
-        (self.flags & LOG_HAS_CONTEXT != 0).then_some((self.trace_id, self.span_id))
+        (self.trace_id != 0 && self.span_id != 0).then_some((self.trace_id, self.span_id))
     }
 }
 
@@ -115,7 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_heads_round_trip_and_flag_the_context() {
+    fn log_heads_round_trip_and_tell_a_context_from_zeros() {
         let h = LogHead {
             severity: 9,
             flags: LOG_CALLSITE,
@@ -126,7 +120,7 @@ mod tests {
             span_id: 8,
         };
         let b = h.encode();
-        assert_eq!((b[0], b[2]), (kind::LOG, LOG_CALLSITE | LOG_HAS_CONTEXT));
+        assert_eq!((b[0], b[2]), (kind::LOG, LOG_CALLSITE));
         let back = LogHead::decode(&mut Dec::new(&b[1..])).unwrap();
         assert_eq!(back.context(), Some((7, 8)));
         assert_eq!(back.flags & LOG_CALLSITE, LOG_CALLSITE);
@@ -137,6 +131,16 @@ mod tests {
         };
         let back = LogHead::decode(&mut Dec::new(&outside.encode()[1..])).unwrap();
         assert_eq!(back.context(), None);
+        // Half a context (never made by the library) is none either.
+        for (trace_id, span_id) in [(7, 0), (0, 8)] {
+            let half = LogHead {
+                trace_id,
+                span_id,
+                ..h
+            };
+            let back = LogHead::decode(&mut Dec::new(&half.encode()[1..])).unwrap();
+            assert_eq!(back.context(), None);
+        }
         for cut in 1..LogHead::LEN {
             assert_eq!(LogHead::decode(&mut Dec::new(&b[1..cut])), Err(Corrupt));
         }

@@ -64,7 +64,7 @@ pub mod tag {
     pub const F64_ARRAY: u8 = 7;
 }
 
-pub use log::{LOG_CALLSITE, LOG_HAS_CONTEXT};
+pub use log::LOG_CALLSITE;
 pub use span::{SPAN_HAS_PARENT, SPAN_HAS_PENDING, SPAN_PARENT_REMOTE};
 
 /// Length of `s` truncated to at most `max` bytes at a char boundary.
