@@ -84,9 +84,7 @@ fn hand_made() -> Vec<Vec<u8>> {
             e.str("span name");
         })
     };
-    v.push(end(
-        mini_telemetry::record::SPAN_HAS_PARENT | mini_telemetry::record::SPAN_HAS_PENDING
-    ));
+    v.push(end(mini_telemetry::record::SPAN_HAS_PENDING));
     v.push(end(0));
     v
 }

@@ -9,8 +9,8 @@ use crate::engine::clock;
 use crate::engine::current::{CURRENT, Entered};
 use crate::engine::ids;
 use crate::engine::record::{
-    self, Enc, EventHead, HeadWord, LinkHead, PartHead, SPAN_HAS_PARENT, SPAN_HAS_PENDING,
-    SPAN_PARENT_REMOTE, SpanEnd, event_attr_values, kind,
+    self, Enc, EventHead, HeadWord, LinkHead, PartHead, SPAN_HAS_PENDING, SPAN_PARENT_REMOTE,
+    SpanEnd, event_attr_values, kind,
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
@@ -421,13 +421,12 @@ impl SpanInner {
     /// [`SpanContext::NONE`]).
     #[inline(always)]
     fn new(parent: SpanContext, scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Self {
-        let mut flags = 0;
-        if parent.span_id() != 0 {
-            flags |= SPAN_HAS_PARENT;
-        }
-        if parent.is_remote() {
-            flags |= SPAN_PARENT_REMOTE;
-        }
+        // No flag for a parent: the writer reads it from the parent id (0 for a root).
+        let flags = if parent.is_remote() {
+            SPAN_PARENT_REMOTE
+        } else {
+            0
+        };
         SpanInner {
             head: Cell::new(HeadWord::new(kind as u8, STATUS_UNSET, flags, scope)),
             parent_id: parent.span_id(),

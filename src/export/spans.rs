@@ -4,8 +4,8 @@
 
 use crate::engine::clock::Calibration;
 use crate::engine::record::{
-    Corrupt, Dec, EventHead, LinkHead, PartHead, SPAN_HAS_PARENT, SPAN_HAS_PENDING,
-    SPAN_PARENT_REMOTE, SpanEnd, kind,
+    Corrupt, Dec, EventHead, LinkHead, PartHead, SPAN_HAS_PENDING, SPAN_PARENT_REMOTE, SpanEnd,
+    kind,
 };
 use crate::export::attrs::{finish_attrs, limit_keys, recycle};
 use crate::export::format::{Formatter, LineFormat};
@@ -338,7 +338,7 @@ fn view<'a>(h: &SpanEnd, name: &'a str, (start, end): (u64, u64), p: Parts<'a>) 
         kind: h.kind,
         trace: h.trace_id,
         span: h.span_id,
-        parent: (h.flags & SPAN_HAS_PARENT != 0).then_some(h.parent_id),
+        parent: (h.parent_id != 0).then_some(h.parent_id),
         parent_remote: h.flags & SPAN_PARENT_REMOTE != 0,
         start,
         end,

@@ -65,7 +65,7 @@ pub mod tag {
 }
 
 pub use log::LOG_CALLSITE;
-pub use span::{SPAN_HAS_PARENT, SPAN_HAS_PENDING, SPAN_PARENT_REMOTE};
+pub use span::{SPAN_HAS_PENDING, SPAN_PARENT_REMOTE};
 
 /// Length of `s` truncated to at most `max` bytes at a char boundary.
 #[inline]

@@ -4,8 +4,6 @@
 
 use super::{Corrupt, Dec, Enc, kind};
 
-/// Span end flag: a parent span id is present.
-pub const SPAN_HAS_PARENT: u8 = 1;
 /// Span end flag: attributes, events, links or a status message were sent before the end.
 pub const SPAN_HAS_PENDING: u8 = 2;
 /// Span end flag: the parent came from another thread or process (explicit context).
@@ -251,7 +249,7 @@ mod tests {
         let h = SpanEnd {
             kind: 2,
             status: 1,
-            flags: SPAN_HAS_PARENT | SPAN_PARENT_REMOTE,
+            flags: SPAN_HAS_PENDING | SPAN_PARENT_REMOTE,
             scope: 7,
             trace_id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
             span_id: 0x1112_1314_1516_1718,
@@ -274,16 +272,16 @@ mod tests {
 
     #[test]
     fn a_head_word_changes_status_and_flags_in_place() {
-        let h = HeadWord::new(3, 0, SPAN_HAS_PARENT, 0xdead_beef);
+        let h = HeadWord::new(3, 0, SPAN_PARENT_REMOTE, 0xdead_beef);
         assert_eq!(h.status(), 0);
         let h = h.with_status(2).with_flags(SPAN_HAS_PENDING).with_status(1);
         assert_eq!(h.status(), 1);
         assert_eq!(
             h,
-            HeadWord::new(3, 1, SPAN_HAS_PARENT | SPAN_HAS_PENDING, 0xdead_beef)
+            HeadWord::new(3, 1, SPAN_PARENT_REMOTE | SPAN_HAS_PENDING, 0xdead_beef)
         );
         let b = h.0.to_le_bytes();
-        assert_eq!(b, [kind::SPAN_END, 3, 1, 3, 0xef, 0xbe, 0xad, 0xde]);
+        assert_eq!(b, [kind::SPAN_END, 3, 1, 6, 0xef, 0xbe, 0xad, 0xde]);
     }
 
     #[test]
