@@ -573,6 +573,17 @@ impl SpanInner {
         self.head.set(self.head.get().with_flags(SPAN_HAS_PENDING));
     }
 
+    /// How many more attribute values this span sends, and the bytes one attributes record
+    /// holds for them.
+    #[inline(always)]
+    fn attr_room(&self, g: &Global) -> (usize, usize) {
+        let room = g
+            .settings
+            .span_attr_values
+            .saturating_sub(self.n_attrs.get()) as usize;
+        (room, g.settings.max_record() - PartHead::LEN - 2)
+    }
+
     /// Sets several attributes in one record.
     fn set_attributes<P: Parts>(&self, parts: &P, id: u64, attrs: &[KeyValue<'_>]) {
         if attrs.is_empty() {
@@ -580,11 +591,7 @@ impl SpanInner {
         }
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
-        let room = g
-            .settings
-            .span_attr_values
-            .saturating_sub(self.n_attrs.get()) as usize;
-        let budget = g.settings.max_record() - PartHead::LEN - 2;
+        let (room, budget) = self.attr_room(g);
         let (n, size) = record::fit_kvs(attrs, room, budget, max_str);
         if n < attrs.len() {
             self.dropped_attrs.set(
@@ -608,8 +615,9 @@ impl SpanInner {
     /// [`set_attributes`](Self::set_attributes) for a typed list: each value's kind is known at
     /// compile time, so the record is sized and written without a match on it. Left to the
     /// compiler to inline where the macro is used, which it does in a small function: there
-    /// the keys' lengths and constant values fold too (`span_attrs_macro`: 815 instructions
-    /// with the call kept out of line, 625 inlined; the use grows by about 0.8 KB of code).
+    /// the keys' lengths and constant values fold too (`span_attrs_macro`, when this was
+    /// measured: 815 instructions with the call kept out of line, 625 inlined; the use grows
+    /// by about 0.8 KB of code).
     #[inline]
     fn set_fields<'a, P: Parts>(&self, parts: &P, id: u64, fields: impl AttrList<'a>) {
         let Some(g) = global() else { return };
@@ -620,11 +628,8 @@ impl SpanInner {
             |k, v| size += record::key_value_size(k, &v, max_str),
         );
         let n = fields.len();
-        let room = g
-            .settings
-            .span_attr_values
-            .saturating_sub(self.n_attrs.get()) as usize;
-        if n == 0 || n > room || size > g.settings.max_record() - PartHead::LEN - 2 {
+        let (room, budget) = self.attr_room(g);
+        if n == 0 || n > room || size > budget {
             // Rare: past the span's limit, or huge values. The general path keeps what fits
             // and counts the rest.
             return self.set_fields_slow(parts, id, fields);
@@ -741,10 +746,6 @@ impl SpanInner {
 pub trait AttrList<'a> {
     /// The number of pairs.
     fn len(&self) -> usize;
-    /// Whether the list is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// Calls `f` with each pair, in order.
     fn each(&self, f: impl FnMut(&'a str, Value<'a>));
 }
