@@ -66,7 +66,7 @@ pub use api::metrics::{
     meter,
 };
 pub use api::propagation;
-pub use api::trace::{AsyncSpan, Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
+pub use api::trace::{AsyncSpan, AttrList, Span, SpanBuilder, SpanKind, Status, Tracer, tracer};
 #[cfg(feature = "tracing")]
 pub use api::tracing_bridge;
 pub use engine::callsite::Callsite;

@@ -132,8 +132,9 @@ fn writer_sink_flush_stats_and_shutdown() {
         s.add_link(s.context(), &list);
         logger.log(mini_telemetry::Level::Info, "limit counts keys", &list);
     }
-    // `set_attributes!` writes what `set_attributes(&[..])` writes, on its fast path and on the
-    // general one (past the span's limit), and evaluates nothing for a span that does not record.
+    // `set_attributes!` and `set_attributes(&[..])` on an array (both visiting the values one
+    // by one) write what the general path writes for a slice or a vector, on their fast path
+    // and past the span's limit; the macro evaluates nothing for a span that does not record.
     {
         let strs = ["x", "y"];
         let s = tracer.start("attrs by method");
@@ -146,6 +147,25 @@ fn writer_sink_flush_stats_and_shutdown() {
             KeyValue::new("strs", &strs[..]),
             KeyValue::new("owned", &owned),
         ]);
+        let seven = vec![
+            KeyValue::new("a", 1),
+            KeyValue::new("b", "2"),
+            KeyValue::new("c", true),
+            KeyValue::new("d", 4.5),
+            KeyValue::new("e.f", -5),
+            KeyValue::new("strs", &strs[..]),
+            KeyValue::new("owned", &owned),
+        ];
+        tracer.start("attrs by slice").set_attributes(&seven[..]);
+        tracer.start("attrs by vec").set_attributes(&seven);
+        // Past the 8 pairs visited one by one, an array takes the general path.
+        let keys = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"];
+        let nine: [KeyValue; 9] = std::array::from_fn(|i| KeyValue::new(keys[i], i as i64));
+        tracer.start("nine by array").set_attributes(&nine);
+        tracer.start("nine by slice").set_attributes(&nine[..]);
+        let eight: [KeyValue; 8] = std::array::from_fn(|i| KeyValue::new(keys[i], i as i64));
+        tracer.start("eight by array").set_attributes(&eight);
+        tracer.start("eight by slice").set_attributes(&eight[..]);
         // The same seven through the macro, on a span and on an async span (which holds its
         // parts until it ends, on whichever thread ends it).
         macro_rules! seven {
@@ -177,6 +197,17 @@ fn writer_sink_flush_stats_and_shutdown() {
             KeyValue::new("x", 1),
             KeyValue::new("y", 2),
         ]);
+        let s = tracer.start("attrs past the limit by slice");
+        for i in 0..511 {
+            s.set_attribute("r", i);
+        }
+        s.set_attributes(
+            &[
+                KeyValue::new("r", -1),
+                KeyValue::new("x", 1),
+                KeyValue::new("y", 2),
+            ][..],
+        );
         let s = tracer.start("attrs past the limit by macro");
         for i in 0..511 {
             s.set_attribute("r", i);
@@ -314,20 +345,35 @@ fn writer_sink_flush_stats_and_shutdown() {
     };
     let by_method = &span("attrs by method")["attributes"];
     assert_eq!(by_method.as_object().unwrap().len(), 7, "{by_method}");
-    assert_eq!(by_method, &span("attrs by macro")["attributes"]);
-    assert_eq!(by_method, &span("async attrs by macro")["attributes"]);
+    for other in [
+        "attrs by macro",
+        "async attrs by macro",
+        "attrs by slice",
+        "attrs by vec",
+    ] {
+        assert_eq!(by_method, &span(other)["attributes"], "{other}");
+    }
+    for n in ["eight", "nine"] {
+        let by_array = &span(&format!("{n} by array"))["attributes"];
+        assert_eq!(by_array, &span(&format!("{n} by slice"))["attributes"]);
+        let len = if n == "eight" { 8 } else { 9 };
+        assert_eq!(by_array.as_object().unwrap().len(), len, "{by_array}");
+        assert_eq!(by_array["k7"], 7, "{by_array}");
+    }
     let past = span("attrs past the limit by method");
     // The first value fits, the other two are dropped and counted.
     assert_eq!(past["attributes"], serde_json::json!({"r": -1}), "{past}");
     assert_eq!(past["dropped_attributes_count"], 2, "{past}");
-    let by_macro = span("attrs past the limit by macro");
-    assert_eq!(
-        (&past["attributes"], &past["dropped_attributes_count"]),
-        (
-            &by_macro["attributes"],
-            &by_macro["dropped_attributes_count"]
-        )
-    );
+    for other in [
+        "attrs past the limit by slice",
+        "attrs past the limit by macro",
+    ] {
+        let other = span(other);
+        assert_eq!(
+            (&past["attributes"], &past["dropped_attributes_count"]),
+            (&other["attributes"], &other["dropped_attributes_count"])
+        );
+    }
     let limit = lines
         .iter()
         .find(|l| l["name"] == "limit counts keys")

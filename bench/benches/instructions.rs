@@ -5,7 +5,8 @@
 //! before init), span (a child of an open span), span_root (the same call with no span open: a new trace, as the wall-time benches
 //! time it), span_unsampled (a builder with an unsampled explicit parent),
 //! span_unsampled_child (`start` inside an unsampled span), span_attrs, span_attrs_macro (the same
-//! through the `set_attributes!` macro), log, counter_attrs,
+//! through the `set_attributes!` macro), span_attrs_slice (the same as a slice of unknown
+//! length: the general path), log, counter_attrs,
 //! counter_bound, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram
 //! with per-call attributes, as in the throughput bench), tracing_span and tracing_event (the
 //! `tracing` facade through our layer and a registry); writer_span, writer_span_attrs and
@@ -46,6 +47,12 @@ fn probe_span_unsampled_child(t: &mini_telemetry::Tracer, n: u64) {
 fn probe_span_attrs(t: &mini_telemetry::Tracer, n: u64) {
     for _ in 0..n {
         op_span_3_attrs_1_event(t);
+    }
+}
+#[inline(never)]
+fn probe_span_attrs_slice(t: &mini_telemetry::Tracer, n: u64) {
+    for _ in 0..n {
+        op_span_3_attrs_slice_1_event(t);
     }
 }
 #[inline(never)]
@@ -152,6 +159,7 @@ fn main() {
     probe_span(&t, 10);
     probe_span_attrs(&t, 10);
     probe_span_attrs_macro(&t, 10);
+    probe_span_attrs_slice(&t, 10);
     probe_log(&l, 10);
     probe_counter_attrs(&c, 10);
     probe_hist_bound(&hb, 10);
@@ -168,6 +176,7 @@ fn main() {
         "span_unsampled_child" => probe_span_unsampled_child(&t, n),
         "span_attrs" => probe_span_attrs(&t, n),
         "span_attrs_macro" => probe_span_attrs_macro(&t, n),
+        "span_attrs_slice" => probe_span_attrs_slice(&t, n),
         "log" => probe_log(&l, n),
         "counter_attrs" => probe_counter_attrs(&c, n),
         "counter_bound" => probe_counter_bound(&cb, n),

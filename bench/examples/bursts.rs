@@ -5,7 +5,7 @@
 //! speed moves within seconds.
 //!
 //! ```text
-//! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|attrs_macro|log
+//! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|attrs_macro|attrs_slice|log
 //! ```
 
 #![allow(dead_code)]
@@ -37,9 +37,10 @@ fn main() {
         "span" => &|| op_span(&tracer),
         "attrs" => &|| op_span_3_attrs_1_event(&tracer),
         "attrs_macro" => &|| op_span_3_attrs_macro_1_event(&tracer),
+        "attrs_slice" => &|| op_span_3_attrs_slice_1_event(&tracer),
         "log" => &|| op_log_macro_2_fields(&logger),
         other => {
-            eprintln!("unknown operation {other}: span, attrs, attrs_macro or log");
+            eprintln!("unknown operation {other}: span, attrs, attrs_macro, attrs_slice or log");
             std::process::exit(2);
         }
     };

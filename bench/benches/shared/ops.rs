@@ -26,6 +26,23 @@ fn op_span_3_attrs_1_event(t: &mini_telemetry::Tracer) {
     s.add_event("event", &[]);
 }
 
+/// The same span with its attributes as a slice whose length the compiler does not see (a
+/// list built at run time, as the `tracing` layer passes them): the general path, a loop that
+/// matches each value's kind.
+#[inline(never)]
+#[allow(dead_code)]
+fn op_span_3_attrs_slice_1_event(t: &mini_telemetry::Tracer) {
+    let s = t.start("span");
+    s.set_attributes(std::hint::black_box(
+        &[
+            mini_telemetry::KeyValue::new("http.method", "GET"),
+            mini_telemetry::KeyValue::new("http.status", 200),
+            mini_telemetry::KeyValue::new("cache.hit", true),
+        ][..],
+    ));
+    s.add_event("event", &[]);
+}
+
 /// The same span through the `set_attributes!` macro (which checks that the span records first,
 /// and passes the values with their types).
 #[inline(never)]
