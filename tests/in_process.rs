@@ -158,6 +158,21 @@ fn writer_sink_flush_stats_and_shutdown() {
         ];
         tracer.start("attrs by slice").set_attributes(&seven[..]);
         tracer.start("attrs by vec").set_attributes(&seven);
+        // The same for an event's attributes.
+        tracer.start("event by array").add_event(
+            "ev",
+            &[
+                KeyValue::new("a", 1),
+                KeyValue::new("b", "2"),
+                KeyValue::new("c", true),
+                KeyValue::new("d", 4.5),
+                KeyValue::new("e.f", -5),
+                KeyValue::new("strs", &strs[..]),
+                KeyValue::new("owned", &owned),
+            ],
+        );
+        tracer.start("event by slice").add_event("ev", &seven[..]);
+        tracer.start("event by vec").add_event("ev", &seven);
         // Past the 8 pairs visited one by one, an array takes the general path.
         let keys = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"];
         let nine: [KeyValue; 9] = std::array::from_fn(|i| KeyValue::new(keys[i], i as i64));
@@ -352,6 +367,12 @@ fn writer_sink_flush_stats_and_shutdown() {
         "attrs by vec",
     ] {
         assert_eq!(by_method, &span(other)["attributes"], "{other}");
+    }
+    for ev in ["event by array", "event by slice", "event by vec"] {
+        let ev = &span(ev)["events"][0];
+        assert_eq!(&ev["attributes"], by_method, "{ev}");
+        assert_eq!(ev["name"], "ev", "{ev}");
+        assert!(ev["dropped_attributes_count"].is_null(), "none dropped: {ev}");
     }
     for n in ["eight", "nine"] {
         let by_array = &span(&format!("{n} by array"))["attributes"];

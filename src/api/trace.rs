@@ -667,9 +667,11 @@ impl SpanInner {
     /// Adds a timestamped event with attributes. Left to the compiler to inline: it does for an
     /// event without attributes, whose sizing then folds (`span_attrs` 896 -> 798
     /// instructions, with no more code). [`set_attributes`](Self::set_attributes) is not
-    /// marked: inlined, it saved 2 instructions for 3.7 KB of code at the call.
+    /// marked: inlined, it saved 2 instructions for 3.7 KB of code at the call. A typed list
+    /// (an array, see [`AttrList`]) is sized and written without a match on each value's kind
+    /// when it fits; the rest take the general path.
     #[inline]
-    fn add_event<P: Parts>(&self, parts: &P, id: u64, name: &str, attrs: &[KeyValue<'_>]) {
+    fn add_event<'a, P: Parts, L: AttrList<'a>>(&self, parts: &P, id: u64, name: &str, attrs: L) {
         let Some(g) = global() else { return };
         if !admit(
             &self.n_events,
@@ -682,6 +684,52 @@ impl SpanInner {
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
         let fixed = PartHead::LEN + EventHead::LEN + record::str_size(name, max_text) + 2;
+        // (Without attributes, the general path's sizing folds.)
+        if L::TYPED && attrs.count() > 0 {
+            let mut size = 0;
+            attrs.each(
+                #[inline(always)]
+                |k, v| size += record::key_value_size(k, &v, max_str),
+            );
+            let n = attrs.count();
+            let room = event_attr_values(&g.settings.span_limits).min(u16::MAX as usize);
+            if n <= room && size <= g.settings.max_record().saturating_sub(fixed) {
+                self.set_pending();
+                parts.put(g, fixed + size, |b| {
+                    let mut e = part(b, max_str, kind::SPAN_EVENT, id);
+                    EventHead { time, dropped: 0 }.encode(&mut e);
+                    e.text(name, max_text);
+                    e.u16(n as u16);
+                    attrs.each(
+                        #[inline(always)]
+                        |k, v| e.key_value(k, &v),
+                    );
+                });
+                return;
+            }
+        }
+        match attrs.as_slice() {
+            Some(kvs) => self.event_record(parts, g, id, time, name, fixed, kvs),
+            None => self.event_record_owned(parts, g, id, time, name, fixed, attrs),
+        }
+    }
+
+    /// The event record of [`add_event`](Self::add_event) for a slice: as many attributes as
+    /// fit, the rest counted.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn event_record<P: Parts>(
+        &self,
+        parts: &P,
+        g: &Global,
+        id: u64,
+        time: u64,
+        name: &str,
+        fixed: usize,
+        attrs: &[KeyValue<'_>],
+    ) {
+        let max_str = g.settings.max_str;
+        let max_text = g.settings.max_text;
         let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.set_pending();
         parts.put(g, fixed + size, |b| {
@@ -690,6 +738,25 @@ impl SpanInner {
             e.text(name, max_text);
             e.kvs(&attrs[..n]);
         });
+    }
+
+    /// [`event_record`](Self::event_record) for a typed list past the limits, as a slice.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn event_record_owned<'a, P: Parts>(
+        &self,
+        parts: &P,
+        g: &Global,
+        id: u64,
+        time: u64,
+        name: &str,
+        fixed: usize,
+        attrs: impl AttrList<'a>,
+    ) {
+        let mut kvs = Vec::with_capacity(attrs.count());
+        attrs.each(|key, value| kvs.push(KeyValue { key, value }));
+        self.event_record(parts, g, id, time, name, fixed, &kvs);
     }
 
     /// Adds a link to another span (of this trace or another).
@@ -958,10 +1025,11 @@ macro_rules! recording_methods {
             }
         }
 
-        /// Adds a timestamped event with attributes (at most 128 events per span; the rest are
-        /// counted in `dropped_events_count`).
-        #[inline]
-        pub fn add_event(&self, name: &str, attrs: &[KeyValue<'_>]) {
+        /// Adds a timestamped event with attributes (`&[KeyValue::new(k, v), ..]`, a `&Vec` or
+        /// a slice of them: see [`AttrList`]). At most 128 events are kept per span; the rest
+        /// are counted in `dropped_events_count`.
+        #[inline(always)]
+        pub fn add_event<'a>(&self, name: &str, attrs: impl AttrList<'a>) {
             if let Some((i, id)) = self.recording() {
                 i.add_event(&self.parts, id, name, attrs);
             }
