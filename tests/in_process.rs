@@ -372,7 +372,10 @@ fn writer_sink_flush_stats_and_shutdown() {
         let ev = &span(ev)["events"][0];
         assert_eq!(&ev["attributes"], by_method, "{ev}");
         assert_eq!(ev["name"], "ev", "{ev}");
-        assert!(ev["dropped_attributes_count"].is_null(), "none dropped: {ev}");
+        assert!(
+            ev["dropped_attributes_count"].is_null(),
+            "none dropped: {ev}"
+        );
     }
     for n in ["eight", "nine"] {
         let by_array = &span(&format!("{n} by array"))["attributes"];
