@@ -173,6 +173,22 @@ fn writer_sink_flush_stats_and_shutdown() {
         );
         tracer.start("event by slice").add_event("ev", &seven[..]);
         tracer.start("event by vec").add_event("ev", &seven);
+        // And for a log's.
+        logger.log(
+            mini_telemetry::Level::Info,
+            "log by array",
+            &[
+                KeyValue::new("a", 1),
+                KeyValue::new("b", "2"),
+                KeyValue::new("c", true),
+                KeyValue::new("d", 4.5),
+                KeyValue::new("e.f", -5),
+                KeyValue::new("strs", &strs[..]),
+                KeyValue::new("owned", &owned),
+            ],
+        );
+        logger.log(mini_telemetry::Level::Info, "log by slice", &seven[..]);
+        logger.log(mini_telemetry::Level::Info, "log by vec", &seven);
         // Past the 8 pairs visited one by one, an array takes the general path.
         let keys = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"];
         let nine: [KeyValue; 9] = std::array::from_fn(|i| KeyValue::new(keys[i], i as i64));
@@ -376,6 +392,15 @@ fn writer_sink_flush_stats_and_shutdown() {
             ev["dropped_attributes_count"].is_null(),
             "none dropped: {ev}"
         );
+    }
+    let log = |body: &str| lines.iter().find(|l| l["body"] == body).expect(body);
+    for body in ["log by array", "log by slice", "log by vec"] {
+        let l = log(body);
+        assert_eq!(&l["attributes"], by_method, "{l}");
+        assert!(l["dropped_attributes_count"].is_null(), "none dropped: {l}");
+        // In the same span: the ids of the span current on the thread.
+        assert!(l["span_id"].is_string(), "{l}");
+        assert_eq!(l["span_id"], log("log by array")["span_id"], "{l}");
     }
     for n in ["eight", "nine"] {
         let by_array = &span(&format!("{n} by array"))["attributes"];

@@ -6,7 +6,8 @@
 //! time it), span_unsampled (a builder with an unsampled explicit parent),
 //! span_unsampled_child (`start` inside an unsampled span), span_attrs, span_attrs_macro (the same
 //! through the `set_attributes!` macro), span_attrs_slice (the same as a slice of unknown
-//! length: the general path), log, counter_attrs,
+//! length: the general path), log, log_method (the same log through `Logger::log` and an
+//! array), counter_attrs,
 //! counter_bound, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram
 //! with per-call attributes, as in the throughput bench), tracing_span and tracing_event (the
 //! `tracing` facade through our layer and a registry); writer_span, writer_span_attrs and
@@ -65,6 +66,12 @@ fn probe_span_attrs_macro(t: &mini_telemetry::Tracer, n: u64) {
 fn probe_log(l: &mini_telemetry::Logger, n: u64) {
     for _ in 0..n {
         op_log_macro_2_fields(l);
+    }
+}
+#[inline(never)]
+fn probe_log_method(l: &mini_telemetry::Logger, n: u64) {
+    for _ in 0..n {
+        op_log_method_2_attrs(l);
     }
 }
 #[inline(never)]
@@ -161,6 +168,7 @@ fn main() {
     probe_span_attrs_macro(&t, 10);
     probe_span_attrs_slice(&t, 10);
     probe_log(&l, 10);
+    probe_log_method(&l, 10);
     probe_counter_attrs(&c, 10);
     probe_hist_bound(&hb, 10);
     probe_hist_attr(&h, 10);
@@ -178,6 +186,7 @@ fn main() {
         "span_attrs_macro" => probe_span_attrs_macro(&t, n),
         "span_attrs_slice" => probe_span_attrs_slice(&t, n),
         "log" => probe_log(&l, n),
+        "log_method" => probe_log_method(&l, n),
         "counter_attrs" => probe_counter_attrs(&c, n),
         "counter_bound" => probe_counter_bound(&cb, n),
         "hist_bound" => probe_hist_bound(&hb, n),

@@ -2,7 +2,7 @@
 //! whose message and field names are static callsite metadata so that only the values are copied.
 //! Every log record carries the current span's trace id and span id.
 
-use crate::api::trace::exception_parts;
+use crate::api::trace::{AttrList, exception_parts};
 use crate::engine::callsite::Callsite;
 use crate::engine::clock;
 use crate::engine::current::CURRENT;
@@ -41,6 +41,23 @@ pub fn logger(scope: &str) -> Logger {
     Logger::for_scope(scope_id(scope))
 }
 
+/// A dynamic log record's head: level, scope, time, dropped attributes, and the ids of the span
+/// current on this thread.
+#[inline(always)]
+fn log_head(e: &mut Enc<'_>, level: Level, scope: u32, time: u64, dropped: u32) {
+    let ctx = CURRENT.with(|s| s.current());
+    let h = LogHead {
+        severity: level as u8,
+        flags: 0,
+        scope,
+        time,
+        dropped,
+        trace_id: ctx.trace_id(),
+        span_id: ctx.span_id(),
+    };
+    e.array(&h.encode());
+}
+
 impl Logger {
     /// The logger of an interned scope.
     pub(crate) const fn for_scope(scope: u32) -> Logger {
@@ -49,13 +66,14 @@ impl Logger {
 }
 
 impl Logger {
-    /// A record at `level` with a message and attributes.
+    /// A record at `level` with a message and attributes (`&[KeyValue::new(k, v), ..]`, a
+    /// `&Vec` or a slice of them: see [`AttrList`]).
     #[inline]
-    pub fn log(&self, level: Level, message: &str, attrs: &[KeyValue<'_>]) {
+    pub fn log<'a>(&self, level: Level, message: &str, attrs: impl AttrList<'a>) {
         if !enabled(level) {
             return;
         }
-        self.emit_dynamic(level, message, attrs);
+        self.emit_list(level, message, attrs);
     }
 
     /// A TRACE record.
@@ -117,6 +135,56 @@ impl Logger {
         self.emit_dynamic(Level::Error, message, &all);
     }
 
+    /// [`log`](Self::log) once enabled. A typed list (an array, see [`AttrList`]) that fits one
+    /// record is sized and written without a match on each value's kind, where the call is
+    /// inlined; the rest (a slice, a vector, no attributes, a list past the limits) take the
+    /// general path, which keeps what fits and counts the rest.
+    #[inline]
+    fn emit_list<'a, L: AttrList<'a>>(&self, level: Level, message: &str, attrs: L) {
+        if L::TYPED && attrs.count() > 0 {
+            if let Some(g) = global() {
+                let max_str = g.settings.max_str;
+                let max_text = g.settings.max_text;
+                let head = LogHead::LEN + record::str_size(message, max_text) + 2;
+                let mut size = 0;
+                attrs.each(
+                    #[inline(always)]
+                    |k, v| size += record::key_value_size(k, &v, max_str),
+                );
+                let n = attrs.count();
+                let values = LOG_ATTRIBUTES * ATTR_VALUES_PER_KEY as usize;
+                if n <= values && size <= g.settings.max_record().saturating_sub(head) {
+                    let time = clock::now();
+                    let scope = self.scope;
+                    emit(g, head + size, |b| {
+                        let mut e = Enc::new(b, max_str);
+                        log_head(&mut e, level, scope, time, 0);
+                        e.text(message, max_text);
+                        e.u16(n as u16);
+                        attrs.each(
+                            #[inline(always)]
+                            |k, v| e.key_value(k, &v),
+                        );
+                    });
+                    return;
+                }
+            }
+        }
+        match attrs.as_slice() {
+            Some(kvs) => self.emit_dynamic(level, message, kvs),
+            None => self.emit_owned(level, message, attrs),
+        }
+    }
+
+    /// [`emit_list`](Self::emit_list) for a typed list past the limits, as a slice.
+    #[cold]
+    #[inline(never)]
+    fn emit_owned<'a>(&self, level: Level, message: &str, attrs: impl AttrList<'a>) {
+        let mut kvs = Vec::with_capacity(attrs.count());
+        attrs.each(|key, value| kvs.push(KeyValue { key, value }));
+        self.emit_dynamic(level, message, &kvs);
+    }
+
     fn emit_dynamic(&self, level: Level, message: &str, attrs: &[KeyValue<'_>]) {
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
@@ -129,18 +197,8 @@ impl Logger {
         let dropped = (attrs.len() - n) as u32;
         let scope = self.scope;
         emit(g, head + size, |b| {
-            let ctx = CURRENT.with(|s| s.current());
-            let h = LogHead {
-                severity: level as u8,
-                flags: 0,
-                scope,
-                time,
-                dropped,
-                trace_id: ctx.trace_id(),
-                span_id: ctx.span_id(),
-            };
             let mut e = Enc::new(b, max_str);
-            e.array(&h.encode());
+            log_head(&mut e, level, scope, time, dropped);
             e.text(message, max_text);
             e.kvs(&attrs[..n]);
         });

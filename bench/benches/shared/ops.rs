@@ -64,6 +64,21 @@ fn op_log_macro_2_fields(l: &mini_telemetry::Logger) {
     );
 }
 
+/// The same log through `Logger::log` with a message and an array of attributes (keys and
+/// message written into the record, where the macro's are static callsite data).
+#[inline(never)]
+#[allow(dead_code)]
+fn op_log_method_2_attrs(l: &mini_telemetry::Logger) {
+    l.log(
+        mini_telemetry::Level::Info,
+        "request done",
+        &[
+            mini_telemetry::KeyValue::new("status", std::hint::black_box(200)),
+            mini_telemetry::KeyValue::new("path", "/api"),
+        ],
+    );
+}
+
 /// A counter add with two per-call attributes.
 #[inline(never)]
 fn op_counter_add_2_attrs(c: &mini_telemetry::Counter) {
