@@ -135,7 +135,7 @@ impl Logger {
         self.emit_dynamic(Level::Error, message, &all);
     }
 
-    /// [`log`](Self::log) once enabled. A typed list (an array, see [`AttrList`]) that fits one
+    /// `log` once enabled. A typed list (an array, see [`AttrList`]) that fits one
     /// record is sized and written without a match on each value's kind, where the call is
     /// inlined; the rest (a slice, a vector, no attributes, a list past the limits) take the
     /// general path, which keeps what fits and counts the rest.

@@ -813,9 +813,9 @@ impl SpanInner {
     }
 }
 
-/// What [`Span::set_attributes`] and [`AsyncSpan::set_attributes`] take: a slice of
-/// [`KeyValue`]s (`&[..]`, `&Vec<_>`), or the typed list the
-/// [`set_attributes!`](crate::set_attributes) macro builds.
+/// What [`Span::set_attributes`], [`Span::add_event`] (and their [`AsyncSpan`] twins) and
+/// [`Logger::log`](crate::Logger::log) take: a slice of [`KeyValue`]s (`&[..]`, `&Vec<_>`), or
+/// the typed list the [`set_attributes!`](crate::set_attributes) macro builds.
 ///
 /// An array written at the call site, `&[KeyValue::new(..), ..]`, has its length known at
 /// compile time: up to 8 pairs are then visited one by one, so that where the call is inlined
