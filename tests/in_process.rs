@@ -137,17 +137,7 @@ fn writer_sink_flush_stats_and_shutdown() {
     // and past the span's limit; the macro evaluates nothing for a span that does not record.
     {
         let strs = ["x", "y"];
-        let s = tracer.start("attrs by method");
-        s.set_attributes(&[
-            KeyValue::new("a", 1),
-            KeyValue::new("b", "2"),
-            KeyValue::new("c", true),
-            KeyValue::new("d", 4.5),
-            KeyValue::new("e.f", -5),
-            KeyValue::new("strs", &strs[..]),
-            KeyValue::new("owned", &owned),
-        ]);
-        let seven = vec![
+        let seven = [
             KeyValue::new("a", 1),
             KeyValue::new("b", "2"),
             KeyValue::new("c", true),
@@ -156,39 +146,18 @@ fn writer_sink_flush_stats_and_shutdown() {
             KeyValue::new("strs", &strs[..]),
             KeyValue::new("owned", &owned),
         ];
+        let seven_vec = seven.to_vec();
+        tracer.start("attrs by method").set_attributes(&seven);
         tracer.start("attrs by slice").set_attributes(&seven[..]);
-        tracer.start("attrs by vec").set_attributes(&seven);
-        // The same for an event's attributes.
-        tracer.start("event by array").add_event(
-            "ev",
-            &[
-                KeyValue::new("a", 1),
-                KeyValue::new("b", "2"),
-                KeyValue::new("c", true),
-                KeyValue::new("d", 4.5),
-                KeyValue::new("e.f", -5),
-                KeyValue::new("strs", &strs[..]),
-                KeyValue::new("owned", &owned),
-            ],
-        );
+        tracer.start("attrs by vec").set_attributes(&seven_vec);
+        // The same for an event's attributes, and a log's.
+        tracer.start("event by array").add_event("ev", &seven);
         tracer.start("event by slice").add_event("ev", &seven[..]);
-        tracer.start("event by vec").add_event("ev", &seven);
-        // And for a log's.
-        logger.log(
-            mini_telemetry::Level::Info,
-            "log by array",
-            &[
-                KeyValue::new("a", 1),
-                KeyValue::new("b", "2"),
-                KeyValue::new("c", true),
-                KeyValue::new("d", 4.5),
-                KeyValue::new("e.f", -5),
-                KeyValue::new("strs", &strs[..]),
-                KeyValue::new("owned", &owned),
-            ],
-        );
-        logger.log(mini_telemetry::Level::Info, "log by slice", &seven[..]);
-        logger.log(mini_telemetry::Level::Info, "log by vec", &seven);
+        tracer.start("event by vec").add_event("ev", &seven_vec);
+        let info = mini_telemetry::Level::Info;
+        logger.log(info, "log by array", &seven);
+        logger.log(info, "log by slice", &seven[..]);
+        logger.log(info, "log by vec", &seven_vec);
         // Past the 8 pairs visited one by one, an array takes the general path.
         let keys = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"];
         let nine: [KeyValue; 9] = std::array::from_fn(|i| KeyValue::new(keys[i], i as i64));

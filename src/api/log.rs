@@ -2,7 +2,7 @@
 //! whose message and field names are static callsite metadata so that only the values are copied.
 //! Every log record carries the current span's trace id and span id.
 
-use crate::api::trace::{AttrList, exception_parts};
+use crate::api::trace::{AttrList, exception_parts, list_size, with_slice, write_list};
 use crate::engine::callsite::Callsite;
 use crate::engine::clock;
 use crate::engine::current::CURRENT;
@@ -146,43 +146,22 @@ impl Logger {
                 let max_str = g.settings.max_str;
                 let max_text = g.settings.max_text;
                 let head = LogHead::LEN + record::str_size(message, max_text) + 2;
-                let mut size = 0;
-                attrs.each(
-                    #[inline(always)]
-                    |k, v| size += record::key_value_size(k, &v, max_str),
-                );
-                let n = attrs.count();
+                let size = list_size(&attrs, max_str);
                 let values = LOG_ATTRIBUTES * ATTR_VALUES_PER_KEY as usize;
-                if n <= values && size <= g.settings.max_record().saturating_sub(head) {
+                if attrs.count() <= values && size <= g.settings.max_record().saturating_sub(head) {
                     let time = clock::now();
                     let scope = self.scope;
                     emit(g, head + size, |b| {
                         let mut e = Enc::new(b, max_str);
                         log_head(&mut e, level, scope, time, 0);
                         e.text(message, max_text);
-                        e.u16(n as u16);
-                        attrs.each(
-                            #[inline(always)]
-                            |k, v| e.key_value(k, &v),
-                        );
+                        write_list(&mut e, &attrs);
                     });
                     return;
                 }
             }
         }
-        match attrs.as_slice() {
-            Some(kvs) => self.emit_dynamic(level, message, kvs),
-            None => self.emit_owned(level, message, attrs),
-        }
-    }
-
-    /// [`emit_list`](Self::emit_list) for a typed list past the limits, as a slice.
-    #[cold]
-    #[inline(never)]
-    fn emit_owned<'a>(&self, level: Level, message: &str, attrs: impl AttrList<'a>) {
-        let mut kvs = Vec::with_capacity(attrs.count());
-        attrs.each(|key, value| kvs.push(KeyValue { key, value }));
-        self.emit_dynamic(level, message, &kvs);
+        with_slice(&attrs, |kvs| self.emit_dynamic(level, message, kvs));
     }
 
     fn emit_dynamic(&self, level: Level, message: &str, attrs: &[KeyValue<'_>]) {

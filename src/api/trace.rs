@@ -627,11 +627,7 @@ impl SpanInner {
         }
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
-        let mut size = 0;
-        fields.each(
-            #[inline(always)]
-            |k, v| size += record::key_value_size(k, &v, max_str),
-        );
+        let size = list_size(&fields, max_str);
         let n = fields.count();
         let (room, budget) = self.attr_room(g);
         if n == 0 || n > room || size > budget {
@@ -644,11 +640,7 @@ impl SpanInner {
         self.set_pending();
         parts.put(g, PartHead::LEN + 2 + size, |b| {
             let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
-            e.u16(n as u16);
-            fields.each(
-                #[inline(always)]
-                |k, v| e.key_value(k, &v),
-            );
+            write_list(&mut e, &fields);
         });
     }
 
@@ -656,12 +648,7 @@ impl SpanInner {
     #[cold]
     #[inline(never)]
     fn set_fields_slow<'a, P: Parts>(&self, parts: &P, id: u64, fields: impl AttrList<'a>) {
-        if let Some(attrs) = fields.as_slice() {
-            return self.set_attributes(parts, id, attrs);
-        }
-        let mut attrs = Vec::with_capacity(fields.count());
-        fields.each(|key, value| attrs.push(KeyValue { key, value }));
-        self.set_attributes(parts, id, &attrs);
+        with_slice(&fields, |attrs| self.set_attributes(parts, id, attrs));
     }
 
     /// Adds a timestamped event with attributes. Left to the compiler to inline: it does for an
@@ -686,32 +673,22 @@ impl SpanInner {
         let fixed = PartHead::LEN + EventHead::LEN + record::str_size(name, max_text) + 2;
         // (Without attributes, the general path's sizing folds.)
         if L::TYPED && attrs.count() > 0 {
-            let mut size = 0;
-            attrs.each(
-                #[inline(always)]
-                |k, v| size += record::key_value_size(k, &v, max_str),
-            );
-            let n = attrs.count();
+            let size = list_size(&attrs, max_str);
             let room = event_attr_values(&g.settings.span_limits).min(u16::MAX as usize);
-            if n <= room && size <= g.settings.max_record().saturating_sub(fixed) {
+            if attrs.count() <= room && size <= g.settings.max_record().saturating_sub(fixed) {
                 self.set_pending();
                 parts.put(g, fixed + size, |b| {
                     let mut e = part(b, max_str, kind::SPAN_EVENT, id);
                     EventHead { time, dropped: 0 }.encode(&mut e);
                     e.text(name, max_text);
-                    e.u16(n as u16);
-                    attrs.each(
-                        #[inline(always)]
-                        |k, v| e.key_value(k, &v),
-                    );
+                    write_list(&mut e, &attrs);
                 });
                 return;
             }
         }
-        match attrs.as_slice() {
-            Some(kvs) => self.event_record(parts, g, id, time, name, fixed, kvs),
-            None => self.event_record_owned(parts, g, id, time, name, fixed, attrs),
-        }
+        with_slice(&attrs, |kvs| {
+            self.event_record(parts, g, id, time, name, fixed, kvs)
+        });
     }
 
     /// The event record of [`add_event`](Self::add_event) for a slice: as many attributes as
@@ -738,25 +715,6 @@ impl SpanInner {
             e.text(name, max_text);
             e.kvs(&attrs[..n]);
         });
-    }
-
-    /// [`event_record`](Self::event_record) for a typed list past the limits, as a slice.
-    #[cold]
-    #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn event_record_owned<'a, P: Parts>(
-        &self,
-        parts: &P,
-        g: &Global,
-        id: u64,
-        time: u64,
-        name: &str,
-        fixed: usize,
-        attrs: impl AttrList<'a>,
-    ) {
-        let mut kvs = Vec::with_capacity(attrs.count());
-        attrs.each(|key, value| kvs.push(KeyValue { key, value }));
-        self.event_record(parts, g, id, time, name, fixed, &kvs);
     }
 
     /// Adds a link to another span (of this trace or another).
@@ -948,6 +906,51 @@ impl<'a> AttrList<'a> for &Vec<KeyValue<'a>> {
     fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
         Some(Vec::as_slice(self))
     }
+}
+
+/// The encoded size of a typed list's pairs (its count excluded), each value sized by its kind
+/// without a match where the call is inlined.
+#[inline(always)]
+pub(crate) fn list_size<'a>(list: &impl AttrList<'a>, max_str: usize) -> usize {
+    let mut size = 0;
+    list.each(
+        #[inline(always)]
+        |k, v| size += record::key_value_size(k, &v, max_str),
+    );
+    size
+}
+
+/// A typed list as a record holds it: its count (a `u16`, which the caller has checked), then
+/// its pairs.
+#[inline(always)]
+pub(crate) fn write_list<'a>(e: &mut Enc<'_>, list: &impl AttrList<'a>) {
+    e.u16(list.count() as u16);
+    list.each(
+        #[inline(always)]
+        |k, v| e.key_value(k, &v),
+    );
+}
+
+/// Calls `f` with a list's pairs as a slice, for the general path: the list itself when it is
+/// one, else a vector of its pairs (a typed list past its record's limits, which is rare).
+#[inline(always)]
+pub(crate) fn with_slice<'a, R>(
+    list: &impl AttrList<'a>,
+    f: impl FnOnce(&[KeyValue<'a>]) -> R,
+) -> R {
+    match list.as_slice() {
+        Some(kvs) => f(kvs),
+        None => f(&collect(list)),
+    }
+}
+
+/// A typed list's pairs in a vector (see [`with_slice`]).
+#[cold]
+#[inline(never)]
+fn collect<'a>(list: &impl AttrList<'a>) -> Vec<KeyValue<'a>> {
+    let mut kvs = Vec::with_capacity(list.count());
+    list.each(|key, value| kvs.push(KeyValue { key, value }));
+    kvs
 }
 
 /// Builds an [`AttrList`] from the macro's `key = value` pairs, first to last.
