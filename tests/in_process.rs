@@ -5,6 +5,22 @@ mod common;
 use common::Shared;
 use mini_telemetry::{Config, KeyValue, Sink, info};
 
+/// A value whose conversion gives a shorter string the first time than the next (a caller's
+/// `From` impl may do anything): the macros convert each value once, so a record is sized and
+/// written with the same value.
+struct Flaky;
+static FLAKY_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+impl From<&Flaky> for mini_telemetry::Value<'static> {
+    fn from(_: &Flaky) -> Self {
+        let n = FLAKY_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        mini_telemetry::Value::Str(if n % 2 == 0 {
+            ""
+        } else {
+            "a longer second value"
+        })
+    }
+}
+
 fn json(v: i64) -> serde_json::Value {
     v.into()
 }
@@ -237,6 +253,15 @@ fn writer_sink_flush_stats_and_shutdown() {
             }
         );
         assert_eq!(evaluated, 1);
+        let s = tracer.start("flaky");
+        mini_telemetry::set_attributes!(s, flaky = &Flaky);
+        FLAKY_CALLS.store(0, std::sync::atomic::Ordering::Relaxed);
+        info!(logger, "flaky", flaky = &Flaky);
+        assert_eq!(
+            FLAKY_CALLS.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "converted once"
+        );
     }
     counter.add(3, &[KeyValue::new("k", "v")]);
     // The metric macros: the same calls behind an enabled check.
@@ -363,6 +388,8 @@ fn writer_sink_flush_stats_and_shutdown() {
         );
     }
     let log = |body: &str| lines.iter().find(|l| l["body"] == body).expect(body);
+    assert_eq!(span("flaky")["attributes"]["flaky"], "");
+    assert_eq!(log("flaky")["attributes"]["flaky"], "");
     for body in ["log by array", "log by slice", "log by vec"] {
         let l = log(body);
         assert_eq!(&l["attributes"], by_method, "{l}");

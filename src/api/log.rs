@@ -192,6 +192,7 @@ impl Logger {
     #[doc(hidden)]
     #[inline]
     pub fn emit_fields<'a>(&self, cs: &'static Callsite, fields: impl FieldList<'a>) {
+        let fields = fields.convert();
         let Some(g) = global() else { return };
         let max_str = g.settings.max_str;
         let time = clock::now();
@@ -224,7 +225,7 @@ impl Logger {
     /// [`emit_fields`](Self::emit_fields) for values too large for one record together.
     #[cold]
     #[inline(never)]
-    fn emit_many<'a>(&self, cs: &'static Callsite, time: u64, fields: impl FieldList<'a>) {
+    fn emit_many<'a>(&self, cs: &'static Callsite, time: u64, fields: impl Values<'a>) {
         let mut values = Vec::new();
         fields.each(|v| values.push(v));
         self.emit_callsite(cs, time, &values);
@@ -304,19 +305,43 @@ fn callsite_head(
 /// size the record, once to write it).
 #[doc(hidden)]
 pub trait FieldList<'a> {
+    /// The same list, each value converted.
+    type Values: Values<'a>;
+    /// Converts each value, once: a conversion is the caller's code (a `From` impl), which
+    /// need not give the same value twice, and the record is sized before it is written.
+    fn convert(self) -> Self::Values;
+}
+
+/// A [`FieldList`] converted: its values, visited in order as often as needed.
+#[doc(hidden)]
+pub trait Values<'a> {
     /// Calls `f` with each value, in order.
     fn each(&self, f: impl FnMut(Value<'a>));
 }
 
-impl<'a> FieldList<'a> for () {
+impl FieldList<'_> for () {
+    type Values = ();
+    #[inline(always)]
+    fn convert(self) {}
+}
+
+impl<'a> Values<'a> for () {
     #[inline(always)]
     fn each(&self, _: impl FnMut(Value<'a>)) {}
 }
 
-impl<'a, H: Copy + Into<Value<'a>>, T: FieldList<'a>> FieldList<'a> for (H, T) {
+impl<'a, H: Into<Value<'a>>, T: FieldList<'a>> FieldList<'a> for (H, T) {
+    type Values = (Value<'a>, T::Values);
+    #[inline(always)]
+    fn convert(self) -> Self::Values {
+        (self.0.into(), self.1.convert())
+    }
+}
+
+impl<'a, T: Values<'a>> Values<'a> for (Value<'a>, T) {
     #[inline(always)]
     fn each(&self, mut f: impl FnMut(Value<'a>)) {
-        f(self.0.into());
+        f(self.0);
         self.1.each(f);
     }
 }

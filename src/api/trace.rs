@@ -612,8 +612,10 @@ impl SpanInner {
         });
     }
 
-    /// [`set_attributes`](Self::set_attributes) for a typed list: each value's kind is known at
-    /// compile time, so the record is sized and written without a match on it. Left to the
+    /// Sets attributes from any [`AttrList`]: a slice or vector goes to
+    /// [`set_attributes`](Self::set_attributes); a typed list (the macro's, an array of up to 8
+    /// pairs) has each value's kind known at compile time, so the record is sized and written
+    /// without a match on it. Left to the
     /// compiler to inline where the macro is used, which it does in a small function: there
     /// the keys' lengths and constant values fold too (`span_attrs_macro`, when this was
     /// measured: 815 instructions with the call kept out of line, 625 inlined; the use grows
@@ -630,7 +632,7 @@ impl SpanInner {
         let size = list_size(&fields, max_str);
         let n = fields.count();
         let (room, budget) = self.attr_room(g);
-        if n == 0 || n > room || size > budget {
+        if n == 0 || n > u16::MAX as usize || n > room || size > budget {
             // Rare: past the span's limit, or huge values. The general path keeps what fits
             // and counts the rest.
             return self.set_fields_slow(parts, id, fields);
@@ -772,8 +774,9 @@ impl SpanInner {
 }
 
 /// What [`Span::set_attributes`], [`Span::add_event`] (and their [`AsyncSpan`] twins) and
-/// [`Logger::log`](crate::Logger::log) take: a slice of [`KeyValue`]s (`&[..]`, `&Vec<_>`), or
-/// the typed list the [`set_attributes!`](crate::set_attributes) macro builds.
+/// [`Logger::log`](crate::Logger::log) take: [`KeyValue`]s in an array, a slice or a vector
+/// (`&[..]`, `&v[..]`, `&vec`, their `&mut` forms, `&Box<[..]>`; for another container, pass
+/// `&c[..]`), or the typed list the [`set_attributes!`](crate::set_attributes) macro builds.
 ///
 /// An array written at the call site, `&[KeyValue::new(..), ..]`, has its length known at
 /// compile time: up to 8 pairs are then visited one by one, so that where the call is inlined
@@ -781,17 +784,24 @@ impl SpanInner {
 /// it) fold away, as with the macro. A slice whose length is known only at run time takes the
 /// general path, a loop.
 ///
-/// Implemented by this crate only (sealed): a list must yield the same pairs each time it is
-/// visited, since the record is sized before it is written.
+/// Implemented by this crate only (sealed): a list is visited twice, to size its record and to
+/// write it, and must yield the same pairs both times. (The macro's list holds values already
+/// converted, so that a value's `From` impl runs once.)
 ///
 /// ```
 /// use mini_telemetry::KeyValue;
 /// let tracer = mini_telemetry::tracer("shop");
+/// let logger = mini_telemetry::logger("shop");
 /// let span = tracer.start("checkout");
 /// span.set_attributes(&[KeyValue::new("http.method", "GET"), KeyValue::new("http.status", 200)]);
 /// let more = vec![KeyValue::new("cart.items", 3)];
 /// span.set_attributes(&more);
 /// span.set_attributes(&more[..]);
+/// // Other forms a slice comes in.
+/// let slice: &[KeyValue] = &more;
+/// span.add_event("retry", &slice);
+/// span.set_attributes(&more.clone().into_boxed_slice());
+/// logger.log(mini_telemetry::Level::Info, "cart", &mut more.clone());
 /// ```
 pub trait AttrList<'a>: sealed::Sealed {
     /// The number of pairs.
@@ -817,6 +827,7 @@ mod sealed {
 }
 
 impl sealed::Sealed for () {}
+#[doc(hidden)]
 impl<'a> AttrList<'a> for () {
     #[inline(always)]
     fn count(&self) -> usize {
@@ -826,15 +837,19 @@ impl<'a> AttrList<'a> for () {
     fn each(&self, _: impl FnMut(&'a str, Value<'a>)) {}
 }
 
-impl<'a, V: Copy + Into<Value<'a>>, T: AttrList<'a>> sealed::Sealed for ((&'a str, V), T) {}
-impl<'a, V: Copy + Into<Value<'a>>, T: AttrList<'a>> AttrList<'a> for ((&'a str, V), T) {
+// The macro's list holds values already converted: a conversion is the caller's code (a
+// `From` impl), which would run once to size the record and again to write it, and need not
+// give the same value twice.
+impl<'a, T: AttrList<'a>> sealed::Sealed for ((&'a str, Value<'a>), T) {}
+#[doc(hidden)]
+impl<'a, T: AttrList<'a>> AttrList<'a> for ((&'a str, Value<'a>), T) {
     #[inline(always)]
     fn count(&self) -> usize {
         1 + self.1.count()
     }
     #[inline(always)]
     fn each(&self, mut f: impl FnMut(&'a str, Value<'a>)) {
-        f(self.0.0, self.0.1.into());
+        f(self.0.0, self.0.1);
         self.1.each(f);
     }
 }
@@ -872,41 +887,38 @@ impl<'a, const N: usize> AttrList<'a> for &[KeyValue<'a>; N] {
     }
 }
 
-impl sealed::Sealed for &[KeyValue<'_>] {}
-impl<'a> AttrList<'a> for &[KeyValue<'a>] {
-    const TYPED: bool = false;
-    #[inline(always)]
-    fn count(&self) -> usize {
-        <[_]>::len(self)
-    }
-    #[inline(always)]
-    fn each(&self, mut f: impl FnMut(&'a str, Value<'a>)) {
-        for kv in self.iter() {
-            f(kv.key, kv.value);
+/// A container of [`KeyValue`]s read as a slice: the general path.
+macro_rules! slice_list {
+    ($($t:ty),*) => {$(
+        impl<'a> sealed::Sealed for $t {}
+        impl<'a> AttrList<'a> for $t {
+            const TYPED: bool = false;
+            #[inline(always)]
+            fn count(&self) -> usize {
+                self.len()
+            }
+            #[inline(always)]
+            fn each(&self, mut f: impl FnMut(&'a str, Value<'a>)) {
+                for kv in self.iter() {
+                    f(kv.key, kv.value);
+                }
+            }
+            #[inline(always)]
+            fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
+                Some(&self[..])
+            }
         }
-    }
-    #[inline(always)]
-    fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
-        Some(self)
-    }
+    )*};
 }
 
-impl sealed::Sealed for &Vec<KeyValue<'_>> {}
-impl<'a> AttrList<'a> for &Vec<KeyValue<'a>> {
-    const TYPED: bool = false;
-    #[inline(always)]
-    fn count(&self) -> usize {
-        Vec::len(self)
-    }
-    #[inline(always)]
-    fn each(&self, f: impl FnMut(&'a str, Value<'a>)) {
-        Vec::as_slice(self).each(f)
-    }
-    #[inline(always)]
-    fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
-        Some(Vec::as_slice(self))
-    }
-}
+slice_list!(
+    &[KeyValue<'a>],
+    &&[KeyValue<'a>],
+    &mut [KeyValue<'a>],
+    &Vec<KeyValue<'a>>,
+    &mut Vec<KeyValue<'a>>,
+    &Box<[KeyValue<'a>]>
+);
 
 /// The encoded size of a typed list's pairs (its count excluded), each value sized by its kind
 /// without a match where the call is inlined.
@@ -959,7 +971,10 @@ fn collect<'a>(list: &impl AttrList<'a>) -> Vec<KeyValue<'a>> {
 macro_rules! __attrs {
     () => { () };
     ($k:tt = $v:expr $(, $rk:tt = $rv:expr)*) => {
-        (($crate::__key!($k), $v), $crate::__attrs!($($rk = $rv),*))
+        (
+            ($crate::__key!($k), ::core::convert::Into::<$crate::Value<'_>>::into($v)),
+            $crate::__attrs!($($rk = $rv),*)
+        )
     };
 }
 
@@ -968,8 +983,8 @@ macro_rules! __attrs {
 /// identifiers or string literals, as in [`info!`](crate::info); values are what a log field
 /// takes (strings, integers, floats, booleans, slices of them). It writes the record
 /// [`span.set_attributes(&[...])`](Span::set_attributes) writes, with the same limits, and
-/// like it on an array each value's kind is known at compile time, not matched at run time
-/// (see [`AttrList`]).
+/// like it on an array of up to 8 pairs each value's kind is known at compile time, not
+/// matched at run time (see [`AttrList`]); each value is converted once.
 ///
 /// ```
 /// let tracer = mini_telemetry::tracer("shop");
