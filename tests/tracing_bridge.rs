@@ -64,6 +64,37 @@ fn tracing_spans_and_ours_nest_both_ways_with_fields_and_logs() {
         drop(t);
         drop(outer);
     }
+    // Four fields or fewer, up to sixteen, and more: three ways of holding them.
+    tracing::info!(
+        a = 1,
+        b = 2,
+        c = 3,
+        d = 4,
+        e = 5,
+        f = "six",
+        "sync six fields"
+    );
+    tracing::info!(
+        a = 1,
+        b = 2,
+        c = 3,
+        d = 4,
+        e = 5,
+        f = 6,
+        g = 7,
+        h = 8,
+        i = 9,
+        j = 10,
+        k = 11,
+        l = 12,
+        m = 13,
+        n = 14,
+        o = 15,
+        p = 16,
+        q = 17,
+        r = "eighteen",
+        "sync eighteen fields"
+    );
     let server = tracing::info_span!("ignored", otel.name = "GET /users", otel.kind = "server");
     let first = tracing::info_span!("sync-first");
     server.follows_from(&first);
@@ -98,6 +129,15 @@ fn tracing_spans_and_ours_nest_both_ways_with_fields_and_logs() {
     assert_eq!(log["attributes"]["rows"], 3);
     assert_eq!(log["attributes"]["ok"], true);
     assert!(!logs.contains_key("sync below the minimum level"));
+    for (body, n, last) in [
+        ("sync six fields", 6, ("f", "six")),
+        ("sync eighteen fields", 18, ("r", "eighteen")),
+    ] {
+        let a = &logs[body]["attributes"];
+        assert_eq!(a.as_object().unwrap().len(), n, "{a}");
+        assert_eq!(a["a"], 1, "{a}");
+        assert_eq!(a[last.0], last.1, "{a}");
+    }
 
     let server = &spans["GET /users"];
     assert_eq!(server["kind"], "server");

@@ -209,15 +209,23 @@ impl Fields {
                 Slot::F64(v) => Value::F64(v),
             },
         };
-        const ON_STACK: usize = 16;
-        if self.items.len() <= ON_STACK {
-            let mut a = [KeyValue::new("", false); ON_STACK];
-            for (d, item) in a.iter_mut().zip(&self.items) {
+        // The array is filled before use: the smallest that holds the fields (most events and
+        // spans have a few).
+        fn on_stack<'t, const N: usize, R>(
+            items: &[(&'static str, Slot)],
+            kv: impl Fn(&(&'static str, Slot)) -> KeyValue<'t>,
+            f: impl FnOnce(&[KeyValue<'t>]) -> R,
+        ) -> R {
+            let mut a = [KeyValue::new("", false); N];
+            for (d, item) in a.iter_mut().zip(items) {
                 *d = kv(item);
             }
-            f(&a[..self.items.len()])
-        } else {
-            f(&self.items.iter().map(kv).collect::<Vec<_>>())
+            f(&a[..items.len()])
+        }
+        match self.items.len() {
+            0..=4 => on_stack::<4, R>(&self.items, kv, f),
+            5..=16 => on_stack::<16, R>(&self.items, kv, f),
+            _ => f(&self.items.iter().map(kv).collect::<Vec<_>>()),
         }
     }
 }
