@@ -773,8 +773,8 @@ impl SpanInner {
     }
 }
 
-/// What [`Span::set_attributes`], [`Span::add_event`] (and their [`AsyncSpan`] twins) and
-/// [`Logger::log`](crate::Logger::log) take: [`KeyValue`]s in an array, a slice or a vector
+/// What [`Span::set_attributes`], [`Span::add_event`], [`Span::add_link`] (and their
+/// [`AsyncSpan`] twins) and [`Logger::log`](crate::Logger::log) take: [`KeyValue`]s in an array, a slice or a vector
 /// (`&[..]`, `&v[..]`, `&vec`, their `&mut` forms, `&Box<[..]>`; for another container, pass
 /// `&c[..]`), or the typed list the [`set_attributes!`](crate::set_attributes) macro builds.
 ///
@@ -1053,11 +1053,12 @@ macro_rules! recording_methods {
             }
         }
 
-        /// Adds a link to another span, of this trace or another (at most 128 per span).
+        /// Adds a link to another span, of this trace or another (at most 128 per span), with
+        /// attributes in any form [`AttrList`] takes (links are rare: always the general path).
         #[inline]
-        pub fn add_link(&self, to: SpanContext, attrs: &[KeyValue<'_>]) {
+        pub fn add_link<'a>(&self, to: SpanContext, attrs: impl AttrList<'a>) {
             if let Some((i, id)) = self.recording() {
-                i.add_link(&self.parts, id, to, attrs);
+                with_slice(&attrs, |kvs| i.add_link(&self.parts, id, to, kvs));
             }
         }
 
