@@ -166,6 +166,12 @@ fn writer_sink_flush_stats_and_shutdown() {
         tracer.start("attrs by method").set_attributes(&seven);
         tracer.start("attrs by slice").set_attributes(&seven[..]);
         tracer.start("attrs by vec").set_attributes(&seven_vec);
+        let arc: std::sync::Arc<[KeyValue]> = seven_vec.clone().into();
+        tracer.start("attrs by arc").set_attributes(&arc);
+        let rc: std::rc::Rc<[KeyValue]> = seven_vec.clone().into();
+        tracer.start("attrs by rc").set_attributes(&rc);
+        let cow = std::borrow::Cow::Borrowed(&seven[..]);
+        tracer.start("attrs by cow").set_attributes(&cow);
         // The same for an event's attributes, and a log's.
         tracer.start("event by array").add_event("ev", &seven);
         tracer.start("event by slice").add_event("ev", &seven[..]);
@@ -375,6 +381,9 @@ fn writer_sink_flush_stats_and_shutdown() {
         "async attrs by macro",
         "attrs by slice",
         "attrs by vec",
+        "attrs by arc",
+        "attrs by rc",
+        "attrs by cow",
     ] {
         assert_eq!(by_method, &span(other)["attributes"], "{other}");
     }

@@ -635,7 +635,7 @@ impl SpanInner {
         if n == 0 || n > u16::MAX as usize || n > room || size > budget {
             // Rare: past the span's limit, or huge values. The general path keeps what fits
             // and counts the rest.
-            return self.set_fields_slow(parts, id, fields);
+            return self.set_fields_slow(parts, id, fields.copy());
         }
         // `n <= room`, so the count stays within the limit (a `u32`).
         self.n_attrs.set(self.n_attrs.get() + n as u32);
@@ -774,15 +774,17 @@ impl SpanInner {
 }
 
 /// What [`Span::set_attributes`], [`Span::add_event`], [`Span::add_link`] (and their
-/// [`AsyncSpan`] twins) and [`Logger::log`](crate::Logger::log) take: [`KeyValue`]s in an array, a slice or a vector
-/// (`&[..]`, `&v[..]`, `&vec`, their `&mut` forms, `&Box<[..]>`; for another container, pass
-/// `&c[..]`), or the typed list the [`set_attributes!`](crate::set_attributes) macro builds.
+/// [`AsyncSpan`] twins) and [`Logger::log`](crate::Logger::log) take: [`KeyValue`]s in an
+/// array, a slice or a vector (`&[..]`, `&v[..]`, `&vec`, their
+/// `&mut` forms, `&Box<[..]>`, `&Arc<[..]>`, `&Rc<[..]>`, `&Cow<[..]>`; for another container,
+/// pass `&c[..]`), or the typed list the [`set_attributes!`](crate::set_attributes) macro
+/// builds.
 ///
-/// An array written at the call site, `&[KeyValue::new(..), ..]`, has its length known at
-/// compile time: up to 8 pairs are then visited one by one, so that where the call is inlined
-/// each value's kind is known and the two matches on it (one sizing the record, one writing
-/// it) fold away, as with the macro. A slice whose length is known only at run time takes the
-/// general path, a loop.
+/// An array written at the call site, `&[KeyValue::new(..), ..]`, has its length
+/// known at compile time: up to 8 pairs are then visited one by one, so that where the call is
+/// inlined each value's kind is known and the two matches on it (one sizing the record, one
+/// writing it) fold away, as with the macro. A slice whose length is known only at run time
+/// takes the general path, a loop.
 ///
 /// Implemented by this crate only (sealed): a list is visited twice, to size its record and to
 /// write it, and must yield the same pairs both times. (The macro's list holds values already
@@ -790,6 +792,7 @@ impl SpanInner {
 ///
 /// ```
 /// use mini_telemetry::KeyValue;
+/// use std::{borrow::Cow, rc::Rc, sync::Arc};
 /// let tracer = mini_telemetry::tracer("shop");
 /// let logger = mini_telemetry::logger("shop");
 /// let span = tracer.start("checkout");
@@ -801,6 +804,11 @@ impl SpanInner {
 /// let slice: &[KeyValue] = &more;
 /// span.add_event("retry", &slice);
 /// span.set_attributes(&more.clone().into_boxed_slice());
+/// let shared: Arc<[KeyValue]> = more.clone().into();
+/// span.set_attributes(&shared);
+/// let local: Rc<[KeyValue]> = more.clone().into();
+/// span.set_attributes(&local);
+/// span.set_attributes(&Cow::Borrowed(&more[..]));
 /// logger.log(mini_telemetry::Level::Info, "cart", &mut more.clone());
 /// ```
 pub trait AttrList<'a>: sealed::Sealed {
@@ -820,6 +828,12 @@ pub trait AttrList<'a>: sealed::Sealed {
     fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
         None
     }
+    /// A copy of the list, for a call that is not inlined (the paths past the limits). Handing
+    /// such a call the list itself would let it keep the list's address, and then the compiler
+    /// could no longer assume that a write to the ring leaves the list alone: it would read each
+    /// pair again after each write instead of using what the caller built.
+    #[doc(hidden)]
+    fn copy(&self) -> impl AttrList<'a>;
 }
 
 mod sealed {
@@ -835,6 +849,8 @@ impl<'a> AttrList<'a> for () {
     }
     #[inline(always)]
     fn each(&self, _: impl FnMut(&'a str, Value<'a>)) {}
+    #[inline(always)]
+    fn copy(&self) -> impl AttrList<'a> {}
 }
 
 // The macro's list holds values already converted: a conversion is the caller's code (a
@@ -852,10 +868,36 @@ impl<'a, T: AttrList<'a>> AttrList<'a> for ((&'a str, Value<'a>), T) {
         f(self.0.0, self.0.1);
         self.1.each(f);
     }
+    #[inline(always)]
+    fn copy(&self) -> impl AttrList<'a> {
+        (self.0, self.1.copy())
+    }
 }
 
 /// Pairs visited one by one up to this many (see [`AttrList`]).
 const UNROLLED: usize = 8;
+
+/// Visits an array of up to [`UNROLLED`] pairs at constant indices (longer ones, as a slice).
+#[inline(always)]
+fn each_of_array<'a, const N: usize>(
+    kvs: &[KeyValue<'a>; N],
+    mut f: impl FnMut(&'a str, Value<'a>),
+) {
+    if N > UNROLLED {
+        return (&kvs[..]).each(f);
+    }
+    // At constant indices: a loop over the array kept the values in memory, matched at run
+    // time (`span_attrs`, when this was measured: 796 instructions through the slice path,
+    // 675 with a loop over the array, 506 like this).
+    macro_rules! each_of {
+        ($($i:literal)*) => {$(
+            if let Some(kv) = kvs.get($i) {
+                f(kv.key, kv.value);
+            }
+        )*};
+    }
+    each_of!(0 1 2 3 4 5 6 7);
+}
 
 impl<const N: usize> sealed::Sealed for &[KeyValue<'_>; N] {}
 impl<'a, const N: usize> AttrList<'a> for &[KeyValue<'a>; N] {
@@ -865,25 +907,41 @@ impl<'a, const N: usize> AttrList<'a> for &[KeyValue<'a>; N] {
         N
     }
     #[inline(always)]
-    fn each(&self, mut f: impl FnMut(&'a str, Value<'a>)) {
-        if N > UNROLLED {
-            return (&self[..]).each(f);
-        }
-        // At constant indices: a loop over the array kept the values in memory, matched at run
-        // time (`span_attrs`, when this was measured: 796 instructions through the slice path,
-        // 675 with a loop over the array, 506 like this).
-        macro_rules! each_of {
-            ($($i:literal)*) => {$(
-                if let Some(kv) = self.get($i) {
-                    f(kv.key, kv.value);
-                }
-            )*};
-        }
-        each_of!(0 1 2 3 4 5 6 7);
+    fn each(&self, f: impl FnMut(&'a str, Value<'a>)) {
+        each_of_array(self, f);
     }
     #[inline(always)]
     fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
         Some(&self[..])
+    }
+    #[inline(always)]
+    fn copy(&self) -> impl AttrList<'a> {
+        ArrayCopy(**self)
+    }
+}
+
+/// An array's copy (see [`AttrList::copy`]). Not an [`AttrList`] users can pass: an array by
+/// value next to the `&[..]` form would have `clippy` ask for the `&` to go at every call.
+struct ArrayCopy<'a, const N: usize>([KeyValue<'a>; N]);
+
+impl<const N: usize> sealed::Sealed for ArrayCopy<'_, N> {}
+impl<'a, const N: usize> AttrList<'a> for ArrayCopy<'a, N> {
+    const TYPED: bool = N <= UNROLLED;
+    #[inline(always)]
+    fn count(&self) -> usize {
+        N
+    }
+    #[inline(always)]
+    fn each(&self, f: impl FnMut(&'a str, Value<'a>)) {
+        each_of_array(&self.0, f);
+    }
+    #[inline(always)]
+    fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
+        Some(&self.0[..])
+    }
+    #[inline(always)]
+    fn copy(&self) -> impl AttrList<'a> {
+        ArrayCopy(self.0)
     }
 }
 
@@ -907,6 +965,10 @@ macro_rules! slice_list {
             fn as_slice(&self) -> Option<&[KeyValue<'a>]> {
                 Some(&self[..])
             }
+            #[inline(always)]
+            fn copy(&self) -> impl AttrList<'a> {
+                &self[..]
+            }
         }
     )*};
 }
@@ -917,7 +979,10 @@ slice_list!(
     &mut [KeyValue<'a>],
     &Vec<KeyValue<'a>>,
     &mut Vec<KeyValue<'a>>,
-    &Box<[KeyValue<'a>]>
+    &Box<[KeyValue<'a>]>,
+    &std::sync::Arc<[KeyValue<'a>]>,
+    &std::rc::Rc<[KeyValue<'a>]>,
+    &Cow<'_, [KeyValue<'a>]>
 );
 
 /// The encoded size of a typed list's pairs (its count excluded), each value sized by its kind
@@ -944,15 +1009,22 @@ pub(crate) fn write_list<'a>(e: &mut Enc<'_>, list: &impl AttrList<'a>) {
 }
 
 /// Calls `f` with a list's pairs as a slice, for the general path: the list itself when it is
-/// one, else a vector of its pairs (a typed list past its record's limits, which is rare).
+/// one; for a typed list (past its record's limits, which is rare), a copy of it (see
+/// [`AttrList::copy`]) as a slice, or else a vector of its pairs.
 #[inline(always)]
-pub(crate) fn with_slice<'a, R>(
-    list: &impl AttrList<'a>,
+pub(crate) fn with_slice<'a, L: AttrList<'a>, R>(
+    list: &L,
     f: impl FnOnce(&[KeyValue<'a>]) -> R,
 ) -> R {
-    match list.as_slice() {
+    if !L::TYPED {
+        if let Some(kvs) = list.as_slice() {
+            return f(kvs);
+        }
+    }
+    let copy = list.copy();
+    match copy.as_slice() {
         Some(kvs) => f(kvs),
-        None => f(&collect(list)),
+        None => f(&collect(&copy)),
     }
 }
 
