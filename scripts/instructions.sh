@@ -9,7 +9,7 @@ bin=$(cargo bench -p mini-telemetry-bench --bench instructions --no-run 2>&1 |
   sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "instructions.sh: no benchmark binary" >&2; exit 1; }
 n=10000
-ops=${*:-span_disabled span span_root span_unsampled span_unsampled_child span_attrs span_attrs_macro span_attrs_slice log log_method counter_attrs counter_bound hist_bound hist_attr request tracing_span tracing_event writer_span writer_span_attrs writer_log}
+ops=${*:-span_disabled span span_root span_unsampled span_unsampled_child span_attrs span_attrs_macro span_attrs_slice span_builder_attrs log log_method counter_attrs counter_bound hist_bound hist_attr request tracing_span tracing_event writer_span writer_span_attrs writer_log}
 tmp=$(mktemp -d)
 count() {
   case $1 in

@@ -172,6 +172,37 @@ fn writer_sink_flush_stats_and_shutdown() {
         tracer.start("attrs by rc").set_attributes(&rc);
         let cow = std::borrow::Cow::Borrowed(&seven[..]);
         tracer.start("attrs by cow").set_attributes(&cow);
+        // At start, through the builder.
+        drop(
+            tracer
+                .span("attrs at start by array")
+                .attributes(&seven)
+                .start(),
+        );
+        drop(
+            tracer
+                .span("attrs at start by slice")
+                .attributes(&seven[..])
+                .start(),
+        );
+        drop(
+            tracer
+                .span("attrs at start by vec")
+                .attributes(&seven_vec)
+                .start(),
+        );
+        let a = tracer
+            .span("async attrs at start by array")
+            .attributes(&seven)
+            .start_async();
+        std::thread::spawn(move || drop(a)).join().unwrap();
+        // Given twice, the second list replaces the first.
+        let s = tracer
+            .span("attrs at start replaced")
+            .attributes(&[KeyValue::new("gone", 1)])
+            .attributes(&seven)
+            .start();
+        drop(s);
         // The same for an event's attributes, and a log's.
         tracer.start("event by array").add_event("ev", &seven);
         tracer.start("event by slice").add_event("ev", &seven[..]);
@@ -384,6 +415,11 @@ fn writer_sink_flush_stats_and_shutdown() {
         "attrs by arc",
         "attrs by rc",
         "attrs by cow",
+        "attrs at start by array",
+        "attrs at start by slice",
+        "attrs at start by vec",
+        "async attrs at start by array",
+        "attrs at start replaced",
     ] {
         assert_eq!(by_method, &span(other)["attributes"], "{other}");
     }

@@ -6,7 +6,8 @@
 //! time it), span_unsampled (a builder with an unsampled explicit parent),
 //! span_unsampled_child (`start` inside an unsampled span), span_attrs, span_attrs_macro (the same
 //! through the `set_attributes!` macro), span_attrs_slice (the same as a slice of unknown
-//! length: the general path), log, log_method (the same log through `Logger::log` and an
+//! length: the general path), span_builder_attrs (the same attributes given to the builder,
+//! at start), log, log_method (the same log through `Logger::log` and an
 //! array), counter_attrs,
 //! counter_bound, hist_bound, hist_attr, request (3 spans, 2 logs, a counter and a histogram
 //! with per-call attributes, as in the throughput bench), tracing_span and tracing_event (the
@@ -48,6 +49,12 @@ fn probe_span_unsampled_child(t: &mini_telemetry::Tracer, n: u64) {
 fn probe_span_attrs(t: &mini_telemetry::Tracer, n: u64) {
     for _ in 0..n {
         op_span_3_attrs_1_event(t);
+    }
+}
+#[inline(never)]
+fn probe_span_builder_attrs(t: &mini_telemetry::Tracer, n: u64) {
+    for _ in 0..n {
+        op_span_builder_3_attrs_1_event(t);
     }
 }
 #[inline(never)]
@@ -167,6 +174,7 @@ fn main() {
     probe_span_attrs(&t, 10);
     probe_span_attrs_macro(&t, 10);
     probe_span_attrs_slice(&t, 10);
+    probe_span_builder_attrs(&t, 10);
     probe_log(&l, 10);
     probe_log_method(&l, 10);
     probe_counter_attrs(&c, 10);
@@ -185,6 +193,7 @@ fn main() {
         "span_attrs" => probe_span_attrs(&t, n),
         "span_attrs_macro" => probe_span_attrs_macro(&t, n),
         "span_attrs_slice" => probe_span_attrs_slice(&t, n),
+        "span_builder_attrs" => probe_span_builder_attrs(&t, n),
         "log" => probe_log(&l, n),
         "log_method" => probe_log_method(&l, n),
         "counter_attrs" => probe_counter_attrs(&c, n),

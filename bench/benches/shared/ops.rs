@@ -26,6 +26,21 @@ fn op_span_3_attrs_1_event(t: &mini_telemetry::Tracer) {
     s.add_event("event", &[]);
 }
 
+/// The same span with its attributes given to the builder, at start.
+#[inline(never)]
+#[allow(dead_code)]
+fn op_span_builder_3_attrs_1_event(t: &mini_telemetry::Tracer) {
+    let s = t
+        .span("span")
+        .attributes(&[
+            mini_telemetry::KeyValue::new("http.method", "GET"),
+            mini_telemetry::KeyValue::new("http.status", 200),
+            mini_telemetry::KeyValue::new("cache.hit", true),
+        ])
+        .start();
+    s.add_event("event", &[]);
+}
+
 /// The same span with its attributes as a slice whose length the compiler does not see (a
 /// list built at run time, as the `tracing` layer passes them): the general path, a loop that
 /// matches each value's kind.
