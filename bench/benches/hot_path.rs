@@ -166,7 +166,9 @@ fn futures(c: &mut Criterion) {
 }
 
 /// `tracing::info!` with two fields, through our layer and through tracing-subscriber's JSON
-/// layer (to `io::sink`, on the calling thread), in the same run; and a span entered and closed.
+/// layer (to `io::sink`, on the calling thread), in the same run; and a span entered and closed
+/// (the JSON layer set to write a line when a span closes, as ours writes the span: by default
+/// it writes nothing for a span).
 fn tracing_layer(c: &mut Criterion) {
     use tracing_subscriber::layer::SubscriberExt;
     let ours = tracing::Dispatch::new(
@@ -176,6 +178,7 @@ fn tracing_layer(c: &mut Criterion) {
         tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .json()
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
                 .with_writer(std::io::sink),
         ),
     );
