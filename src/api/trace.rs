@@ -275,6 +275,7 @@ impl<'a, A: AttrList<'a>> SpanBuilder<A> {
     /// `set_attributes(&[..])` stopped inlining the ring push in the benches' calls
     /// (`span_attrs` 482 -> 738-749 instructions). An array given here takes the typed path
     /// in this call (`span_builder_attrs`: 870 instructions through a slice, 806 like this).
+    #[inline(never)]
     fn start_enabled(self) -> Span {
         let parent = match self.parent {
             Some(p) => p,
