@@ -608,21 +608,27 @@ impl SpanInner {
         self.n_attrs
             .set(self.n_attrs.get().saturating_add(n as u32));
         self.set_pending();
-        parts.put(g, PartHead::LEN + 2 + size, |b| {
-            let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
-            e.kvs(&attrs[..n]);
-        });
+        parts.put(
+            g,
+            PartHead::LEN + 2 + size,
+            #[inline(always)]
+            |b| {
+                let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
+                e.kvs(&attrs[..n]);
+            },
+        );
     }
 
     /// Sets attributes from any [`AttrList`]: a slice or vector goes to
     /// [`set_attributes`](Self::set_attributes); a typed list (the macro's, an array of up to 8
     /// pairs) has each value's kind known at compile time, so the record is sized and written
-    /// without a match on it. Left to the
-    /// compiler to inline where the macro is used, which it does in a small function: there
-    /// the keys' lengths and constant values fold too (`span_attrs_macro`, when this was
-    /// measured: 815 instructions with the call kept out of line, 625 inlined; the use grows
-    /// by about 0.8 KB of code).
-    #[inline]
+    /// without a match on it. Always inlined where the call is made, as is everything down to
+    /// the ring: there the keys' lengths and constant values fold too (`span_attrs_macro`, when
+    /// this was measured: 815 instructions with the call kept out of line, 625 inlined; the use
+    /// grows by about 0.8 KB of code). Left to the compiler, it was inlined only where no other
+    /// call of the same list type shared its copy (`span_attrs` 482, and 742 with a second
+    /// `set_attributes` of 3 pairs in the program; 492 in both cases now).
+    #[inline(always)]
     fn set_fields<'a, P: Parts, L: AttrList<'a>>(&self, parts: &P, id: u64, fields: L) {
         if !L::TYPED {
             if let Some(attrs) = fields.as_slice() {
@@ -642,10 +648,15 @@ impl SpanInner {
         // `n <= room`, so the count stays within the limit (a `u32`).
         self.n_attrs.set(self.n_attrs.get() + n as u32);
         self.set_pending();
-        parts.put(g, PartHead::LEN + 2 + size, |b| {
-            let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
-            write_list(&mut e, &fields);
-        });
+        parts.put(
+            g,
+            PartHead::LEN + 2 + size,
+            #[inline(always)]
+            |b| {
+                let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
+                write_list(&mut e, &fields);
+            },
+        );
     }
 
     /// [`set_fields`](Self::set_fields) through the slice path.
@@ -681,12 +692,17 @@ impl SpanInner {
             let room = event_attr_values(&g.settings.span_limits).min(u16::MAX as usize);
             if attrs.count() <= room && size <= g.settings.max_record().saturating_sub(fixed) {
                 self.set_pending();
-                parts.put(g, fixed + size, |b| {
-                    let mut e = part(b, max_str, kind::SPAN_EVENT, id);
-                    EventHead { time, dropped: 0 }.encode(&mut e);
-                    e.text(name, max_text);
-                    write_list(&mut e, &attrs);
-                });
+                parts.put(
+                    g,
+                    fixed + size,
+                    #[inline(always)]
+                    |b| {
+                        let mut e = part(b, max_str, kind::SPAN_EVENT, id);
+                        EventHead { time, dropped: 0 }.encode(&mut e);
+                        e.text(name, max_text);
+                        write_list(&mut e, &attrs);
+                    },
+                );
                 return;
             }
         }
@@ -713,12 +729,17 @@ impl SpanInner {
         let max_text = g.settings.max_text;
         let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.set_pending();
-        parts.put(g, fixed + size, |b| {
-            let mut e = part(b, max_str, kind::SPAN_EVENT, id);
-            EventHead { time, dropped }.encode(&mut e);
-            e.text(name, max_text);
-            e.kvs(&attrs[..n]);
-        });
+        parts.put(
+            g,
+            fixed + size,
+            #[inline(always)]
+            |b| {
+                let mut e = part(b, max_str, kind::SPAN_EVENT, id);
+                EventHead { time, dropped }.encode(&mut e);
+                e.text(name, max_text);
+                e.kvs(&attrs[..n]);
+            },
+        );
     }
 
     /// Adds a link to another span (of this trace or another).
@@ -738,16 +759,21 @@ impl SpanInner {
         let fixed = PartHead::LEN + LinkHead::LEN + 2;
         let (n, size, dropped) = fit_sub(g, fixed, attrs);
         self.set_pending();
-        parts.put(g, fixed + size, |b| {
-            let mut e = part(b, max_str, kind::SPAN_LINK, id);
-            LinkHead {
-                trace_id: to.trace_id(),
-                span_id: to.span_id(),
-                dropped,
-            }
-            .encode(&mut e);
-            e.kvs(&attrs[..n]);
-        });
+        parts.put(
+            g,
+            fixed + size,
+            #[inline(always)]
+            |b| {
+                let mut e = part(b, max_str, kind::SPAN_LINK, id);
+                LinkHead {
+                    trace_id: to.trace_id(),
+                    span_id: to.span_id(),
+                    dropped,
+                }
+                .encode(&mut e);
+                e.kvs(&attrs[..n]);
+            },
+        );
     }
 
     /// Sets the status. `Ok` is final; `Unset` is ignored; an error message is kept.
@@ -766,10 +792,15 @@ impl SpanInner {
                 let max_str = g.settings.max_str;
                 let max_text = g.settings.max_text;
                 self.set_pending();
-                parts.put_status(g, PartHead::LEN + record::str_size(msg, max_text), |b| {
-                    let mut e = part(b, max_str, kind::SPAN_STATUS, id);
-                    e.text(msg, max_text);
-                });
+                parts.put_status(
+                    g,
+                    PartHead::LEN + record::str_size(msg, max_text),
+                    #[inline(always)]
+                    |b| {
+                        let mut e = part(b, max_str, kind::SPAN_STATUS, id);
+                        e.text(msg, max_text);
+                    },
+                );
             }
         }
     }
@@ -1110,7 +1141,7 @@ macro_rules! recording_methods {
         /// Sets several attributes in one record: `&[KeyValue::new(k, v), ..]`, a `&Vec` or a
         /// slice of them (see [`AttrList`]). At most `SpanLimits::attributes` (128) are kept per
         /// span; the rest are counted in `dropped_attributes_count`.
-        #[inline]
+        #[inline(always)]
         pub fn set_attributes<'a>(&self, attrs: impl AttrList<'a>) {
             if let Some((i, id)) = self.recording() {
                 i.set_fields(&self.parts, id, attrs);
@@ -1331,7 +1362,12 @@ impl SpanInner {
             while let Some((len, tail)) = rest.split_first_chunk::<4>() {
                 let len = u32::from_le_bytes(*len) as usize;
                 let (rec, tail) = tail.split_at(len.min(tail.len()));
-                emit(g, rec.len(), |b| b.copy_from_slice(rec));
+                emit(
+                    g,
+                    rec.len(),
+                    #[inline(always)]
+                    |b| b.copy_from_slice(rec),
+                );
                 rest = tail;
             }
         }
@@ -1350,21 +1386,26 @@ impl SpanInner {
         let Some(g) = global() else { return };
         // Cut once, here: the size and the copy both use the cut length.
         let name = &self.name.as_bytes()[..record::trunc_len(&self.name, g.settings.max_text)];
-        emit(g, SpanEnd::LEN + 4 + name.len(), |b| {
-            let mut e = Enc::new(b, 0);
-            SpanEnd::encode_into(
-                e.fixed::<{ SpanEnd::LEN }>(),
-                self.head.get(),
-                (ctx.trace_id(), ctx.span_id(), self.parent_id),
-                (self.start, end),
-                [
-                    self.dropped_attrs.get(),
-                    self.dropped_events.get(),
-                    self.dropped_links.get(),
-                ],
-            );
-            e.counted(name);
-        });
+        emit(
+            g,
+            SpanEnd::LEN + 4 + name.len(),
+            #[inline(always)]
+            |b| {
+                let mut e = Enc::new(b, 0);
+                SpanEnd::encode_into(
+                    e.fixed::<{ SpanEnd::LEN }>(),
+                    self.head.get(),
+                    (ctx.trace_id(), ctx.span_id(), self.parent_id),
+                    (self.start, end),
+                    [
+                        self.dropped_attrs.get(),
+                        self.dropped_events.get(),
+                        self.dropped_links.get(),
+                    ],
+                );
+                e.counted(name);
+            },
+        );
     }
 }
 

@@ -286,7 +286,7 @@ impl Producer {
     ///
     /// # Panics
     /// If `len > self.max_record_len()`.
-    #[inline]
+    #[inline(always)]
     pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
         match self.reserve(len) {
             Some(start) => {

@@ -8,6 +8,7 @@ use crate::engine::gate::{self, Gate};
 use crate::engine::metrics::shard;
 use crate::engine::ring::{self, Buffer, Producer};
 use crate::engine::shared::{Global, RingEntry, is_enabled};
+use crate::engine::sys::with_local;
 use crate::model::config::FullPolicy;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -207,57 +208,64 @@ fn register(g: &Global) -> Option<ThreadRing> {
 }
 
 /// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
-/// Never panics or blocks forever: if the writer is gone the record is counted as lost.
-#[inline]
+/// Never panics or blocks forever: if the writer is gone the record is counted as lost. Always
+/// inlined, as is every function between a public call and this: left to the compiler, the
+/// copy for one shape of record stays out of line as soon as two calls share it.
+#[inline(always)]
 pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    // `try_with`, not `with`: `with` was not inlined here (its panic path). With native
-    // thread-locals this key has no destructor and never fails; elsewhere it fails once the
-    // thread's ring is dropped, and the record is counted as lost.
-    let r = RING.try_with(|r| {
-        let Ok(mut slot) = r.try_borrow_mut() else {
-            return false;
-        };
-        let (p, gate) = match slot.as_mut() {
-            Some(pg) => pg,
-            None => match register_into(&mut slot, g) {
+    // Through `with_local`, not `try_with`, so that the whole push is inlined at every call
+    // (see `sys::with_local`); not `with`, which was not inlined here (its panic path). With
+    // native thread-locals this key has no destructor and never fails; elsewhere it fails once
+    // the thread's ring is dropped, and the record is counted as lost.
+    let r = with_local(
+        &RING,
+        #[inline(always)]
+        |r| {
+            let Ok(mut slot) = r.try_borrow_mut() else {
+                return false;
+            };
+            let (p, gate) = match slot.as_mut() {
                 Some(pg) => pg,
-                None => return false,
-            },
-        };
-        if len > p.max_record_len() {
-            // The encoders size records to fit; never panic the host if one does not.
-            debug_assert!(false, "record of {len} bytes does not fit the ring");
-            return false;
-        }
-        let mut fill = fill;
-        loop {
-            match p.try_push_with(len, fill) {
-                Ok(()) => {
-                    // The estimate uses a stale view of the consumer; confirm before waking it,
-                    // so a writer that keeps up is never woken (a system call) by a stale
-                    // estimate.
-                    if p.used_estimate() > p.capacity() / 2 {
-                        wake_if_half_full(g, p);
+                None => match register_into(&mut slot, g) {
+                    Some(pg) => pg,
+                    None => return false,
+                },
+            };
+            if len > p.max_record_len() {
+                // The encoders size records to fit; never panic the host if one does not.
+                debug_assert!(false, "record of {len} bytes does not fit the ring");
+                return false;
+            }
+            let mut fill = fill;
+            loop {
+                match p.try_push_with(len, fill) {
+                    Ok(()) => {
+                        // The estimate uses a stale view of the consumer; confirm before waking it,
+                        // so a writer that keeps up is never woken (a system call) by a stale
+                        // estimate.
+                        if p.used_estimate() > p.capacity() / 2 {
+                            wake_if_half_full(g, p);
+                        }
+                        return true;
                     }
-                    return true;
+                    // The record is retried here, inline: the cold path only waits, so the record's
+                    // closure is never passed to a call (which would build it in memory first).
+                    Err(f) => fill = f,
                 }
-                // The record is retried here, inline: the cold path only waits, so the record's
-                // closure is never passed to a call (which would build it in memory first).
-                Err(f) => fill = f,
+                match wait_for_room(g, p, gate, len) {
+                    Room::Now => {}
+                    Room::Dropped => return true,
+                    Room::Never => return false,
+                }
             }
-            match wait_for_room(g, p, gate, len) {
-                Room::Now => {}
-                Room::Dropped => return true,
-                Room::Never => return false,
-            }
-        }
-    });
-    if !matches!(r, Ok(true)) {
+        },
+    );
+    if r != Some(true) {
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
     }
 }
