@@ -170,6 +170,7 @@ fn main() {
     let hb = h.bind(&[KeyValue::new("endpoint", "/api")]);
     let cb = c.bind(&[KeyValue::new("endpoint", "/api")]);
     // warm up: register ring, caches
+    op_same_shapes_again(&t, &l);
     probe_span(&t, 10);
     probe_span_attrs(&t, 10);
     probe_span_attrs_macro(&t, 10);
