@@ -68,7 +68,8 @@ impl Logger {
 impl Logger {
     /// A record at `level` with a message and attributes (`&[KeyValue::new(k, v), ..]`, a
     /// `&Vec` or a slice of them: see [`AttrList`]).
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn log<'a>(&self, level: Level, message: &str, attrs: impl AttrList<'a>) {
         if !enabled(level) {
             return;
@@ -140,7 +141,8 @@ impl Logger {
     /// inlined; the rest (a slice, a vector, no attributes, a list past the limits) take the
     /// general path, which keeps what fits and counts the rest. Always inlined, as
     /// [`emit_fields`](Self::emit_fields) is.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn emit_list<'a, L: AttrList<'a>>(&self, level: Level, message: &str, attrs: L) {
         if L::TYPED && attrs.count() > 0 {
             if let Some(g) = global() {
@@ -155,7 +157,8 @@ impl Logger {
                     emit(
                         g,
                         head + size,
-                        #[inline(always)]
+                        #[cfg_attr(debug_assertions, inline)]
+                        #[cfg_attr(not(debug_assertions), inline(always))]
                         |b| {
                             let mut e = Enc::new(b, max_str);
                             log_head(&mut e, level, scope, time, 0);
@@ -184,7 +187,8 @@ impl Logger {
         emit(
             g,
             head + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = Enc::new(b, max_str);
                 log_head(&mut e, level, scope, time, dropped);
@@ -204,7 +208,8 @@ impl Logger {
     /// instructions instead of 139, and the `request` operation's two logs stayed a call (1479
     /// instructions, 1425 inlined).
     #[doc(hidden)]
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn emit_fields<'a>(&self, cs: &'static Callsite, fields: impl FieldList<'a>) {
         let fields = fields.convert();
         let Some(g) = global() else { return };
@@ -229,12 +234,14 @@ impl Logger {
         emit(
             g,
             head + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = Enc::new(b, max_str);
                 e.array(&callsite_head(level, scope, time, 0, id, n as u16));
                 fields.each(
-                    #[inline(always)]
+                    #[cfg_attr(debug_assertions, inline)]
+                    #[cfg_attr(not(debug_assertions), inline(always))]
                     |v| e.value(&v),
                 );
             },
@@ -282,7 +289,8 @@ impl Logger {
         emit(
             g,
             head + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = Enc::new(b, max_str);
                 e.array(&callsite_head(level, scope, time, dropped, id, n as u16));

@@ -220,13 +220,10 @@ impl<'a, A: AttrList<'a>> SpanBuilder<A> {
                 }
             }
         }
-        if self.parent.is_none() && self.attributes.count() == 0 {
-            // `Tracer::start`'s case, known at compile time there: nothing but the scope, the
-            // kind and the name goes to the call.
-            return match self.name {
-                Cow::Borrowed(name) => start_current_static(self.scope, self.kind, name),
-                name => start_current(self.scope, self.kind, name),
-            };
+        if self.parent.is_none() {
+            // Each kind of list brings its own code: `Tracer::start`'s, with none, has no
+            // branch for attributes.
+            return self.attributes.start_here(self.scope, self.kind, self.name);
         }
         self.start_enabled()
     }
@@ -269,12 +266,9 @@ impl<'a, A: AttrList<'a>> SpanBuilder<A> {
         span
     }
 
-    /// A span with an explicit parent or attributes at start, but not the common unsampled
-    /// one (see [`start_under`]). Out of line: where it was left to the compiler, or the
-    /// attributes were set in [`start`](Self::start) instead, `Tracer::start` followed by
-    /// `set_attributes(&[..])` stopped inlining the ring push in the benches' calls
-    /// (`span_attrs` 482 -> 738-749 instructions). An array given here takes the typed path
-    /// in this call (`span_builder_attrs`: 870 instructions through a slice, 806 like this).
+    /// A span with an explicit parent, but not the common unsampled one (see
+    /// [`start_under`]), its attributes set inside: spans with an explicit parent start at few
+    /// places (where requests come in), and out of line the call stays small.
     #[inline(never)]
     fn start_enabled(self) -> Span {
         let parent = match self.parent {
@@ -282,6 +276,17 @@ impl<'a, A: AttrList<'a>> SpanBuilder<A> {
             None => SpanContext::current(),
         };
         start_under(parent, self.scope, self.kind, self.name, self.attributes)
+    }
+}
+
+/// `SpanBuilder::start` with no explicit parent: the name passed as a static string or a
+/// `Cow`.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn start_current_any(scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Span {
+    match name {
+        Cow::Borrowed(name) => start_current_static(scope, kind, name),
+        name => start_current(scope, kind, name),
     }
 }
 
@@ -611,7 +616,8 @@ impl SpanInner {
         parts.put(
             g,
             PartHead::LEN + 2 + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
                 e.kvs(&attrs[..n]);
@@ -628,7 +634,8 @@ impl SpanInner {
     /// grows by about 0.8 KB of code). Left to the compiler, it was inlined only where no other
     /// call of the same list type shared its copy (`span_attrs` 482, and 742 with a second
     /// `set_attributes` of 3 pairs in the program; 492 in both cases now).
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn set_fields<'a, P: Parts, L: AttrList<'a>>(&self, parts: &P, id: u64, fields: L) {
         if !L::TYPED {
             if let Some(attrs) = fields.as_slice() {
@@ -651,7 +658,8 @@ impl SpanInner {
         parts.put(
             g,
             PartHead::LEN + 2 + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
                 write_list(&mut e, &fields);
@@ -695,7 +703,8 @@ impl SpanInner {
                 parts.put(
                     g,
                     fixed + size,
-                    #[inline(always)]
+                    #[cfg_attr(debug_assertions, inline)]
+                    #[cfg_attr(not(debug_assertions), inline(always))]
                     |b| {
                         let mut e = part(b, max_str, kind::SPAN_EVENT, id);
                         EventHead { time, dropped: 0 }.encode(&mut e);
@@ -732,7 +741,8 @@ impl SpanInner {
         parts.put(
             g,
             fixed + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = part(b, max_str, kind::SPAN_EVENT, id);
                 EventHead { time, dropped }.encode(&mut e);
@@ -762,7 +772,8 @@ impl SpanInner {
         parts.put(
             g,
             fixed + size,
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = part(b, max_str, kind::SPAN_LINK, id);
                 LinkHead {
@@ -795,7 +806,8 @@ impl SpanInner {
                 parts.put_status(
                     g,
                     PartHead::LEN + record::str_size(msg, max_text),
-                    #[inline(always)]
+                    #[cfg_attr(debug_assertions, inline)]
+                    #[cfg_attr(not(debug_assertions), inline(always))]
                     |b| {
                         let mut e = part(b, max_str, kind::SPAN_STATUS, id);
                         e.text(msg, max_text);
@@ -867,6 +879,23 @@ pub trait AttrList<'a>: sealed::Sealed {
     /// pair again after each write instead of using what the caller built.
     #[doc(hidden)]
     fn copy(&self) -> impl AttrList<'a>;
+    /// [`SpanBuilder::start`] for a child of the current span: `Tracer::start`'s case, where
+    /// nothing but the scope, the kind and the name goes to the call, and then the list set
+    /// here, where it was built, its pairs' kinds known (`span_builder_attrs`, when this was
+    /// measured: 806 instructions set inside the out-of-line start, 504 like this).
+    #[doc(hidden)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn start_here(self, scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Span
+    where
+        Self: Sized,
+    {
+        let span = start_current_any(scope, kind, name);
+        if self.count() > 0 {
+            span.set_attributes(self);
+        }
+        span
+    }
 }
 
 mod sealed {
@@ -883,6 +912,11 @@ impl<'a> AttrList<'a> for () {
     #[inline(always)]
     fn each(&self, _: impl FnMut(&'a str, Value<'a>)) {}
     #[inline(always)]
+    fn start_here(self, scope: u32, kind: SpanKind, name: Cow<'static, str>) -> Span {
+        start_current_any(scope, kind, name)
+    }
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn copy(&self) -> impl AttrList<'a> {}
 }
 
@@ -1141,7 +1175,8 @@ macro_rules! recording_methods {
         /// Sets several attributes in one record: `&[KeyValue::new(k, v), ..]`, a `&Vec` or a
         /// slice of them (see [`AttrList`]). At most `SpanLimits::attributes` (128) are kept per
         /// span; the rest are counted in `dropped_attributes_count`.
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn set_attributes<'a>(&self, attrs: impl AttrList<'a>) {
             if let Some((i, id)) = self.recording() {
                 i.set_fields(&self.parts, id, attrs);
@@ -1365,7 +1400,8 @@ impl SpanInner {
                 emit(
                     g,
                     rec.len(),
-                    #[inline(always)]
+                    #[cfg_attr(debug_assertions, inline)]
+                    #[cfg_attr(not(debug_assertions), inline(always))]
                     |b| b.copy_from_slice(rec),
                 );
                 rest = tail;
@@ -1389,7 +1425,8 @@ impl SpanInner {
         emit(
             g,
             SpanEnd::LEN + 4 + name.len(),
-            #[inline(always)]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
                 let mut e = Enc::new(b, 0);
                 SpanEnd::encode_into(

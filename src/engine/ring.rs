@@ -286,7 +286,8 @@ impl Producer {
     ///
     /// # Panics
     /// If `len > self.max_record_len()`.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
         match self.reserve(len) {
             Some(start) => {

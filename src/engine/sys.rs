@@ -278,8 +278,10 @@ pub(crate) fn on_exit(f: extern "C" fn()) -> bool {
 /// shares one copy of it, which the compiler then leaves out of line, with the record's
 /// encoding inside it (a second `set_attributes` of the same shape in a program: 482 -> 742
 /// instructions for the first). Here `try_with` gets one closure, the same for every caller,
-/// that only takes the value's address, and this function is always inlined.
-#[inline(always)]
+/// that only takes the value's address, and this function is always inlined (but with debug
+/// assertions on: see `thread::emit`).
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn with_local<T: 'static, R>(
     key: &'static std::thread::LocalKey<T>,
     f: impl FnOnce(&T) -> R,

@@ -210,8 +210,11 @@ fn register(g: &Global) -> Option<ThreadRing> {
 /// Encodes one record of `len` bytes into this thread's ring, applying the full-ring policy.
 /// Never panics or blocks forever: if the writer is gone the record is counted as lost. Always
 /// inlined, as is every function between a public call and this: left to the compiler, the
-/// copy for one shape of record stays out of line as soon as two calls share it.
-#[inline(always)]
+/// copy for one shape of record stays out of line as soon as two calls share it. Not in builds
+/// with debug assertions: unoptimised, each inlined call keeps its own stack slots, and a test
+/// with about 50 such calls in one function overflowed its thread's 2 MiB stack.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
@@ -224,7 +227,8 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     // the thread's ring is dropped, and the record is counted as lost.
     let r = with_local(
         &RING,
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         |r| {
             let Ok(mut slot) = r.try_borrow_mut() else {
                 return false;

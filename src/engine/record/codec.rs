@@ -57,7 +57,8 @@ impl<'a> Enc<'a> {
         self.pos += N;
         (&mut self.buf[at..at + N]).try_into().unwrap()
     }
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn put(&mut self, b: &[u8]) {
         let n = b.len();
         let dst = &mut self.buf[self.pos..self.pos + n];
@@ -87,28 +88,33 @@ impl<'a> Enc<'a> {
         self.pos += n;
     }
     /// One byte.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn u8(&mut self, v: u8) {
         self.buf[self.pos] = v;
         self.pos += 1;
     }
     /// A u16.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn u16(&mut self, v: u16) {
         self.put(&v.to_le_bytes())
     }
     /// A u32.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn u32(&mut self, v: u32) {
         self.put(&v.to_le_bytes())
     }
     /// A u64.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn u64(&mut self, v: u64) {
         self.put(&v.to_le_bytes())
     }
     /// A u128.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn u128(&mut self, v: u128) {
         self.put(&v.to_le_bytes())
     }
