@@ -1164,7 +1164,8 @@ macro_rules! recording_methods {
         }
 
         /// Sets one attribute (a later value for the same key replaces the earlier one).
-        #[inline]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn set_attribute<'a>(&self, key: &'a str, value: impl Into<Value<'a>>) {
             if let Some((i, id)) = self.recording() {
                 // A list of one, typed: where the call is inlined, the value's kind is known.
