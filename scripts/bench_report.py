@@ -54,7 +54,7 @@ hot = {}
 for est in (root / "target" / "criterion").glob("*/*/new/estimates.json"):
     e = json.loads(est.read_text())["median"]
     hot[(est.parts[-4], est.parts[-3])] = (e["point_estimate"], e["confidence_interval"]["lower_bound"], e["confidence_interval"]["upper_bound"])
-order = ["disabled", "baseline", "span", "log", "counter", "histogram", "tight_loop"]
+order = ["disabled", "host", "baseline", "span", "log", "counter", "histogram", "tight_loop"]
 if hot:
     rows = ["| group | benchmark | median | 95% CI of the median |", "|---|---|---|---|"]
     for (g, b), (m, lo, hi) in sorted(hot.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1])):
@@ -151,9 +151,13 @@ def rd(name):
 # moves within minutes).
 floor = hot_m("baseline", "two_rdtsc")
 span_crit = hot_m("span", "start_end")
+# The host's core clock as criterion found it, before the first timed call and after the last
+# (1,000 one-cycle decrements: GHz = 1,000 / ns).
+clock = tuple(1e3 / v if v else None for v in (hot_m("host", "cycles_1000_before"), hot_m("host", "cycles_1000_after")))
 targets = [
     ("span start+end, no attributes", "≤ 40 ns", hot_m("span", "start_end"), "span start+end", "ns", 40),
     ("↳ clock floor: two `rdtsc` reads, a span's clock", "", floor, "clock floor, two rdtsc reads", "ns", None),
+    ("↳ host core clock during criterion's run, before its first call / after its last", "", clock if all(clock) else None, None, "GHz", None),
     ("span start+end / clock floor (where the floor rules out 40 ns; rounds: median of each round's ratio)",
      "≤ 2×", span_crit / floor if span_crit and floor else None, "RATIO", "ratio", 2),
     ("span + 3 attributes + 1 event", "≤ 80 ns", hot_m("span", "start_end_3_attrs_1_event"), "span + 3 attributes + 1 event", "ns", 80),
@@ -189,6 +193,8 @@ def show(got, unit):
         return ""
     if unit == "ratio":
         return f"{got:.2f}×"
+    if unit == "GHz":
+        return " / ".join(f"{v:.2f}" for v in got) + " GHz"
     if unit == "ns":
         return fmt(got)
     if unit == "rec/s":

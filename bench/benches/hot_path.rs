@@ -107,6 +107,33 @@ fn baseline(c: &mut Criterion) {
     g.finish();
 }
 
+/// The host's core clock as this run finds it: 1,000 dependent register decrements, one per
+/// cycle on any x86 core, so the time per iteration in ns is 1,000 / GHz. Virtual hosts run at
+/// a clock that moves with their neighbours' load (1.5 to 2.8 GHz on the EPYC host of
+/// BENCHMARKS.md), and every call's time moves with it; measured before the first timed call
+/// and after the last so that a reader can tell in which stretch a run fell.
+fn host_clock(c: &mut Criterion, id: &str) {
+    let mut g = c.benchmark_group("host");
+    #[cfg(target_arch = "x86_64")]
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let mut n = black_box(1000u64);
+            // SAFETY: a register-only loop (no memory, no stack); it ends when `n` reaches 0.
+            unsafe { core::arch::asm!("2:", "dec {n}", "jnz 2b", n = inout(reg) n, options(nomem, nostack)) };
+            n
+        })
+    });
+    g.finish();
+}
+
+fn host_before(c: &mut Criterion) {
+    host_clock(c, "cycles_1000_before");
+}
+
+fn host_after(c: &mut Criterion) {
+    host_clock(c, "cycles_1000_after");
+}
+
 include!("shared/ops.rs");
 
 fn spans(c: &mut Criterion) {
@@ -315,6 +342,7 @@ include!("shared/request.rs");
 criterion_group!(
     benches,
     disabled,
+    host_before,
     baseline,
     spans,
     futures,
@@ -322,6 +350,7 @@ criterion_group!(
     logs,
     counters,
     histograms,
-    tight_loop
+    tight_loop,
+    host_after
 );
 criterion_main!(benches);
