@@ -151,7 +151,7 @@ impl Logger {
                 let head = LogHead::LEN + record::str_size(message, max_text) + 2;
                 let size = list_size(&attrs, max_str);
                 let values = LOG_ATTRIBUTES * ATTR_VALUES_PER_KEY as usize;
-                if attrs.count() <= values && size <= g.settings.max_record().saturating_sub(head) {
+                if attrs.count() <= values && g.settings.fits(head + size) {
                     let time = clock::now();
                     let scope = self.scope;
                     emit(
@@ -225,7 +225,7 @@ impl Logger {
                 n += 1;
             },
         );
-        if size > g.settings.max_record().saturating_sub(head) {
+        if !g.settings.fits(head + size) {
             // Rare: huge values. The general path keeps the ones that fit.
             return self.emit_many(cs, time, fields);
         }

@@ -646,8 +646,9 @@ impl SpanInner {
         let max_str = g.settings.max_str;
         let size = list_size(&fields, max_str);
         let n = fields.count();
-        let (room, budget) = self.attr_room(g);
-        if n == 0 || n > u16::MAX as usize || n > room || size > budget {
+        let room = self.attr_room(g).0;
+        if n == 0 || n > u16::MAX as usize || n > room || !g.settings.fits(PartHead::LEN + 2 + size)
+        {
             // Rare: past the span's limit, or huge values. The general path keeps what fits
             // and counts the rest.
             return self.set_fields_slow(parts, id, fields.copy());
@@ -698,7 +699,7 @@ impl SpanInner {
         if L::TYPED && attrs.count() > 0 {
             let size = list_size(&attrs, max_str);
             let room = event_attr_values(&g.settings.span_limits).min(u16::MAX as usize);
-            if attrs.count() <= room && size <= g.settings.max_record().saturating_sub(fixed) {
+            if attrs.count() <= room && g.settings.fits(fixed + size) {
                 self.set_pending();
                 parts.put(
                     g,

@@ -5,7 +5,7 @@
 use crate::engine::gate::Gate;
 use crate::engine::record;
 use crate::engine::ring::{Buffer, Consumer};
-use crate::model::config::{Config, FullPolicy, RING_FLOOR, SpanLimits};
+use crate::model::config::{Config, FullPolicy, MIN_RING_CAPACITY, RING_FLOOR, SpanLimits};
 use crate::model::level::Level;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
@@ -98,7 +98,20 @@ impl Settings {
     pub fn max_record(&self) -> usize {
         self.ring_floor / 2 - 8
     }
+
+    /// Whether a record of `len` bytes fits every thread's ring. The first test is against a
+    /// constant ([`ALWAYS_FITS`]): where the compiler bounds `len` below it (a call's record
+    /// of static keys and fixed-size values, its strings cut at known lengths), the settings are
+    /// not read and the test is gone (`log` 139 -> 130 instructions, `span_attrs` 497 -> 485).
+    #[inline(always)]
+    pub fn fits(&self, len: usize) -> bool {
+        len <= ALWAYS_FITS || len <= self.max_record()
+    }
 }
+
+/// A record this long fits every ring of every configuration: half the smallest ring a
+/// configuration makes, less the frame header.
+pub(crate) const ALWAYS_FITS: usize = MIN_RING_CAPACITY / 2 - 8;
 
 /// Counters shared by producers and the writer; read them with [`stats`](crate::stats).
 #[derive(Debug, Default)]
@@ -332,6 +345,28 @@ mod tests {
         // Never more than the ring itself.
         let small = cfg().ring_capacity(8 << 10).max_value_len(1 << 20);
         assert_eq!(floor(small), (8 << 10, 2 << 10, 2 << 10));
+    }
+
+    #[test]
+    fn a_record_of_always_fits_bytes_fits_the_smallest_configuration() {
+        for (ring, value) in [
+            (0, 0),
+            (1, 1),
+            (4 << 10, 1 << 20),
+            (8 << 10, 1),
+            (1 << 20, 64),
+        ] {
+            let s = Settings::new(
+                &Config::new("s", "1", "t")
+                    .ring_capacity(ring)
+                    .max_value_len(value),
+            );
+            assert!(s.max_record() >= ALWAYS_FITS, "ring {ring}, value {value}");
+            assert!(s.fits(ALWAYS_FITS) && s.fits(s.max_record()) && !s.fits(s.max_record() + 1));
+            // Every thread's ring is at least the floor, so `emit`'s test agrees.
+            let (p, _c) = crate::engine::ring::ring(s.ring_floor);
+            assert!(p.max_record_len() >= ALWAYS_FITS);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::engine::gate::{self, Gate};
 use crate::engine::metrics::shard;
 use crate::engine::ring::{self, Buffer, Producer};
-use crate::engine::shared::{Global, RingEntry, is_enabled};
+use crate::engine::shared::{ALWAYS_FITS, Global, RingEntry, is_enabled};
 use crate::engine::sys::with_local;
 use crate::model::config::FullPolicy;
 use std::cell::Cell;
@@ -240,7 +240,7 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
                     None => return false,
                 },
             };
-            if len > p.max_record_len() {
+            if len > ALWAYS_FITS && len > p.max_record_len() {
                 // The encoders size records to fit; never panic the host if one does not.
                 debug_assert!(false, "record of {len} bytes does not fit the ring");
                 return false;
