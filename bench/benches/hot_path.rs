@@ -107,31 +107,26 @@ fn baseline(c: &mut Criterion) {
     g.finish();
 }
 
-/// The host's core clock as this run finds it: 1,000 dependent register decrements, one per
-/// cycle on any x86 core, so the time per iteration in ns is 1,000 / GHz. Virtual hosts run at
-/// a clock that moves with their neighbours' load (1.5 to 2.8 GHz on the EPYC host of
-/// BENCHMARKS.md), and every call's time moves with it; measured before the first timed call
-/// and after the last so that a reader can tell in which stretch a run fell.
-fn host_clock(c: &mut Criterion, id: &str) {
+include!("shared/reference.rs");
+
+/// The host's speed as this run finds it: the reference block that opens every round of the
+/// `throughput` bench's `rounds` group, timed before the first call and after the last. A
+/// virtual host runs the same code up to 1.7x slower in some stretches than in others (its
+/// neighbours' load), and every call here moves with it; these rows place criterion's run on
+/// the rounds' scale ("quiet" rounds against the others).
+fn host_speed(c: &mut Criterion, id: &str) {
     let mut g = c.benchmark_group("host");
-    #[cfg(target_arch = "x86_64")]
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            let mut n = black_box(1000u64);
-            // SAFETY: a register-only loop (no memory, no stack); it ends when `n` reaches 0.
-            unsafe { core::arch::asm!("2:", "dec {n}", "jnz 2b", n = inout(reg) n, options(nomem, nostack)) };
-            n
-        })
-    });
+    g.measurement_time(Duration::from_secs(3));
+    g.bench_function(id, |b| b.iter(reference_block));
     g.finish();
 }
 
 fn host_before(c: &mut Criterion) {
-    host_clock(c, "cycles_1000_before");
+    host_speed(c, "reference_block_before");
 }
 
 fn host_after(c: &mut Criterion) {
-    host_clock(c, "cycles_1000_after");
+    host_speed(c, "reference_block_after");
 }
 
 include!("shared/ops.rs");
