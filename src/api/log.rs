@@ -148,7 +148,7 @@ impl Logger {
             if let Some(g) = global() {
                 let max_str = g.settings.max_str;
                 let max_text = g.settings.max_text;
-                let head = LogHead::LEN + record::str_size(message, max_text) + 2;
+                let head = LogHead::LEN + record::text_size(message, max_text) + 2;
                 let size = list_size(&attrs, max_str);
                 let values = LOG_ATTRIBUTES * ATTR_VALUES_PER_KEY as usize;
                 if attrs.count() <= values && g.settings.fits(head + size) {
@@ -178,7 +178,7 @@ impl Logger {
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
         let time = clock::now();
-        let head = LogHead::LEN + record::str_size(message, max_text) + 2;
+        let head = LogHead::LEN + record::text_size(message, max_text) + 2;
         let budget = g.settings.max_record().saturating_sub(head);
         let values = LOG_ATTRIBUTES * ATTR_VALUES_PER_KEY as usize;
         let (n, size) = record::fit_kvs(attrs, values, budget, max_str);

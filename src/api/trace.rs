@@ -694,7 +694,7 @@ impl SpanInner {
         let time = clock::now();
         let max_str = g.settings.max_str;
         let max_text = g.settings.max_text;
-        let fixed = PartHead::LEN + EventHead::LEN + record::str_size(name, max_text) + 2;
+        let fixed = PartHead::LEN + EventHead::LEN + record::text_size(name, max_text) + 2;
         // (Without attributes, the general path's sizing folds.)
         if L::TYPED && attrs.count() > 0 {
             let size = list_size(&attrs, max_str);
@@ -806,7 +806,7 @@ impl SpanInner {
                 self.set_pending();
                 parts.put_status(
                     g,
-                    PartHead::LEN + record::str_size(msg, max_text),
+                    PartHead::LEN + record::text_size(msg, max_text),
                     #[cfg_attr(debug_assertions, inline)]
                     #[cfg_attr(not(debug_assertions), inline(always))]
                     |b| {
@@ -1423,7 +1423,7 @@ impl SpanInner {
     fn write_end<const HELD: bool>(&mut self, ctx: &SpanContext, end: u64) {
         let Some(g) = global() else { return };
         // Cut once, here: the size and the copy both use the cut length.
-        let name = &self.name.as_bytes()[..record::trunc_len(&self.name, g.settings.max_text)];
+        let name = &self.name.as_bytes()[..record::text_len(&self.name, g.settings.max_text)];
         emit(
             g,
             SpanEnd::LEN + 4 + name.len(),

@@ -362,6 +362,7 @@ mod tests {
                     .max_value_len(value),
             );
             assert!(s.max_record() >= ALWAYS_FITS, "ring {ring}, value {value}");
+            assert!(s.max_text >= crate::engine::record::MIN_MAX_TEXT);
             assert!(s.fits(ALWAYS_FITS) && s.fits(s.max_record()) && !s.fits(s.max_record() + 1));
             // Every thread's ring is at least the floor, so `emit`'s test agrees.
             let (p, _c) = crate::engine::ring::ring(s.ring_floor);

@@ -122,7 +122,7 @@ impl<'a> Enc<'a> {
     /// attribute value limit.
     #[inline(always)]
     pub fn text(&mut self, s: &str, max: usize) {
-        let n = trunc_len(s, max);
+        let n = super::text_len(s, max);
         self.u32(n as u32);
         self.put(&s.as_bytes()[..n]);
     }
@@ -422,7 +422,36 @@ impl<'a> Dec<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::record::{fit_kvs, kv_size};
+    use crate::engine::record::{MIN_MAX_TEXT, fit_kvs, kv_size, text_len, trunc_len};
+
+    #[test]
+    fn texts_are_cut_as_strings_are_at_every_text_limit() {
+        // Multi-byte characters across the constant's boundary, and limits at and past it.
+        let s: String = "aé€😀".repeat(200);
+        for len in [
+            0,
+            1,
+            MIN_MAX_TEXT - 1,
+            MIN_MAX_TEXT,
+            MIN_MAX_TEXT + 1,
+            s.len(),
+        ] {
+            let mut end = len;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            let t = &s[..end];
+            for max in [
+                MIN_MAX_TEXT,
+                MIN_MAX_TEXT + 1,
+                MIN_MAX_TEXT + 2,
+                4096,
+                usize::MAX,
+            ] {
+                assert_eq!(text_len(t, max), trunc_len(t, max), "len {len}, max {max}");
+            }
+        }
+    }
     #[test]
     fn utf8_fast_path_agrees_with_the_standard_validator() {
         for n in 0..24 {

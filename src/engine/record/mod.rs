@@ -80,6 +80,29 @@ pub fn trunc_len(s: &str, max: usize) -> usize {
     n
 }
 
+/// The shortest text limit (`Settings::max_text`) of any configuration: a quarter of the
+/// smallest ring a configuration makes.
+pub const MIN_MAX_TEXT: usize = crate::model::config::MIN_RING_CAPACITY / 4;
+
+/// [`trunc_len`] for a text (a span or event name, a log body, a status message) under the
+/// text limit `max_text`, which is never below [`MIN_MAX_TEXT`]: a text no longer than that is
+/// kept whole without reading the limit, which folds the test and the cut's loop away for a
+/// literal (`log_method` 165 -> 121 instructions, `span_attrs` 485 -> 468).
+#[inline(always)]
+pub fn text_len(s: &str, max_text: usize) -> usize {
+    if s.len() <= MIN_MAX_TEXT {
+        s.len()
+    } else {
+        trunc_len(s, max_text)
+    }
+}
+
+/// Encoded size of a text under the text limit (u32 length + bytes): see [`text_len`].
+#[inline(always)]
+pub fn text_size(s: &str, max_text: usize) -> usize {
+    4 + text_len(s, max_text)
+}
+
 /// Encoded size of a string field (u32 length + bytes).
 #[inline]
 pub fn str_size(s: &str, max: usize) -> usize {
