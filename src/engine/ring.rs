@@ -250,6 +250,12 @@ impl Producer {
         self.cap
     }
 
+    /// Bytes in use as far as the producer knows (an overestimate: `head` may have moved since).
+    #[inline]
+    pub fn used_estimate(&self) -> usize {
+        self.tail.wrapping_sub(self.cached_head)
+    }
+
     /// Bytes in use, reloading the consumer's position (one Acquire load of a shared line).
     #[inline]
     pub fn used(&mut self) -> usize {
@@ -278,23 +284,17 @@ impl Producer {
     /// all of it. When there is no room, `fill` is not called and is handed back in `Err`, so the
     /// caller can retry with it.
     ///
-    /// `Ok(true)` says the ring is more than half full by the producer's latest view of the
-    /// consumer, the caller's cue to wake a sleeping consumer. It is told only on the slow path:
-    /// the fast path ends where the ring would pass half full (and, past half full, every eighth
-    /// of the ring), so a record on the fast path has no test for it (a test after every
-    /// record cost 6 instructions).
-    ///
     /// # Panics
     /// If `len > self.max_record_len()`.
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<bool, F> {
+    pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
         match self.reserve(len) {
-            Some((start, half_full)) => {
+            Some(start) => {
                 // SAFETY: `reserve` returned `start`: `[start, start + frame_len(len))` is free
                 // space owned by the producer, inside the buffer, and `start` is 8-aligned.
                 unsafe { self.publish(start, len, fill) };
-                Ok(half_full)
+                Ok(())
             }
             None => Err(fill),
         }
@@ -303,13 +303,12 @@ impl Producer {
     /// Where the frame of a record of `len` payload bytes goes now, or `None` if there is no
     /// room: the returned `start` is 8-aligned, and `[start, start + frame_len(len))` is inside
     /// the buffer and free space owned by the producer (a pad to the end of the buffer already
-    /// written before it, if the record goes back to the start). With it, whether the ring
-    /// will be more than half full with the record (always `false` on the fast path).
+    /// written before it, if the record goes back to the start).
     ///
     /// Takes no `fill`: neither this nor its cold part holds the caller's closure, which then
     /// stays in registers on the fast path instead of being built in memory for a call.
     #[inline(always)]
-    fn reserve(&mut self, len: usize) -> Option<(usize, bool)> {
+    fn reserve(&mut self, len: usize) -> Option<usize> {
         // When the frame ends before `limit`, it starts and ends before this lap's soft end (so
         // inside the buffer) and fits in the free space: two compares. (`limit` and `tail` are
         // multiples of 8, so `len` fits its frame in `room` iff `len <= room`; a negative `room`
@@ -317,7 +316,7 @@ impl Producer {
         // assert stays in the slow part.) The full checks cost ~10 instructions more per record.
         let room = self.limit.wrapping_sub(self.tail).wrapping_sub(HEADER) as isize;
         if room >= 0 && len <= room as usize {
-            return Some((self.tail & (self.cap - 1), false));
+            return Some(self.tail & (self.cap - 1));
         }
         self.reserve_slow(len)
     }
@@ -325,7 +324,7 @@ impl Producer {
     /// [`reserve`](Self::reserve) past `limit`: the full checks, then `limit` again.
     #[cold]
     #[inline(never)]
-    fn reserve_slow(&mut self, len: usize) -> Option<(usize, bool)> {
+    fn reserve_slow(&mut self, len: usize) -> Option<usize> {
         assert!(
             len <= self.max_record_len(),
             "record larger than the ring allows"
@@ -343,16 +342,11 @@ impl Producer {
         };
         // From where `tail` is now (after a pad, at the start of the next lap).
         let pos = self.tail & (cap - 1);
-        let used = self.tail.wrapping_sub(self.cached_head);
-        let free = cap - used;
-        // The fast path stops where the ring passes half full, and past that every eighth of
-        // the ring, so that the caller hears of it here (`try_push_with`).
-        let half = cap / 2;
-        let to_check = if used < half { half - used } else { cap / 8 };
+        let free = cap - self.tail.wrapping_sub(self.cached_head);
         self.limit = self
             .tail
-            .wrapping_add(self.soft.saturating_sub(pos).min(free).min(to_check));
-        at.map(|start| (start, used + total > half))
+            .wrapping_add(self.soft.saturating_sub(pos).min(free));
+        at
     }
 
     /// A reservation past the soft end, or one that must wrap: goes back to the start (a pad to
@@ -598,7 +592,6 @@ mod tests {
 
     fn push_bytes(p: &mut Producer, data: &[u8]) -> Result<(), ()> {
         p.try_push_with(data.len(), |b| b.copy_from_slice(data))
-            .map(|_| ())
             .map_err(|_| ())
     }
 
@@ -616,42 +609,6 @@ mod tests {
         let (p, _c) = ring(1);
         assert_eq!(p.capacity(), MIN_CAPACITY);
         assert_eq!(p.max_record_len(), MIN_CAPACITY / 2 - 8);
-    }
-
-    #[test]
-    fn half_full_is_told_when_passed_and_every_eighth_of_the_ring_after() {
-        let (mut p, mut c) = ring(4096);
-        let (half, eighth) = (2048, 512);
-        for lap in 0..3 {
-            // From empty: quiet up to half full, told at the record that passes it, then at
-            // least once in every eighth of the ring until it is full.
-            let (mut used, mut last_told) = (0usize, None);
-            loop {
-                match p.try_push_with(24, |b| b.fill(lap)) {
-                    Ok(told) => {
-                        used += frame_len(24);
-                        if used <= half {
-                            assert!(!told, "told at {used} bytes, not past half");
-                        } else if last_told.is_none() {
-                            assert!(told, "not told when passing half full ({used} bytes)");
-                        }
-                        if told {
-                            if let Some(t) = last_told {
-                                assert!(used - t <= eighth + frame_len(24), "{t} -> {used}");
-                            }
-                            last_told = Some(used);
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            assert!(
-                used + frame_len(24) > 4096 - eighth,
-                "stopped at {used} bytes"
-            );
-            assert!(last_told.is_some_and(|t| used - t <= eighth + frame_len(24)));
-            assert_eq!(drain_all(&mut c).len(), used / frame_len(24));
-        }
     }
 
     #[test]

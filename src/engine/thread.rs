@@ -248,10 +248,11 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
             let mut fill = fill;
             loop {
                 match p.try_push_with(len, fill) {
-                    Ok(half_full) => {
-                        // The ring's view of the consumer is stale; confirm before waking it, so
-                        // a writer that keeps up is never woken (a system call) by a stale view.
-                        if half_full {
+                    Ok(()) => {
+                        // The estimate uses a stale view of the consumer; confirm before waking it,
+                        // so a writer that keeps up is never woken (a system call) by a stale
+                        // estimate.
+                        if p.used_estimate() > p.capacity() / 2 {
                             wake_if_half_full(g, p);
                         }
                         return true;
