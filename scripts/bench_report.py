@@ -7,7 +7,8 @@
     (cd peers && cargo bench --bench peers)        # optional, heavy
     python3 scripts/bench_report.py                 # or --only instructions: that block alone
 
-Reads target/criterion/*/*/new/estimates.json (hot_path), target/throughput.json (throughput),
+Reads target/criterion/*/*/new/estimates.json and target/hot_path_host.txt (hot_path),
+target/throughput.json (throughput),
 target/instructions.txt (instructions.sh) and peers/target/criterion (through peers/report.py),
 and rewrites the text between the <!-- NAME:begin --> and <!-- NAME:end --> markers of
 BENCHMARKS.md for NAME in machine, targets, hot_path, peers, request, writer, host, instructions
@@ -220,6 +221,35 @@ def rounds_pair(key):
     return rd(f"{key}: median"), rd(f"{key}: median, quiet rounds")
 
 
+# How fast the host ran during each criterion row with a target: the reference block's median
+# between that row's bursts or chunks (`row` in hot_path.rs), over its median in the rounds'
+# quiet rounds; the block's own time when there are no rounds.
+host_path = root / "target" / "hot_path_host.txt"
+host_rows = {}
+if host_path.exists():
+    for line in host_path.read_text().splitlines():
+        name, ns, n = line.split("\t")
+        host_rows[name] = float(ns)
+host_of = {
+    "span start+end, no attributes": "span/start_end",
+    "span + 3 attributes + 1 event": "span/start_end_3_attrs_1_event",
+    "↳ the same, attributes through the `set_attributes!` macro": "span/start_end_3_attrs_macro_1_event",
+    "log, static message, 2 fields, in a span": "log/macro_2_fields_in_span",
+    "counter add, bound": "counter/bound_add",
+    "counter add, 2 per-call attributes": "counter/add_2_attrs",
+    "histogram record, bound": "histogram/bound_record",
+    "histogram record, 1 per-call attribute": "histogram/record_1_attr",
+}
+
+
+def host_note(name):
+    ns = host_rows.get(host_of.get(name))
+    if ns is None:
+        return ""
+    quiet = rd("reference, quiet rounds")
+    return f", host {ns / quiet:.2f}×" if quiet else f", host: reference block {fmt(ns)}"
+
+
 quiet_share = rd("quiet rounds")
 rows = [
     "| target | wanted | criterion / continuous run | rounds: all | rounds: quiet"
@@ -243,7 +273,10 @@ for name, want, got, key, unit, bound in targets:
             met = "**no**; met in " + ", ".join(passed)
         else:
             met = "**no**"
-    rows.append(f"| {name} | {want} | {' | '.join(show(v, unit) for v in vals)} | {met} |")
+    cells = [show(v, unit) for v in vals]
+    if cells[0]:
+        cells[0] += host_note(name)
+    rows.append(f"| {name} | {want} | {' | '.join(cells)} | {met} |")
 if hot or tp:  # with neither input, the table is left as it was
     replace("targets", "\n".join(rows))
 

@@ -5,15 +5,21 @@
 //! Record-producing calls are timed in bursts that fit in the thread's ring, with a `flush()`
 //! between bursts outside the timed region: in lossless mode a producer that outruns the writer
 //! for long enough waits for it, and then the number would be the writer's throughput, not the
-//! call's cost. The `tight_loop` group times the same calls the way `cargo criterion` users do,
-//! in a plain loop for 5 s with no flush, so that the writer's pace is in it.
+//! call's cost. The metric calls with targets are timed in chunks of 100,000 calls. Between two
+//! bursts or chunks of a row with a target, also outside the timed region, a reference block
+//! with no telemetry is timed: its median over the row says how fast the host ran while that
+//! row was measured (`target/hot_path_host.txt`, read by `scripts/bench_report.py`). The
+//! `tight_loop` group times the same calls the way `cargo criterion` users do, in a plain loop
+//! for 5 s with no flush, so that the writer's pace is in it.
 //!
 //! ```text
 //! cargo bench -p mini-telemetry-bench --bench hot_path
 //! ```
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{Bencher, BenchmarkGroup, Criterion, black_box, criterion_group, criterion_main};
 use mini_telemetry::{Config, KeyValue, Sink, info};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -21,22 +27,90 @@ use std::time::{Duration, Instant};
 /// (a span with 3 attributes and an event, about 300 bytes in the ring).
 const BURST: u64 = 5_000;
 
-fn bursts(b: &mut criterion::Bencher<'_>, mut f: impl FnMut()) {
+/// Calls per timed chunk of a metric call (no record, nothing to flush): long enough that the
+/// reference block timed between chunks adds little to the run.
+const CHUNK: u64 = 100_000;
+
+/// Times `f` in bursts of [`BURST`] calls, each followed by a `flush()` and a [`gauge`], both
+/// outside the timed region.
+fn bursts(b: &mut Bencher<'_>, f: impl FnMut()) {
+    timed_in_parts(b, BURST, true, f)
+}
+
+/// Times `f` in chunks of [`CHUNK`] calls, each followed by a [`gauge`] outside the timed region.
+fn chunks(b: &mut Bencher<'_>, f: impl FnMut()) {
+    timed_in_parts(b, CHUNK, false, f)
+}
+
+fn timed_in_parts(b: &mut Bencher<'_>, part: u64, flush: bool, mut f: impl FnMut()) {
     b.iter_custom(|iters| {
         let mut total = Duration::ZERO;
         let mut left = iters;
         while left > 0 {
-            let n = left.min(BURST);
+            let n = left.min(part);
             let t = Instant::now();
             for _ in 0..n {
                 f();
             }
             total += t.elapsed();
             left -= n;
-            mini_telemetry::flush();
+            if flush {
+                mini_telemetry::flush();
+            }
+            gauge();
         }
         total
     })
+}
+
+/// The reference block's times (ns) between the timed parts of the row being measured.
+static ROW_HOST: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+
+/// Times the reference block once, between two timed parts of a row: how fast the host ran
+/// while that row was measured. (The `host` rows time it only before the first row and after
+/// the last, minutes apart; the host's speed moves within seconds.)
+fn gauge() {
+    let t = Instant::now();
+    black_box(reference_block());
+    let ns = t.elapsed().as_nanos() as f64;
+    ROW_HOST.lock().unwrap_or_else(|e| e.into_inner()).push(ns);
+}
+
+/// Where [`row`] writes each row's host gauge, for `scripts/bench_report.py`: one line per row,
+/// `group/row`, the reference block's median time in nanoseconds, and how many times it ran.
+fn host_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/hot_path_host.txt")
+}
+
+/// `g.bench_function(id, f)` for a row timed with [`bursts`] or [`chunks`], then the reference
+/// block's median over that row appended to [`host_file`] (and printed). A row that a filter
+/// skipped writes nothing.
+fn row(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    group: &str,
+    id: &str,
+    f: impl FnMut(&mut Bencher<'_>),
+) {
+    ROW_HOST.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    g.bench_function(id, f);
+    let mut v = std::mem::take(&mut *ROW_HOST.lock().unwrap_or_else(|e| e.into_inner()));
+    if v.is_empty() {
+        return;
+    }
+    v.sort_by(f64::total_cmp);
+    let median = v[v.len() / 2];
+    eprintln!(
+        "host during {group}/{id}: reference block {:.2} µs (median of {})",
+        median / 1e3,
+        v.len()
+    );
+    use std::io::Write;
+    let line = format!("{group}/{id}\t{median:.0}\t{}\n", v.len());
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(host_file())
+        .and_then(|mut f| f.write_all(line.as_bytes()));
 }
 
 fn disabled(c: &mut Criterion) {
@@ -77,6 +151,8 @@ fn init() {
         })
         .unwrap_or_else(|| "unknown".into());
     eprintln!("hot_path: CPU {cpu}; telemetry with Config::new(..)'s defaults");
+    // This run's host gauges only (see `row`).
+    let _ = std::fs::remove_file(host_file());
     let guard = Config::new("bench", "0", "bench")
         .sink(Sink::File("/dev/null".into()))
         .install()
@@ -136,11 +212,13 @@ fn spans(c: &mut Criterion) {
     // The calls timed here are not their shape's only call in the program (see `ops.rs`).
     op_same_shapes_again(&tracer, &mini_telemetry::logger("bench"));
     let mut g = c.benchmark_group("span");
-    g.bench_function("start_end", |b| bursts(b, || op_span(&tracer)));
-    g.bench_function("start_end_3_attrs_1_event", |b| {
+    row(&mut g, "span", "start_end", |b| {
+        bursts(b, || op_span(&tracer))
+    });
+    row(&mut g, "span", "start_end_3_attrs_1_event", |b| {
         bursts(b, || op_span_3_attrs_1_event(&tracer))
     });
-    g.bench_function("start_end_3_attrs_macro_1_event", |b| {
+    row(&mut g, "span", "start_end_3_attrs_macro_1_event", |b| {
         bursts(b, || op_span_3_attrs_macro_1_event(&tracer))
     });
     // Not sampled (its parent was not, and the default sampler follows parents): ids and the
@@ -239,7 +317,7 @@ fn logs(c: &mut Criterion) {
     let logger = mini_telemetry::logger("bench");
     let mut g = c.benchmark_group("log");
     let span = tracer.start("parent");
-    g.bench_function("macro_2_fields_in_span", |b| {
+    row(&mut g, "log", "macro_2_fields_in_span", |b| {
         bursts(b, || op_log_macro_2_fields(&logger))
     });
     g.bench_function("dynamic_2_attrs_in_span", |b| {
@@ -263,9 +341,11 @@ fn counters(c: &mut Criterion) {
     let counter = meter.counter("requests").build();
     let bound = counter.bind(&[KeyValue::new("endpoint", "/api")]);
     let mut g = c.benchmark_group("counter");
-    g.bench_function("bound_add", |b| b.iter(|| bound.add(black_box(1))));
-    g.bench_function("add_2_attrs", |b| {
-        b.iter(|| op_counter_add_2_attrs(&counter))
+    row(&mut g, "counter", "bound_add", |b| {
+        chunks(b, || bound.add(black_box(1)))
+    });
+    row(&mut g, "counter", "add_2_attrs", |b| {
+        chunks(b, || op_counter_add_2_attrs(&counter))
     });
     g.bench_function("add_2_attrs_macro", |b| {
         b.iter(|| op_counter_add_2_attrs_macro(&counter))
@@ -279,15 +359,15 @@ fn histograms(c: &mut Criterion) {
     let bound = hist.bind(&[KeyValue::new("endpoint", "/api")]);
     let mut g = c.benchmark_group("histogram");
     let mut v = 0.0;
-    g.bench_function("bound_record", |b| {
-        b.iter(|| {
+    row(&mut g, "histogram", "bound_record", |b| {
+        chunks(b, || {
             // A cheap walk over 0..1000 (not `%`: fmod costs more than the call being timed).
             v = if v > 999.0 { 0.37 } else { v + 0.37 };
             bound.record(black_box(v))
         })
     });
-    g.bench_function("record_1_attr", |b| {
-        b.iter(|| {
+    row(&mut g, "histogram", "record_1_attr", |b| {
+        chunks(b, || {
             v = if v > 999.0 { 0.37 } else { v + 0.37 };
             op_hist_record_1_attr(&hist, black_box(v))
         })
