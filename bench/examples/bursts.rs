@@ -7,6 +7,9 @@
 //! ```text
 //! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|attrs_macro|attrs_slice|log
 //! ```
+//!
+//! With `MINI_TELEMETRY_BENCH_PIN=A,W` (Linux), the calling thread runs on CPU `A` and the
+//! writer thread (and any helper it starts) on CPU `W`, to compare placements.
 
 #![allow(dead_code)]
 
@@ -15,6 +18,19 @@ use std::time::Instant;
 
 const BURSTS: usize = 400;
 const CALLS: u32 = 2_000;
+
+#[cfg(target_os = "linux")]
+include!("../benches/shared/affinity.rs");
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cpu: usize) {}
+
+/// The CPUs `MINI_TELEMETRY_BENCH_PIN` asks for: the calling thread's, the writer's.
+fn placement() -> Option<(usize, usize)> {
+    let v = std::env::var("MINI_TELEMETRY_BENCH_PIN").ok()?;
+    let (a, w) = v.split_once(',')?;
+    Some((a.trim().parse().ok()?, w.trim().parse().ok()?))
+}
 
 // The calls of `benches/shared/ops.rs`, which the criterion benches, the `rounds` group and the
 // instruction counts time too (it holds metric calls this program does not make).
@@ -26,11 +42,19 @@ fn main() {
         .write(true)
         .open("/dev/null")
         .expect("/dev/null");
+    // The writer thread takes the CPU set of the thread that starts it.
+    let placement = placement();
+    if let Some((_, w)) = placement {
+        pin(w);
+    }
     let _guard = Config::new("bursts", "0", "bench")
         .sink(Sink::Writer(Box::new(null)))
         .use_env(false)
         .install()
         .expect("init");
+    if let Some((a, _)) = placement {
+        pin(a);
+    }
     let tracer = mini_telemetry::tracer("bursts");
     let logger = mini_telemetry::logger("bursts");
     let call: &dyn Fn() = match op.as_str() {
