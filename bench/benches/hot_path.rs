@@ -42,6 +42,7 @@ fn chunks(b: &mut Bencher<'_>, f: impl FnMut()) {
     timed_in_parts(b, CHUNK, false, f)
 }
 
+/// The timed loop of [`bursts`] and [`chunks`]: `part` calls at a time, criterion's count in all.
 fn timed_in_parts(b: &mut Bencher<'_>, part: u64, flush: bool, mut f: impl FnMut()) {
     b.iter_custom(|iters| {
         let mut total = Duration::ZERO;
