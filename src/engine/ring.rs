@@ -293,7 +293,30 @@ impl Producer {
             Some(start) => {
                 // SAFETY: `reserve` returned `start`: `[start, start + frame_len(len))` is free
                 // space owned by the producer, inside the buffer, and `start` is 8-aligned.
-                unsafe { self.publish(start, len, fill) };
+                unsafe { self.publish::<true, F>(start, len, fill) };
+                Ok(())
+            }
+            None => Err(fill),
+        }
+    }
+
+    /// [`try_push_with`](Self::try_push_with) without publishing: the record is written and
+    /// the producer's tail moves past it, but the consumer sees it only with the next record
+    /// pushed (its Release store of `tail` publishes everything before it) or when a
+    /// reservation takes the slow path, which publishes first: a producer never waits for room
+    /// with records the consumer cannot see. For records that are useless to the consumer
+    /// before a later one (a span's parts before its end), this skips the store to the shared
+    /// line and the hints that a published record pays.
+    ///
+    /// # Panics
+    /// If `len > self.max_record_len()`.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn try_stage_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
+        match self.reserve(len) {
+            Some(start) => {
+                // SAFETY: as in `try_push_with`.
+                unsafe { self.publish::<false, F>(start, len, fill) };
                 Ok(())
             }
             None => Err(fill),
@@ -329,6 +352,9 @@ impl Producer {
             len <= self.max_record_len(),
             "record larger than the ring allows"
         );
+        // Staged records (`try_stage_with`) become visible now: the consumer can then free
+        // their space, and a producer that finds no room below waits for that.
+        self.shared.tail.store(self.tail, Ordering::Release);
         let cap = self.cap;
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
@@ -386,13 +412,18 @@ impl Producer {
         Some(0)
     }
 
-    /// Writes the frame at `start` and publishes it.
+    /// Writes the frame at `start` and, if `PUBLISH`, publishes it (and hints the lines ahead).
     ///
     /// # Safety
     /// `[start, start + frame_len(len))` must be free space owned by the producer, inside the
     /// buffer, and `start` 8-aligned.
     #[inline(always)]
-    unsafe fn publish<F: FnOnce(&mut [u8])>(&mut self, start: usize, len: usize, fill: F) {
+    unsafe fn publish<const PUBLISH: bool, F: FnOnce(&mut [u8])>(
+        &mut self,
+        start: usize,
+        len: usize,
+        fill: F,
+    ) {
         // SAFETY: guaranteed by the caller.
         unsafe { self.write_header(start, len as u32) };
         // SAFETY: the payload range `[start + 8, start + 8 + len)` lies within the frame (the
@@ -402,6 +433,9 @@ impl Producer {
         let ahead = payload.as_ptr().wrapping_add(len + AHEAD);
         fill(payload);
         self.tail = self.tail.wrapping_add(frame_len(len));
+        if !PUBLISH {
+            return;
+        }
         self.shared.tail.store(self.tail, Ordering::Release);
         // Not wrapped at the end of the buffer: a record in the last `AHEAD` bytes of a lap sends
         // its hint past the end, to nothing or to unrelated memory, which a hint cannot harm;
@@ -741,6 +775,39 @@ mod tests {
     }
 
     #[test]
+    fn staged_records_are_seen_with_the_next_push_in_order() {
+        let (mut p, mut c) = ring(1024);
+        assert!(p.try_stage_with(3, |b| b.copy_from_slice(b"one")).is_ok());
+        assert!(p.try_stage_with(3, |b| b.copy_from_slice(b"two")).is_ok());
+        assert!(drain_all(&mut c).is_empty(), "staged: not visible yet");
+        push_bytes(&mut p, b"end").unwrap();
+        assert_eq!(
+            drain_all(&mut c),
+            vec![b"one".to_vec(), b"two".to_vec(), b"end".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_full_ring_publishes_what_is_staged_before_giving_up() {
+        // Staged records fill the ring; the reservation that finds no room has published
+        // them, so the consumer can free the room a waiting producer needs.
+        let (mut p, mut c) = ring(256);
+        let mut staged = 0;
+        while p.try_stage_with(40, |b| b.fill(staged)).is_ok() {
+            staged += 1;
+        }
+        assert!(staged >= 2);
+        let got = drain_all(&mut c);
+        assert_eq!(got.len(), staged as usize);
+        assert!(
+            got.iter()
+                .enumerate()
+                .all(|(i, r)| r.iter().all(|&b| b == i as u8))
+        );
+        assert!(p.try_stage_with(40, |b| b.fill(9)).is_ok(), "room again");
+    }
+
+    #[test]
     fn closed_and_counters() {
         let (mut p, c) = ring(256);
         push_bytes(&mut p, b"x").unwrap();
@@ -871,6 +938,39 @@ mod loom_tests {
                 // third must wait for the consumer and wraps, with a pad, early or not.
                 for i in 0..3u8 {
                     while p.try_push_with(100, |b| b.fill(i)).is_err() {
+                        loom::thread::yield_now();
+                    }
+                }
+            });
+            let mut seen = 0u8;
+            while seen < 3 {
+                c.drain(|r| {
+                    assert_eq!(r.len(), 100);
+                    assert!(r.iter().all(|&b| b == seen));
+                    seen += 1;
+                });
+                loom::thread::yield_now();
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_staged_records_wait_for_a_push_or_a_full_ring() {
+        // Two staged records of 100 bytes (a span's parts), then a pushed one (its end), in a
+        // 256-byte ring with its soft end at 128: the second part finds no room until the
+        // consumer has read the first, which the slow reservation must have published. The
+        // consumer sees the three in order, each whole.
+        loom::model(|| {
+            let (mut p, mut c) = ring_soft(Buffer::new(MIN_CAPACITY), 128);
+            let t = loom::thread::spawn(move || {
+                for i in 0..3u8 {
+                    let fill = |b: &mut [u8]| b.fill(i);
+                    while if i < 2 {
+                        p.try_stage_with(100, fill).is_err()
+                    } else {
+                        p.try_push_with(100, fill).is_err()
+                    } {
                         loom::thread::yield_now();
                     }
                 }

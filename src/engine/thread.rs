@@ -216,6 +216,23 @@ fn register(g: &Global) -> Option<ThreadRing> {
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
+    push::<true, F>(g, len, fill)
+}
+
+/// [`emit`] for a record the writer has no use for before a later one from this thread (a
+/// span's part before the span's end): staged in the ring, not published
+/// ([`Producer::try_stage_with`]), so it skips the publication, the hint and the half-full
+/// test; the next record emitted publishes it.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn emit_staged<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
+    push::<false, F>(g, len, fill)
+}
+
+/// [`emit`] and [`emit_staged`].
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn push<const PUBLISH: bool, F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -247,12 +264,17 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
             }
             let mut fill = fill;
             loop {
-                match p.try_push_with(len, fill) {
+                let pushed = if PUBLISH {
+                    p.try_push_with(len, fill)
+                } else {
+                    p.try_stage_with(len, fill)
+                };
+                match pushed {
                     Ok(()) => {
                         // The estimate uses a stale view of the consumer; confirm before waking it,
                         // so a writer that keeps up is never woken (a system call) by a stale
                         // estimate.
-                        if p.used_estimate() > p.capacity() / 2 {
+                        if PUBLISH && p.used_estimate() > p.capacity() / 2 {
                             wake_if_half_full(g, p);
                         }
                         return true;
