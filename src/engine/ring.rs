@@ -942,48 +942,43 @@ mod loom_tests {
                     }
                 }
             });
-            let mut seen = 0u8;
-            while seen < 3 {
-                c.drain(|r| {
-                    assert_eq!(r.len(), 100);
-                    assert!(r.iter().all(|&b| b == seen));
-                    seen += 1;
-                });
-                loom::thread::yield_now();
-            }
+            read_in_order(&mut c, &[100, 100, 100]);
             t.join().unwrap();
         });
     }
 
+    /// Drains until records of the lengths `lens` came, each filled with its index.
+    fn read_in_order(c: &mut Consumer, lens: &[usize]) {
+        let mut seen = 0;
+        while seen < lens.len() {
+            c.drain(|r| {
+                assert_eq!(r.len(), lens[seen]);
+                assert!(r.iter().all(|&b| usize::from(b) == seen));
+                seen += 1;
+            });
+            loom::thread::yield_now();
+        }
+    }
+
     #[test]
-    fn loom_staged_records_wait_for_a_push_or_a_full_ring() {
-        // Two staged records of 100 bytes (a span's parts), then a pushed one (its end), in a
-        // 256-byte ring with its soft end at 128: the second part finds no room until the
-        // consumer has read the first, which the slow reservation must have published. The
-        // consumer sees the three in order, each whole.
+    fn loom_a_staged_record_that_waits_for_room_publishes_those_before_it() {
+        // Three staged records of 100 bytes (a span's parts), then a pushed one of 8 (its
+        // end), in a 256-byte ring with its soft end at 128. The third part must wrap and wait
+        // for the consumer to read the first two, which nothing but its slow reservation
+        // publishes; the push publishes the third. The consumer sees the four in order.
         loom::model(|| {
             let (mut p, mut c) = ring_soft(Buffer::new(MIN_CAPACITY), 128);
             let t = loom::thread::spawn(move || {
                 for i in 0..3u8 {
-                    let fill = |b: &mut [u8]| b.fill(i);
-                    while if i < 2 {
-                        p.try_stage_with(100, fill).is_err()
-                    } else {
-                        p.try_push_with(100, fill).is_err()
-                    } {
+                    while p.try_stage_with(100, |b| b.fill(i)).is_err() {
                         loom::thread::yield_now();
                     }
                 }
+                while p.try_push_with(8, |b| b.fill(3)).is_err() {
+                    loom::thread::yield_now();
+                }
             });
-            let mut seen = 0u8;
-            while seen < 3 {
-                c.drain(|r| {
-                    assert_eq!(r.len(), 100);
-                    assert!(r.iter().all(|&b| b == seen));
-                    seen += 1;
-                });
-                loom::thread::yield_now();
-            }
+            read_in_order(&mut c, &[100, 100, 100, 8]);
             t.join().unwrap();
         });
     }
