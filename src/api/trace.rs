@@ -2,9 +2,8 @@
 //!
 //! A span costs nothing on the calling thread until it ends, except for what is added to it: its
 //! ids, start tick and name live in the [`Span`] guard; attributes, events, links and a status
-//! message are copied into the thread's ring as they are added (staged there: the end's record
-//! publishes them); the end writes one record with the rest. The writer thread assembles the
-//! pieces into one output line.
+//! message are copied into the thread's ring as they are added; the end writes one record with the
+//! rest. The writer thread assembles the pieces into one output line.
 
 use crate::engine::clock;
 use crate::engine::current::{CURRENT, Entered};
@@ -18,7 +17,7 @@ use crate::engine::shared::Global;
 use crate::engine::shared::{
     ON, PARENT_BASED, exception_backtraces, flags, global, is_enabled, sampled,
 };
-use crate::engine::thread::{emit, emit_staged};
+use crate::engine::thread::{emit, emit_part};
 use crate::model::context::SpanContext;
 use crate::model::value::{KeyValue, Value};
 use std::borrow::Cow;
@@ -503,16 +502,15 @@ trait Parts {
 }
 
 /// Straight into this thread's ring: a [`Span`] never leaves its thread, so its parts and its
-/// end record reach the writer in order through one ring. Staged, not published: the writer
-/// does nothing with a part before the span's end, whose record publishes it (as does any
-/// other record of the thread before it).
+/// end record reach the writer in order through one ring. Without the write hint and the
+/// half-full test: the span's end record makes both.
 #[derive(Debug, Clone, Copy)]
 struct Ring;
 
 impl Parts for Ring {
     #[inline(always)]
     fn put<F: FnOnce(&mut [u8])>(&self, g: &Global, len: usize, fill: F) {
-        emit_staged(g, len, fill);
+        emit_part(g, len, fill);
     }
 }
 
@@ -1402,8 +1400,8 @@ impl SpanInner {
             while let Some((len, tail)) = rest.split_first_chunk::<4>() {
                 let len = u32::from_le_bytes(*len) as usize;
                 let (rec, tail) = tail.split_at(len.min(tail.len()));
-                // Published with the end record, just after.
-                emit_staged(
+                // The end record, just after, sends the hint and makes the half-full test.
+                emit_part(
                     g,
                     rec.len(),
                     #[cfg_attr(debug_assertions, inline)]

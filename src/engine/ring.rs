@@ -300,19 +300,19 @@ impl Producer {
         }
     }
 
-    /// [`try_push_with`](Self::try_push_with) without publishing: the record is written and
-    /// the producer's tail moves past it, but the consumer sees it only with the next record
-    /// pushed (its Release store of `tail` publishes everything before it) or when a
-    /// reservation takes the slow path, which publishes first: a producer never waits for room
-    /// with records the consumer cannot see. For records that are useless to the consumer
-    /// before a later one (a span's parts before its end), this skips the store to the shared
-    /// line and the hints that a published record pays.
+    /// [`try_push_with`](Self::try_push_with) without the write hint for the lines ahead: for
+    /// a record that another one follows at once from the same caller (a span's part, then its
+    /// end), whose push sends the hint.
     ///
     /// # Panics
     /// If `len > self.max_record_len()`.
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn try_stage_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
+    pub fn try_push_unhinted_with<F: FnOnce(&mut [u8])>(
+        &mut self,
+        len: usize,
+        fill: F,
+    ) -> Result<(), F> {
         match self.reserve(len) {
             Some(start) => {
                 // SAFETY: as in `try_push_with`.
@@ -352,9 +352,6 @@ impl Producer {
             len <= self.max_record_len(),
             "record larger than the ring allows"
         );
-        // Staged records (`try_stage_with`) become visible now: the consumer can then free
-        // their space, and a producer that finds no room below waits for that.
-        self.shared.tail.store(self.tail, Ordering::Release);
         let cap = self.cap;
         let total = frame_len(len);
         let pos = self.tail & (cap - 1);
@@ -412,13 +409,13 @@ impl Producer {
         Some(0)
     }
 
-    /// Writes the frame at `start` and, if `PUBLISH`, publishes it (and hints the lines ahead).
+    /// Writes the frame at `start` and publishes it, then, if `HINT`, asks for the lines ahead.
     ///
     /// # Safety
     /// `[start, start + frame_len(len))` must be free space owned by the producer, inside the
     /// buffer, and `start` 8-aligned.
     #[inline(always)]
-    unsafe fn publish<const PUBLISH: bool, F: FnOnce(&mut [u8])>(
+    unsafe fn publish<const HINT: bool, F: FnOnce(&mut [u8])>(
         &mut self,
         start: usize,
         len: usize,
@@ -433,14 +430,11 @@ impl Producer {
         let ahead = payload.as_ptr().wrapping_add(len + AHEAD);
         fill(payload);
         self.tail = self.tail.wrapping_add(frame_len(len));
-        if !PUBLISH {
-            return;
-        }
         self.shared.tail.store(self.tail, Ordering::Release);
         // Not wrapped at the end of the buffer: a record in the last `AHEAD` bytes of a lap sends
         // its hint past the end, to nothing or to unrelated memory, which a hint cannot harm;
         // the mask cost instructions on every record.
-        if self.prefetch {
+        if HINT && self.prefetch {
             // SAFETY: `self.prefetch` is `has_prefetch_write()`: the CPU has the instruction.
             unsafe { prefetch_write(ahead) };
         }
@@ -775,36 +769,19 @@ mod tests {
     }
 
     #[test]
-    fn staged_records_are_seen_with_the_next_push_in_order() {
+    fn unhinted_pushes_are_published_in_order_with_the_others() {
         let (mut p, mut c) = ring(1024);
-        assert!(p.try_stage_with(3, |b| b.copy_from_slice(b"one")).is_ok());
-        assert!(p.try_stage_with(3, |b| b.copy_from_slice(b"two")).is_ok());
-        assert!(drain_all(&mut c).is_empty(), "staged: not visible yet");
-        push_bytes(&mut p, b"end").unwrap();
-        assert_eq!(
-            drain_all(&mut c),
-            vec![b"one".to_vec(), b"two".to_vec(), b"end".to_vec()]
-        );
-    }
-
-    #[test]
-    fn a_full_ring_publishes_what_is_staged_before_giving_up() {
-        // Staged records fill the ring; the reservation that finds no room has published
-        // them, so the consumer can free the room a waiting producer needs.
-        let (mut p, mut c) = ring(256);
-        let mut staged = 0;
-        while p.try_stage_with(40, |b| b.fill(staged)).is_ok() {
-            staged += 1;
-        }
-        assert!(staged >= 2);
-        let got = drain_all(&mut c);
-        assert_eq!(got.len(), staged as usize);
         assert!(
-            got.iter()
-                .enumerate()
-                .all(|(i, r)| r.iter().all(|&b| b == i as u8))
+            p.try_push_unhinted_with(3, |b| b.copy_from_slice(b"one"))
+                .is_ok()
         );
-        assert!(p.try_stage_with(40, |b| b.fill(9)).is_ok(), "room again");
+        assert_eq!(drain_all(&mut c), vec![b"one".to_vec()]);
+        assert!(
+            p.try_push_unhinted_with(3, |b| b.copy_from_slice(b"two"))
+                .is_ok()
+        );
+        push_bytes(&mut p, b"end").unwrap();
+        assert_eq!(drain_all(&mut c), vec![b"two".to_vec(), b"end".to_vec()]);
     }
 
     #[test]
@@ -942,43 +919,15 @@ mod loom_tests {
                     }
                 }
             });
-            read_in_order(&mut c, &[100, 100, 100]);
-            t.join().unwrap();
-        });
-    }
-
-    /// Drains until records of the lengths `lens` came, each filled with its index.
-    fn read_in_order(c: &mut Consumer, lens: &[usize]) {
-        let mut seen = 0;
-        while seen < lens.len() {
-            c.drain(|r| {
-                assert_eq!(r.len(), lens[seen]);
-                assert!(r.iter().all(|&b| usize::from(b) == seen));
-                seen += 1;
-            });
-            loom::thread::yield_now();
-        }
-    }
-
-    #[test]
-    fn loom_a_staged_record_that_waits_for_room_publishes_those_before_it() {
-        // Three staged records of 100 bytes (a span's parts), then a pushed one of 8 (its
-        // end), in a 256-byte ring with its soft end at 128. The third part must wrap and wait
-        // for the consumer to read the first two, which nothing but its slow reservation
-        // publishes; the push publishes the third. The consumer sees the four in order.
-        loom::model(|| {
-            let (mut p, mut c) = ring_soft(Buffer::new(MIN_CAPACITY), 128);
-            let t = loom::thread::spawn(move || {
-                for i in 0..3u8 {
-                    while p.try_stage_with(100, |b| b.fill(i)).is_err() {
-                        loom::thread::yield_now();
-                    }
-                }
-                while p.try_push_with(8, |b| b.fill(3)).is_err() {
-                    loom::thread::yield_now();
-                }
-            });
-            read_in_order(&mut c, &[100, 100, 100, 8]);
+            let mut seen = 0u8;
+            while seen < 3 {
+                c.drain(|r| {
+                    assert_eq!(r.len(), 100);
+                    assert!(r.iter().all(|&b| b == seen));
+                    seen += 1;
+                });
+                loom::thread::yield_now();
+            }
             t.join().unwrap();
         });
     }

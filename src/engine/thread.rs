@@ -219,20 +219,19 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     push::<true, F>(g, len, fill)
 }
 
-/// [`emit`] for a record the writer has no use for before a later one from this thread (a
-/// span's part before the span's end): staged in the ring, not published
-/// ([`Producer::try_stage_with`]), so it skips the publication, the hint and the half-full
-/// test; the next record emitted publishes it.
+/// [`emit`] for a record that another follows at once from the same call site (a span's part,
+/// its end record after it): published as soon as written, without the write hint and the
+/// half-full test, which the record after it makes.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn emit_staged<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
+pub(crate) fn emit_part<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     push::<false, F>(g, len, fill)
 }
 
-/// [`emit`] and [`emit_staged`].
+/// [`emit`] and [`emit_part`]: `FULL` for the write hint and the half-full test.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn push<const PUBLISH: bool, F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
+fn push<const FULL: bool, F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     if !is_enabled() {
         // A span started before shutdown that ends after it: its ring is no longer drained.
         g.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -264,17 +263,17 @@ fn push<const PUBLISH: bool, F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill:
             }
             let mut fill = fill;
             loop {
-                let pushed = if PUBLISH {
+                let pushed = if FULL {
                     p.try_push_with(len, fill)
                 } else {
-                    p.try_stage_with(len, fill)
+                    p.try_push_unhinted_with(len, fill)
                 };
                 match pushed {
                     Ok(()) => {
                         // The estimate uses a stale view of the consumer; confirm before waking it,
                         // so a writer that keeps up is never woken (a system call) by a stale
                         // estimate.
-                        if PUBLISH && p.used_estimate() > p.capacity() / 2 {
+                        if FULL && p.used_estimate() > p.capacity() / 2 {
                             wake_if_half_full(g, p);
                         }
                         return true;
