@@ -2,12 +2,14 @@
 //! whose message and field names are static callsite metadata so that only the values are copied.
 //! Every log record carries the current span's trace id and span id.
 
-use crate::api::trace::{AttrList, exception_parts, list_size, with_slice, write_list};
+use crate::api::trace::{
+    AttrList, exception_parts, list_is_whole, list_size, with_slice, write_list,
+};
 use crate::engine::callsite::Callsite;
 use crate::engine::clock;
 use crate::engine::current::CURRENT;
 use crate::engine::record::{
-    self, ATTR_VALUES_PER_KEY, CallsiteHead, Enc, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead,
+    self, ATTR_VALUES_PER_KEY, CallsiteHead, Enc, LOG_ATTRIBUTES, LOG_CALLSITE, LogHead, UNCUT,
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::{global, level_enabled};
@@ -149,9 +151,12 @@ impl Logger {
                 let max_str = g.settings.max_str;
                 let max_text = g.settings.max_text;
                 let head = LogHead::LEN + record::text_size(message, max_text) + 2;
-                let size = list_size(&attrs, max_str);
+                let size = list_size(&attrs, UNCUT);
                 let values = LOG_ATTRIBUTES * ATTR_VALUES_PER_KEY as usize;
-                if attrs.count() <= values && g.settings.fits(head + size) {
+                if attrs.count() <= values
+                    && list_is_whole(&attrs, max_str)
+                    && g.settings.fits(head + size)
+                {
                     let time = clock::now();
                     let scope = self.scope;
                     emit(
@@ -160,7 +165,7 @@ impl Logger {
                         #[cfg_attr(debug_assertions, inline)]
                         #[cfg_attr(not(debug_assertions), inline(always))]
                         |b| {
-                            let mut e = Enc::new(b, max_str);
+                            let mut e = Enc::new(b, UNCUT);
                             log_head(&mut e, level, scope, time, 0);
                             e.text(message, max_text);
                             write_list(&mut e, &attrs);
@@ -217,16 +222,18 @@ impl Logger {
         let time = clock::now();
         let id = cs.id();
         let head = LogHead::LEN + CallsiteHead::LEN;
-        let (mut size, mut n) = (0, 0usize);
+        let (mut size, mut n, mut whole) = (0, 0usize, true);
         fields.each(
             #[inline(always)]
             |v| {
-                size += record::value_size(&v, max_str);
+                whole &= record::is_whole(&v, max_str);
+                size += record::value_size(&v, UNCUT);
                 n += 1;
             },
         );
-        if !g.settings.fits(head + size) {
-            // Rare: huge values. The general path keeps the ones that fit.
+        if !whole || !g.settings.fits(head + size) {
+            // Rare: long strings, or huge values. The general path cuts them, and keeps the
+            // ones that fit.
             return self.emit_many(cs, time, fields);
         }
         let scope = self.scope;
@@ -237,7 +244,7 @@ impl Logger {
             #[cfg_attr(debug_assertions, inline)]
             #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
-                let mut e = Enc::new(b, max_str);
+                let mut e = Enc::new(b, UNCUT);
                 e.array(&callsite_head(level, scope, time, 0, id, n as u16));
                 fields.each(
                     #[cfg_attr(debug_assertions, inline)]

@@ -10,7 +10,7 @@ use crate::engine::current::{CURRENT, Entered};
 use crate::engine::ids;
 use crate::engine::record::{
     self, Enc, EventHead, HeadWord, LinkHead, PartHead, SPAN_HAS_PENDING, SPAN_PARENT_REMOTE,
-    SpanEnd, event_attr_values, kind,
+    SpanEnd, UNCUT, event_attr_values, kind,
 };
 use crate::engine::scope::scope_id;
 use crate::engine::shared::Global;
@@ -644,14 +644,17 @@ impl SpanInner {
             }
         }
         let Some(g) = global() else { return };
-        let max_str = g.settings.max_str;
-        let size = list_size(&fields, max_str);
+        let size = list_size(&fields, UNCUT);
         let n = fields.count();
         let room = self.attr_room(g).0;
-        if n == 0 || n > u16::MAX as usize || n > room || !g.settings.fits(PartHead::LEN + 2 + size)
+        if n == 0
+            || n > u16::MAX as usize
+            || n > room
+            || !list_is_whole(&fields, g.settings.max_str)
+            || !g.settings.fits(PartHead::LEN + 2 + size)
         {
-            // Rare: past the span's limit, or huge values. The general path keeps what fits
-            // and counts the rest.
+            // Rare: past the span's limit, long strings, or huge values. The general path cuts
+            // the strings, keeps what fits and counts the rest.
             return self.set_fields_slow(parts, id, fields.copy());
         }
         // `n <= room`, so the count stays within the limit (a `u32`).
@@ -663,7 +666,7 @@ impl SpanInner {
             #[cfg_attr(debug_assertions, inline)]
             #[cfg_attr(not(debug_assertions), inline(always))]
             |b| {
-                let mut e = part(b, max_str, kind::SPAN_ATTRS, id);
+                let mut e = part(b, UNCUT, kind::SPAN_ATTRS, id);
                 write_list(&mut e, &fields);
             },
         );
@@ -698,9 +701,12 @@ impl SpanInner {
         let fixed = PartHead::LEN + EventHead::LEN + record::text_size(name, max_text) + 2;
         // (Without attributes, the general path's sizing folds.)
         if L::TYPED && attrs.count() > 0 {
-            let size = list_size(&attrs, max_str);
+            let size = list_size(&attrs, UNCUT);
             let room = event_attr_values(&g.settings.span_limits).min(u16::MAX as usize);
-            if attrs.count() <= room && g.settings.fits(fixed + size) {
+            if attrs.count() <= room
+                && list_is_whole(&attrs, max_str)
+                && g.settings.fits(fixed + size)
+            {
                 self.set_pending();
                 parts.put(
                     g,
@@ -708,7 +714,7 @@ impl SpanInner {
                     #[cfg_attr(debug_assertions, inline)]
                     #[cfg_attr(not(debug_assertions), inline(always))]
                     |b| {
-                        let mut e = part(b, max_str, kind::SPAN_EVENT, id);
+                        let mut e = part(b, UNCUT, kind::SPAN_EVENT, id);
                         EventHead { time, dropped: 0 }.encode(&mut e);
                         e.text(name, max_text);
                         write_list(&mut e, &attrs);
@@ -1064,6 +1070,18 @@ pub(crate) fn list_size<'a>(list: &impl AttrList<'a>, max_str: usize) -> usize {
         |k, v| size += record::key_value_size(k, &v, max_str),
     );
     size
+}
+
+/// Whether no string in a typed list is longer than `max_str` bytes (see [`record::is_whole`]):
+/// then it is sized and written with [`UNCUT`], and a literal's length is a constant.
+#[inline(always)]
+pub(crate) fn list_is_whole<'a>(list: &impl AttrList<'a>, max_str: usize) -> bool {
+    let mut whole = true;
+    list.each(
+        #[inline(always)]
+        |_, v| whole &= record::is_whole(&v, max_str),
+    );
+    whole
 }
 
 /// A typed list as a record holds it: its count (a `u16`, which the caller has checked), then

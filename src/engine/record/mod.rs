@@ -80,6 +80,22 @@ pub fn trunc_len(s: &str, max: usize) -> usize {
     n
 }
 
+/// A string limit that cuts nothing, for records whose values were checked with [`is_whole`]:
+/// passed as the limit where the call is inlined, it folds each string's cut away, and the
+/// length of a literal is then a constant (`log` 130 -> 115 instructions, `span_attrs` 452 -> 422).
+pub const UNCUT: usize = usize::MAX;
+
+/// Whether `v` has no string longer than `max_str` bytes: then it is encoded whole, as with
+/// [`UNCUT`]. For a literal, one compare.
+#[inline(always)]
+pub fn is_whole(v: &Value<'_>, max_str: usize) -> bool {
+    match v {
+        Value::Str(s) => s.len() <= max_str,
+        Value::StrArray(a) => a.iter().all(|s| s.len() <= max_str),
+        _ => true,
+    }
+}
+
 /// The shortest text limit (`Settings::max_text`) of any configuration: a quarter of the
 /// smallest ring a configuration makes.
 pub const MIN_MAX_TEXT: usize = crate::model::config::MIN_RING_CAPACITY / 4;
