@@ -300,9 +300,10 @@ impl Config {
     /// Bytes per thread ring (rounded up to a power of two, between 4 KiB and 1 GiB; 2 MiB by
     /// default, room for a burst of about 20,000 spans or logs without waiting for the writer).
     ///
-    /// A thread in steady state uses only the first 64 KiB of its ring, which stays in cache;
-    /// the rest is used, and mapped into memory, only when a burst reaches it (the writer maps
-    /// it in then, not the calling thread). Rings come out of the
+    /// A thread the writer keeps up with goes round the first half of its ring (1 MiB by
+    /// default); the second half is used only when a burst reaches it. A ring starts with its
+    /// first 64 KiB mapped into memory, and the writer maps in the rest as the thread goes
+    /// further, not the calling thread. Rings come out of the
     /// [`ring_memory_budget`](Self::ring_memory_budget): once it is spent, new threads get
     /// smaller rings, down to 64 KiB.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
