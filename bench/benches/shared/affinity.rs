@@ -1,5 +1,5 @@
 // Threads pinned to CPUs, for the measuring programs that compare CPUs or placements
-// (`examples/vcpu_speed.rs`, `examples/bursts.rs`). Linux only.
+// (`examples/vcpu_speed.rs`, `examples/bursts.rs`, `examples/store_stream.rs`). Linux only.
 
 /// The CPUs this process may run on.
 fn allowed_cpus() -> Vec<usize> {
