@@ -70,8 +70,9 @@ fn timed_in_parts(b: &mut Bencher<'_>, part: u64, flush: bool, mut f: impl FnMut
 /// halts in a blocking `flush()` ran the reference block right after it 1.4-1.5 times slower
 /// than a vCPU kept busy (`span/start_end_3_attrs_1_event` and `log/macro_2_fields_in_span`,
 /// two runs of each: 58.0-64.9 µs with a blocking flush, 42.5-54.0 µs with this), and the
-/// bursts that follow some of that too. A thread that calls in a loop, as a criterion user's
-/// does, keeps its CPU busy.
+/// bursts that follow some of that too (not the only cause: in a later pass the span rows'
+/// reference block ran 1.4-1.8 times slower with this too; BENCHMARKS.md, "Halted vCPUs"). A
+/// thread that calls in a loop, as a criterion user's does, keeps its CPU busy.
 fn flush_spinning() {
     use std::sync::OnceLock;
     use std::sync::atomic::AtomicU64;
