@@ -473,6 +473,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::engine::record::{UNCUT, is_whole};
 
     fn encode(kvs: &[KeyValue<'_>], max_str: usize) -> Vec<u8> {
         let size = 2 + kvs.iter().map(|kv| kv_size(kv, max_str)).sum::<usize>();
@@ -499,6 +500,30 @@ mod tests {
             KeyValue::new("ia", &INTS[..]),
             KeyValue::new("fa", &FLOATS[..]),
         ]
+    }
+
+    #[test]
+    fn whole_values_encode_the_same_uncut() {
+        // What the typed paths rely on: a value `is_whole` under a limit is sized and written
+        // with `UNCUT` exactly as with the limit; any other value is cut by the limit.
+        static LONG: [&str; 3] = ["abcdefg", "xy", "ééé"];
+        let mut kvs = every_kind(1.5).to_vec();
+        kvs.extend([
+            KeyValue::new("long", "abcdefg"),
+            KeyValue::new("multi", "ééé"),
+            KeyValue::new("empty", ""),
+            KeyValue::new("la", &LONG[..]),
+        ]);
+        for kv in &kvs {
+            for max in [0, 1, 2, 3, 4, 5, 6, 7, 8, 1000] {
+                let (cut, uncut) = (encode(&[*kv], max), encode(&[*kv], UNCUT));
+                if is_whole(&kv.value, max) {
+                    assert_eq!(cut, uncut, "{} under {max}", kv.key);
+                } else {
+                    assert!(cut.len() < uncut.len(), "{} under {max}", kv.key);
+                }
+            }
+        }
     }
 
     #[test]
