@@ -4,9 +4,9 @@
 //! Telemetry runs with `Config::new(..)`'s defaults (output to /dev/null), as a user gets it.
 //! Record-producing calls are timed in bursts that fit in the thread's ring, with a flush
 //! between bursts outside the timed region (made by a helper thread while the calling thread
-//! spins, so that its CPU does not halt: see `flush_spinning`): in lossless mode a producer that outruns the writer
-//! for long enough waits for it, and then the number would be the writer's throughput, not the
-//! call's cost. The metric calls with targets are timed in chunks of 100,000 calls. Between two
+//! spins, so that its CPU does not halt: see `flush_spinning`): in lossless mode a producer
+//! that outruns the writer for long enough waits for it, and then the number would be the
+//! writer's throughput, not the call's cost. The metric calls with targets are timed in chunks of 100,000 calls. Between two
 //! bursts or chunks of a row with a target, also outside the timed region, a reference block
 //! with no telemetry is timed: its median over the row says how fast the host ran while that
 //! row was measured (`target/hot_path_host.txt`, read by `scripts/bench_report.py`). The
@@ -75,7 +75,6 @@ fn timed_in_parts(b: &mut Bencher<'_>, part: u64, flush: bool, mut f: impl FnMut
 /// thread that calls in a loop, as a criterion user's does, keeps its CPU busy.
 fn flush_spinning() {
     use std::sync::OnceLock;
-    use std::sync::atomic::AtomicU64;
     static ASKED: AtomicU64 = AtomicU64::new(0);
     static DONE: AtomicU64 = AtomicU64::new(0);
     static HELPER: OnceLock<std::thread::Thread> = OnceLock::new();

@@ -289,15 +289,7 @@ impl Producer {
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
-        match self.reserve(len) {
-            Some(start) => {
-                // SAFETY: `reserve` returned `start`: `[start, start + frame_len(len))` is free
-                // space owned by the producer, inside the buffer, and `start` is 8-aligned.
-                unsafe { self.publish::<true, F>(start, len, fill) };
-                Ok(())
-            }
-            None => Err(fill),
-        }
+        self.try_push_hint::<true, F>(len, fill)
     }
 
     /// [`try_push_with`](Self::try_push_with) without the write hint for the lines ahead: for
@@ -313,10 +305,22 @@ impl Producer {
         len: usize,
         fill: F,
     ) -> Result<(), F> {
+        self.try_push_hint::<false, F>(len, fill)
+    }
+
+    /// The two pushes above: with the write hint if `HINT`.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn try_push_hint<const HINT: bool, F: FnOnce(&mut [u8])>(
+        &mut self,
+        len: usize,
+        fill: F,
+    ) -> Result<(), F> {
         match self.reserve(len) {
             Some(start) => {
-                // SAFETY: as in `try_push_with`.
-                unsafe { self.publish::<false, F>(start, len, fill) };
+                // SAFETY: `reserve` returned `start`: `[start, start + frame_len(len))` is free
+                // space owned by the producer, inside the buffer, and `start` is 8-aligned.
+                unsafe { self.publish::<HINT, F>(start, len, fill) };
                 Ok(())
             }
             None => Err(fill),
