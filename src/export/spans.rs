@@ -34,6 +34,18 @@ struct Pending {
     seq: u64,
 }
 
+/// The parts of a span that sent some but whose parts were discarded since.
+static EMPTY: Pending = Pending {
+    attrs: Vec::new(),
+    n_attrs: 0,
+    events: Vec::new(),
+    links: Vec::new(),
+    status_msg: String::new(),
+    parts: 0,
+    bytes: 0,
+    seq: 0,
+};
+
 impl Pending {
     fn capacity(&self) -> usize {
         self.attrs.capacity()
@@ -74,19 +86,35 @@ impl Hasher for SpanIdHasher {
 }
 
 /// The spans being assembled, and scratch space reused from one span to the next.
+///
+/// Each waiting span's parts live in a slot of `slots`, which stays put while the span waits (a
+/// `Pending` is some 140 bytes; moving it into and out of a map and a spare list cost more than
+/// the map's lookups). The span that got the latest part is kept out of the map, in `last`: a
+/// span's parts and its end record usually come one after another, and then none of them
+/// touches the map.
 #[derive(Default)]
 pub(crate) struct Spans {
-    pending: HashMap<u64, Pending, BuildHasherDefault<SpanIdHasher>>,
+    /// Waiting spans but `last`: span id to slot.
+    pending: HashMap<u64, u32, BuildHasherDefault<SpanIdHasher>>,
+    /// The span that got the latest part, and its slot.
+    last: Option<(u64, u32)>,
+    slots: Vec<Pending>,
+    /// Slots not in use (cleared; those kept with their buffers come first in reuse).
+    free: Vec<u32>,
     /// Spans that got parts so far (the next [`Pending::seq`]).
     seq: u64,
-    /// Memory held by `pending`.
+    /// Memory held by the waiting spans.
     bytes: usize,
-    spare: Vec<Pending>,
     attrs: Vec<Attr<'static>>,
     sub_attrs: Vec<Attr<'static>>,
     events: Vec<EventView<'static>>,
     links: Vec<LinkView>,
 }
+
+/// Free slots that keep their buffers for reuse, and the largest buffers kept: a few, not the
+/// memory of an exceptionally large span.
+const KEPT_SLOTS: usize = 1024;
+const KEPT_CAPACITY: usize = 64 * 1024;
 
 impl Spans {
     /// Keeps a part of a live span (`rec` is the whole record, `head` its [`PartHead`]) until
@@ -98,26 +126,15 @@ impl Spans {
         let id = head.span_id;
         let rest = rec.get(PartHead::LEN..).ok_or(Corrupt)?;
         let mut discarded = 0;
-        if (self.pending.len() >= MAX_PENDING || self.bytes + rec.len() > MAX_PENDING_BYTES)
-            && self.pending.len() > 1
-        {
+        let waiting = self.pending.len() + usize::from(self.last.is_some());
+        if (waiting >= MAX_PENDING || self.bytes + rec.len() > MAX_PENDING_BYTES) && waiting > 1 {
             discarded = self.evict_older_half(id);
         }
-        let spare = &mut self.spare;
-        let seq = self.seq;
-        let mut new = false;
-        let p = self.pending.entry(id).or_insert_with(|| {
-            new = true;
-            let mut p = spare.pop().unwrap_or_default();
-            // The entry itself, with the map's share.
-            p.bytes = std::mem::size_of::<(u64, Pending)>() + 8 + p.capacity();
-            p.seq = seq;
-            p
-        });
-        if new {
-            self.bytes += p.bytes;
-            self.seq += 1;
-        }
+        let slot = match self.last {
+            Some((last, slot)) if last == id => slot,
+            _ => self.make_last(id),
+        };
+        let p = &mut self.slots[slot as usize];
         p.parts += 1;
         let before = p.capacity();
         match head.kind {
@@ -149,33 +166,86 @@ impl Spans {
         Ok(discarded)
     }
 
+    /// Makes `id` the [`last`](Self::last) span, the one before it going into the map; returns
+    /// its slot, a new one if the span had no parts waiting.
+    fn make_last(&mut self, id: u64) -> u32 {
+        if let Some((before, slot)) = self.last.take() {
+            self.pending.insert(before, slot);
+        }
+        // An empty map (no other span waiting, the common case) needs no lookup.
+        let waiting = if self.pending.is_empty() {
+            None
+        } else {
+            self.pending.remove(&id)
+        };
+        let slot = waiting.unwrap_or_else(|| self.new_slot());
+        self.last = Some((id, slot));
+        slot
+    }
+
+    /// A slot for a span's first part: a free one if there is one.
+    fn new_slot(&mut self) -> u32 {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Pending::default());
+            // At most `MAX_PENDING` spans wait at once, so the index fits.
+            (self.slots.len() - 1) as u32
+        });
+        let p = &mut self.slots[slot as usize];
+        // The slot and the map's entry, and the buffers the slot kept.
+        p.bytes = std::mem::size_of::<(u64, u32)>() + std::mem::size_of::<Pending>() + p.capacity();
+        p.seq = self.seq;
+        self.seq += 1;
+        self.bytes += p.bytes;
+        slot
+    }
+
+    /// Gives a span's slot back, its buffers kept for reuse if they are few and small enough.
+    fn free_slot(&mut self, slot: u32) {
+        let p = &mut self.slots[slot as usize];
+        if self.free.len() < KEPT_SLOTS && p.capacity() <= KEPT_CAPACITY {
+            p.clear();
+        } else {
+            *p = Pending::default();
+        }
+        self.free.push(slot);
+    }
+
     /// Discards the parts of the older half of the waiting spans (those whose first part came
     /// first), never `keep`'s; returns how many records they were. One pass over the map, done
     /// once per half of a limit's worth of new parts: O(1) amortised per part.
     #[cold]
     fn evict_older_half(&mut self, keep: u64) -> u64 {
-        let mut seqs: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(id, _)| **id != keep)
-            .map(|(_, p)| p.seq)
+        let waiting = self.pending.iter().map(|(&id, &slot)| (id, slot));
+        let seqs: Vec<u64> = waiting
+            .chain(self.last)
+            .filter(|&(id, _)| id != keep)
+            .map(|(_, slot)| self.slots[slot as usize].seq)
             .collect();
         if seqs.is_empty() {
             return 0;
         }
+        let mut seqs = seqs;
         let mid = seqs.len() / 2;
         let (_, &mut cut, _) = seqs.select_nth_unstable(mid);
+        let slots = &self.slots;
+        let older = |&(id, slot): &(u64, u32)| id != keep && slots[slot as usize].seq <= cut;
+        let mut gone: Vec<(u64, u32)> = self
+            .pending
+            .iter()
+            .map(|(&id, &slot)| (id, slot))
+            .filter(older)
+            .collect();
+        if self.last.as_ref().is_some_and(older) {
+            gone.extend(self.last.take());
+        }
         let mut discarded = 0;
-        let mut freed = 0;
-        self.pending.retain(|id, p| {
-            if *id == keep || p.seq > cut {
-                return true;
-            }
+        for (id, slot) in gone {
+            self.pending.remove(&id);
+            let p = &self.slots[slot as usize];
             discarded += p.parts;
-            freed += p.bytes;
-            false
-        });
-        self.bytes -= freed;
+            self.bytes -= p.bytes;
+            self.free_slot(slot);
+        }
         discarded
     }
 
@@ -183,7 +253,14 @@ impl Spans {
     /// records they were.
     pub fn discard_all(&mut self) -> u64 {
         self.bytes = 0;
-        self.pending.drain().map(|(_, p)| p.parts).sum()
+        let waiting = self.pending.drain().map(|(_, slot)| slot);
+        let discarded = waiting
+            .chain(self.last.take().map(|(_, slot)| slot))
+            .map(|slot| self.slots[slot as usize].parts)
+            .sum();
+        self.slots.clear();
+        self.free.clear();
+        discarded
     }
 
     /// Renders the span whose end record `d` holds (after its kind byte), with its parts.
@@ -232,15 +309,20 @@ impl Spans {
         format: &mut Formatter,
         out: &mut Vec<u8>,
     ) -> Result<(), Corrupt> {
-        let pending = {
-            let p = self.pending.remove(&h.span_id);
-            if let Some(p) = &p {
-                self.bytes -= p.bytes;
+        let slot = match self.last {
+            Some((last, slot)) if last == h.span_id => {
+                self.last = None;
+                Some(slot)
             }
-            p
+            _ => self.pending.remove(&h.span_id),
         };
-        let empty = Pending::default();
-        let p = pending.as_ref().unwrap_or(&empty);
+        if let Some(slot) = slot {
+            self.bytes -= self.slots[slot as usize].bytes;
+        }
+        let p = match slot {
+            Some(slot) => &self.slots[slot as usize],
+            None => &EMPTY,
+        };
         let mut attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.attrs));
         let mut sub_attrs: Vec<Attr<'_>> = recycle(std::mem::take(&mut self.sub_attrs));
         let mut events: Vec<EventView<'_>> = recycle(std::mem::take(&mut self.events));
@@ -308,12 +390,8 @@ impl Spans {
         self.events = recycle(events);
         links.clear();
         self.links = links;
-        if let Some(mut p) = pending {
-            p.clear();
-            // Keep a few buffers for reuse, not the memory of an exceptionally large span.
-            if self.spare.len() < 1024 && p.capacity() <= 64 * 1024 {
-                self.spare.push(p);
-            }
+        if let Some(slot) = slot {
+            self.free_slot(slot);
         }
         r
     }

@@ -109,8 +109,17 @@ pub fn text_len(s: &str, max_text: usize) -> usize {
     if s.len() <= MIN_MAX_TEXT {
         s.len()
     } else {
-        trunc_len(s, max_text)
+        long_text_len(s, max_text)
     }
+}
+
+/// [`text_len`] past [`MIN_MAX_TEXT`], kept out of line: inlined, its test could be merged with
+/// the short one into a longer sequence on every call, as it was in `Span::end` once a change
+/// to unrelated code moved the compiler's choices (`span` 266 instructions, 262 with this).
+#[cold]
+#[inline(never)]
+fn long_text_len(s: &str, max_text: usize) -> usize {
+    trunc_len(s, max_text)
 }
 
 /// Encoded size of a text under the text limit (u32 length + bytes): see [`text_len`].
