@@ -99,7 +99,7 @@ pub(crate) struct Spans {
     /// The span that got the latest part, and its slot.
     last: Option<(u64, u32)>,
     slots: Vec<Pending>,
-    /// Slots not in use (cleared; those kept with their buffers come first in reuse).
+    /// Slots not in use, cleared (each keeps its buffers if they are small enough).
     free: Vec<u32>,
     /// Spans that got parts so far (the next [`Pending::seq`]).
     seq: u64,
@@ -211,12 +211,12 @@ impl Spans {
     }
 
     /// Discards the parts of the older half of the waiting spans (those whose first part came
-    /// first), never `keep`'s; returns how many records they were. One pass over the map, done
-    /// once per half of a limit's worth of new parts: O(1) amortised per part.
+    /// first), never `keep`'s; returns how many records they were. Two passes over the waiting
+    /// spans, done once per half of a limit's worth of new parts: O(1) amortised per part.
     #[cold]
     fn evict_older_half(&mut self, keep: u64) -> u64 {
         let waiting = self.pending.iter().map(|(&id, &slot)| (id, slot));
-        let seqs: Vec<u64> = waiting
+        let mut seqs: Vec<u64> = waiting
             .chain(self.last)
             .filter(|&(id, _)| id != keep)
             .map(|(_, slot)| self.slots[slot as usize].seq)
@@ -224,7 +224,6 @@ impl Spans {
         if seqs.is_empty() {
             return 0;
         }
-        let mut seqs = seqs;
         let mid = seqs.len() / 2;
         let (_, &mut cut, _) = seqs.select_nth_unstable(mid);
         let slots = &self.slots;
