@@ -29,6 +29,7 @@ GROUPS = [
     "sustained_spans",
     "sustained_logs",
     "tight_loop_span",
+    "tight_loop_span_3_attrs_1_event",
     "tight_loop_log",
 ]
 # Library order inside a group; others follow alphabetically.

@@ -619,6 +619,47 @@ fn fastrace_span() {
     drop(FtSpan::root(black_box("span"), FtContext::random()));
 }
 
+/// A span with three attributes (string, integer, boolean) and an event without attributes.
+fn mini_span_attrs(t: &mini_telemetry::Tracer) {
+    let s = t.start("span");
+    s.set_attributes(&[
+        KeyValue::new("http.method", "GET"),
+        KeyValue::new("http.status", 200),
+        KeyValue::new("cache.hit", true),
+    ]);
+    s.add_event("event", &[]);
+}
+fn otel_span_attrs(p: &Peers) {
+    let mut s = p.otel.tracer.start("span");
+    s.set_attributes([
+        OtelKv::new("http.method", "GET"),
+        OtelKv::new("http.status", 200),
+        OtelKv::new("cache.hit", true),
+    ]);
+    s.add_event("event", vec![]);
+}
+/// Two lines: the event and the span's close.
+fn tracing_span_attrs() {
+    let s = tracing::info_span!(
+        "span",
+        http.method = "GET",
+        http.status = 200,
+        cache.hit = true
+    );
+    tracing::info!(parent: &s, "event");
+}
+/// A root span and its event.
+fn fastrace_span_attrs() {
+    let s = FtSpan::root("span", FtContext::random()).with_properties(|| {
+        [
+            ("http.method", "GET"),
+            ("http.status", "200"),
+            ("cache.hit", "true"),
+        ]
+    });
+    s.add_event(FtEvent::new("event"));
+}
+
 /// A log with two fields (status, path).
 fn mini_log(l: &mini_telemetry::Logger) {
     info!(l, "request done", status = black_box(200), path = "/api")
@@ -686,15 +727,7 @@ fn span_3_attrs_1_event(c: &mut Criterion) {
     let p = peers();
     let mini = mini_telemetry::tracer("bench");
     let mut g = group(c, "span_3_attrs_1_event");
-    let mini_op = || {
-        let s = mini.start("span");
-        s.set_attributes(&[
-            KeyValue::new("http.method", "GET"),
-            KeyValue::new("http.status", 200),
-            KeyValue::new("cache.hit", true),
-        ]);
-        s.add_event("event", &[]);
-    };
+    let mini_op = || mini_span_attrs(&mini);
     bench(&mut g, &Mini, 1, mini_op);
     bench_bursts(
         &mut g,
@@ -715,36 +748,16 @@ fn span_3_attrs_1_event(c: &mut Criterion) {
         );
         s.add_event("event", &[]);
     });
-    bench(&mut g, &OtelSpans, 1, || {
-        let mut s = p.otel.tracer.start("span");
-        s.set_attributes([
-            OtelKv::new("http.method", "GET"),
-            OtelKv::new("http.status", 200),
-            OtelKv::new("cache.hit", true),
-        ]);
-        s.add_event("event", vec![]);
-    });
+    bench(&mut g, &OtelSpans, 1, || otel_span_attrs(p));
     // Two lines per call: the event and the span's close.
-    bench(&mut g, &TracingLib, 2, || {
-        let s = tracing::info_span!(
-            "span",
-            http.method = "GET",
-            http.status = 200,
-            cache.hit = true
-        );
-        tracing::info!(parent: &s, "event");
-    });
+    bench(&mut g, &TracingLib, 2, tracing_span_attrs);
     // One span and one event per call.
-    bench(&mut g, &Fastrace { name: "fastrace" }, 2, || {
-        let s = FtSpan::root("span", FtContext::random()).with_properties(|| {
-            [
-                ("http.method", "GET"),
-                ("http.status", "200"),
-                ("cache.hit", "true"),
-            ]
-        });
-        s.add_event(FtEvent::new("event"));
-    });
+    bench(
+        &mut g,
+        &Fastrace { name: "fastrace" },
+        2,
+        fastrace_span_attrs,
+    );
     let lib = Fastrace {
         name: "fastrace_local",
     };
@@ -1011,6 +1024,26 @@ fn tight_loop_span(c: &mut Criterion) {
     bench_tight(&mut g, &OtelSpans, 1, || otel_span(p));
     bench_tight(&mut g, &TracingLib, 1, tracing_span);
     bench_tight(&mut g, &Fastrace { name: "fastrace" }, 1, fastrace_span);
+    g.g.finish();
+}
+
+/// Spans with three attributes and an event in a tight loop for 5 s (no flush), as in
+/// `span_3_attrs_1_event`: the writer's pace for spans that carry parts, in ours. fastrace's
+/// local spans are left out, as in `tight_loop_span`.
+fn tight_loop_span_3_attrs_1_event(c: &mut Criterion) {
+    let p = peers();
+    let mini = mini_telemetry::tracer("bench");
+    let mut g = group(c, "tight_loop_span_3_attrs_1_event");
+    g.g.measurement_time(Duration::from_secs(5));
+    bench_tight(&mut g, &Mini, 1, || mini_span_attrs(&mini));
+    bench_tight(&mut g, &OtelSpans, 1, || otel_span_attrs(p));
+    bench_tight(&mut g, &TracingLib, 2, tracing_span_attrs);
+    bench_tight(
+        &mut g,
+        &Fastrace { name: "fastrace" },
+        2,
+        fastrace_span_attrs,
+    );
     g.g.finish();
 }
 
@@ -1294,6 +1327,7 @@ criterion_group!(
     sustained_spans,
     sustained_logs,
     tight_loop_span,
+    tight_loop_span_3_attrs_1_event,
     tight_loop_log
 );
 criterion_main!(benches);
