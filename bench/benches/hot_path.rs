@@ -4,7 +4,8 @@
 //! Telemetry runs with `Config::new(..)`'s defaults (output to /dev/null), as a user gets it.
 //! Record-producing calls are timed in bursts that fit in the thread's ring, with a flush
 //! between bursts outside the timed region (made by a helper thread while the calling thread
-//! spins, so that its CPU does not halt: see `flush_spinning`): in lossless mode a producer
+//! waits busy, so that its CPU neither halts nor runs dense pause hints: see
+//! `shared/flush.rs`): in lossless mode a producer
 //! that outruns the writer for long enough waits for it, and then the number would be the
 //! writer's throughput, not the call's cost. The metric calls with targets are timed in chunks of 100,000 calls. Between two
 //! bursts or chunks of a row with a target, also outside the timed region, a reference block
@@ -65,42 +66,7 @@ fn timed_in_parts(b: &mut Bencher<'_>, part: u64, flush: bool, mut f: impl FnMut
     })
 }
 
-/// `flush()` made by a helper thread while this one spins until it is done, so that the calling
-/// thread's CPU does not halt between two bursts. On the VM this was measured on, a vCPU that
-/// halts in a blocking `flush()` ran the reference block right after it 1.4-1.5 times slower
-/// than a vCPU kept busy (`span/start_end_3_attrs_1_event` and `log/macro_2_fields_in_span`,
-/// two runs of each: 58.0-64.9 µs with a blocking flush, 42.5-54.0 µs with this), and the
-/// bursts that follow some of that too (not the only cause: in a later pass the span rows'
-/// reference block ran 1.4-1.8 times slower with this too; BENCHMARKS.md, "Halted vCPUs"). A
-/// thread that calls in a loop, as a criterion user's does, keeps its CPU busy.
-fn flush_spinning() {
-    use std::sync::OnceLock;
-    static ASKED: AtomicU64 = AtomicU64::new(0);
-    static DONE: AtomicU64 = AtomicU64::new(0);
-    static HELPER: OnceLock<std::thread::Thread> = OnceLock::new();
-    let helper = HELPER.get_or_init(|| {
-        std::thread::spawn(|| {
-            let mut seen = 0;
-            loop {
-                let asked = ASKED.load(Ordering::Acquire);
-                if asked > seen {
-                    mini_telemetry::flush();
-                    seen = asked;
-                    DONE.store(asked, Ordering::Release);
-                } else {
-                    std::thread::park();
-                }
-            }
-        })
-        .thread()
-        .clone()
-    });
-    let n = ASKED.fetch_add(1, Ordering::AcqRel) + 1;
-    helper.unpark();
-    while DONE.load(Ordering::Acquire) < n {
-        std::hint::spin_loop();
-    }
-}
+include!("shared/flush.rs");
 
 /// The reference block's times (ns) between the timed parts of the row being measured.
 static ROW_HOST: Mutex<Vec<f64>> = Mutex::new(Vec::new());

@@ -1,5 +1,6 @@
-//! The burst rate of one call, for comparing two builds: 400 bursts of 2,000 calls, a `flush()`
-//! between bursts (untimed), `Config::new(..)`'s defaults, output to `/dev/null`. Prints the
+//! The burst rate of one call, for comparing two builds: 400 bursts of 2,000 calls, a flush
+//! between bursts (untimed, made as in `hot_path`: `benches/shared/flush.rs`),
+//! `Config::new(..)`'s defaults, output to `/dev/null`. Prints the
 //! median burst's rate (the log is made outside any span). Build it at each commit, copy the
 //! binaries aside, and run them in turn many times: one run of each says little on a host whose
 //! speed moves within seconds.
@@ -7,6 +8,10 @@
 //! ```text
 //! cargo run --release -p mini-telemetry-bench --example bursts -- span|attrs|attrs_macro|attrs_slice|log
 //! ```
+//!
+//! `MINI_TELEMETRY_BENCH_FLUSH=block` flushes with `flush()` on the calling thread instead, and
+//! `=pause` waits for a flushing thread with a bare pause hint per look (BENCHMARKS.md, "Pause
+//! hints").
 //!
 //! With `MINI_TELEMETRY_BENCH_PIN=A,W` (Linux), the calling thread runs on CPU `A` and the
 //! writer thread (and any helper it starts) on CPU `W`, to compare placements.
@@ -35,6 +40,7 @@ fn placement() -> Option<(usize, usize)> {
 // The calls of `benches/shared/ops.rs`, which the criterion benches, the `rounds` group and the
 // instruction counts time too (it holds metric calls this program does not make).
 include!("../benches/shared/ops.rs");
+include!("../benches/shared/flush.rs");
 
 fn main() {
     let op = std::env::args().nth(1).unwrap_or_else(|| "span".into());
@@ -68,6 +74,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let flush = std::env::var("MINI_TELEMETRY_BENCH_FLUSH").unwrap_or_default();
     let mut per_call = Vec::with_capacity(BURSTS);
     for _ in 0..BURSTS {
         let t = Instant::now();
@@ -75,7 +82,11 @@ fn main() {
             call();
         }
         per_call.push(t.elapsed().as_secs_f64() / f64::from(CALLS));
-        mini_telemetry::flush();
+        match flush.as_str() {
+            "block" => mini_telemetry::flush(),
+            "pause" => flush_spinning_dense(),
+            _ => flush_spinning(),
+        }
     }
     per_call.sort_by(f64::total_cmp);
     let median = per_call[BURSTS / 2];
