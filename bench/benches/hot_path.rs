@@ -5,9 +5,8 @@
 //! Record-producing calls are timed in bursts that fit in the thread's ring, with a flush
 //! between bursts outside the timed region (made by a helper thread while the calling thread
 //! waits busy, so that its CPU neither halts nor runs dense pause hints: see
-//! `shared/flush.rs`): in lossless mode a producer
-//! that outruns the writer for long enough waits for it, and then the number would be the
-//! writer's throughput, not the call's cost. The metric calls with targets are timed in chunks of 100,000 calls. Between two
+//! `shared/flush.rs`): in lossless mode a producer that outruns the writer for long enough
+//! waits for it, and then the number would be the writer's throughput, not the call's cost. The metric calls with targets are timed in chunks of 100,000 calls. Between two
 //! bursts or chunks of a row with a target, also outside the timed region, a reference block
 //! with no telemetry is timed: its median over the row says how fast the host ran while that
 //! row was measured (`target/hot_path_host.txt`, read by `scripts/bench_report.py`). The
