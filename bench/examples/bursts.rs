@@ -10,8 +10,8 @@
 //! ```
 //!
 //! `MINI_TELEMETRY_BENCH_FLUSH=block` flushes with `flush()` on the calling thread instead, and
-//! `=pause` waits for a flushing thread with a bare pause hint per look (BENCHMARKS.md, "Pause
-//! hints").
+//! `=pause` waits for a flushing thread with a bare pause hint per look
+//! (docs/BENCHMARK-HISTORY.md, "Pause hints").
 //!
 //! With `MINI_TELEMETRY_BENCH_PIN=A,W` (Linux), the calling thread runs on CPU `A` and the
 //! writer thread (and any helper it starts) on CPU `W`, to compare placements.

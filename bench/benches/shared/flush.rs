@@ -7,9 +7,9 @@
 ///
 /// Why not `flush()` on this thread: on the VMs these benches ran on, a vCPU that halts again
 /// and again (a blocking flush between bursts of ~100 µs) ran the code after its wake-ups 1.4
-/// to 1.6 times slower (BENCHMARKS.md, "Halted vCPUs"). Why not a plain `spin_loop()` wait: a
-/// loop of back-to-back pause hints for the length of a flush did the same (BENCHMARKS.md,
-/// "Pause hints").
+/// to 1.6 times slower (docs/BENCHMARK-HISTORY.md, "Halted vCPUs"). Why not a plain
+/// `spin_loop()` wait: a loop of back-to-back pause hints for the length of a flush did the same
+/// (the same file, "Pause hints").
 #[allow(dead_code)]
 fn flush_spinning() {
     flush_waiting_busy(relax);
@@ -54,9 +54,9 @@ fn flush_waiting_busy(wait: fn()) {
 }
 
 /// One turn of a busy wait: a pause hint, then ~140 cycles of dependent arithmetic before the
-/// next look (~220 cycles a turn in all, 76 ns on BENCHMARKS.md's fourth host). Pause hints
-/// closer together than ~128 cycles, for long enough, are what a hypervisor's pause-loop
-/// exiting watches for.
+/// next look (~220 cycles a turn in all, 76 ns on the fourth host of
+/// docs/BENCHMARK-HISTORY.md). Pause hints closer together than ~128 cycles, for long enough,
+/// are what a hypervisor's pause-loop exiting watches for.
 #[allow(dead_code)]
 #[inline(never)]
 fn relax() {
