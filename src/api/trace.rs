@@ -502,8 +502,8 @@ trait Parts {
 }
 
 /// Straight into this thread's ring: a [`Span`] never leaves its thread, so its parts and its
-/// end record reach the writer in order through one ring. Without the write hint and the
-/// half-full test: the span's end record makes both.
+/// end record reach the writer in order through one ring. Without the half-full test: the
+/// span's end record makes it.
 #[derive(Debug, Clone, Copy)]
 struct Ring;
 
@@ -1418,7 +1418,7 @@ impl SpanInner {
             while let Some((len, tail)) = rest.split_first_chunk::<4>() {
                 let len = u32::from_le_bytes(*len) as usize;
                 let (rec, tail) = tail.split_at(len.min(tail.len()));
-                // The end record, just after, sends the hint and makes the half-full test.
+                // The end record, just after, makes the half-full test.
                 emit_part(
                     g,
                     rec.len(),

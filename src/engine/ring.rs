@@ -31,20 +31,29 @@ const HEADER: usize = 8;
 /// after the whole ring.
 pub const RELEASE_EVERY: usize = 4096;
 
-/// How far ahead of its tail a producer asks for the ring's lines in a writable state, after
-/// each record. The writer thread read those lines last, and a write to a line another core
-/// holds waits for that core to give it up: asked for eight lines early, it is on its way while
-/// the caller goes on. Measured with a burst program (2,000 calls, then a flush), against the
-/// same build without it, three series of 12-20 alternated runs of each: the span's median
-/// rate 2-7 % higher, the log's 0-8 %, a span with attributes and an event 5-9 % (256 and
-/// 2,048 bytes ahead: no different from 512). The writer's rate in a saturating loop did not
-/// move (1.00, 10 pairs each for spans and logs), although there the line asked for may be one
-/// the writer has yet to read. Those runs were on an Intel Xeon; on an AMD EPYC (cpuid family
-/// 25), 10 alternated pairs of the same burst program without it: span 1.060 and log 1.051
-/// times the time with it, a span with attributes and an event 0.980. Cost: a test and the hint on each record's path (per call,
-/// measured: span +1 instruction, log +0, request +12). Only where the CPU has `prefetchw`
-/// (CPUID, asked once per process).
+/// How far ahead of its tail a producer asks for the ring's lines in a writable state
+/// (`prefetchw`). The writer thread read those lines last, or they left the caches since the
+/// last lap; a store to such a line waits for it. Asked for early, the line is on its way while
+/// the caller goes on. After each record the producer asks for the two lines that end `AHEAD`
+/// bytes past its new tail ([`Producer::hint_ahead`]): a record of at most two lines (records
+/// are 40-100 bytes) then leaves no line of its own unasked, whatever its alignment, because
+/// the record before it asked for the line its first bytes go to.
+///
+/// One hint per record, and none for a span's parts (the end record after them sent it), was
+/// measured first (Intel Xeon, 3 series of 12-20 alternated runs of a burst program: the span's
+/// rate 2-7 % higher than with no hint, the log's 0-8 %, a span with attributes and an event
+/// 5-9 %; 256 and 2,048 bytes ahead no different). It left lines unasked. On an AMD EPYC
+/// (`cpuid` family 25, model 1), bursts of 5,000 calls with each way of hinting in turn in one
+/// process, 40 bursts each at a time (480 such turns), in the stretches where that host ran
+/// the old way slowly (63 % of them): span with attributes and an event 127 -> 57 ns a call
+/// (paired median 0.457), span 53.8 -> 35.3 ns (0.672), log 30.1 -> 18.3 ns (0.607); in the
+/// other stretches 1.018, 1.032 and 1.022 the time (two hints and a hint on every part cost
+/// a few instructions). Every line asked for once, with a loop over the lines since the last
+/// hint, did a little worse both ways (0.487 / 1.036 for the span with attributes).
 const AHEAD: usize = 512;
+
+/// The cache line the write hints ask for at a time.
+const LINE: usize = 64;
 
 /// Bytes of a new buffer mapped in when it is made; the consumer maps in more, ahead of the
 /// producer, as the producer goes further (`Consumer::drain`).
@@ -198,6 +207,33 @@ fn frame_len(payload: usize) -> usize {
     HEADER + ((payload + 7) & !7)
 }
 
+/// After a record of `bytes` bytes that ends at `ahead - AHEAD`: asks for the two lines that end
+/// at `ahead` and, for a record longer than two lines, for the lines before them that its own
+/// bytes brought into reach. Two hints with no branch for the usual record, each one
+/// instruction from the record's address. Not wrapped at the end of the buffer: a record in
+/// the last `AHEAD` bytes of a lap sends its hints past the end, to nothing or to unrelated
+/// memory, which a hint cannot harm; the mask cost instructions on every record.
+///
+/// # Safety
+/// The CPU must have `prefetchw` ([`has_prefetch_write`]).
+#[inline(always)]
+unsafe fn hint_ahead(ahead: *const u8, bytes: usize) {
+    let hint = |at: *const u8| {
+        // SAFETY: the CPU has the instruction (the caller's contract); a hint neither reads
+        // nor writes memory as the program sees it, and never faults, whatever the address.
+        unsafe { prefetch_write(at) }
+    };
+    hint(ahead.wrapping_sub(LINE));
+    hint(ahead);
+    if bytes > 2 * LINE {
+        let mut back = bytes;
+        while back > LINE {
+            hint(ahead.wrapping_sub(back));
+            back -= LINE;
+        }
+    }
+}
+
 /// The writing half of a ring. `Send` but not `Sync`: exactly one thread pushes.
 pub struct Producer {
     /// Copies of `shared.buf`'s pointer and capacity, so a push does not go through the `Arc`.
@@ -289,38 +325,11 @@ impl Producer {
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn try_push_with<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> Result<(), F> {
-        self.try_push_hint::<true, F>(len, fill)
-    }
-
-    /// [`try_push_with`](Self::try_push_with) without the write hint for the lines ahead: for
-    /// a record that another one follows at once from the same caller (a span's part, then its
-    /// end), whose push sends the hint.
-    ///
-    /// # Panics
-    /// If `len > self.max_record_len()`.
-    #[cfg_attr(debug_assertions, inline)]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn try_push_unhinted_with<F: FnOnce(&mut [u8])>(
-        &mut self,
-        len: usize,
-        fill: F,
-    ) -> Result<(), F> {
-        self.try_push_hint::<false, F>(len, fill)
-    }
-
-    /// The two pushes above: with the write hint if `HINT`.
-    #[cfg_attr(debug_assertions, inline)]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn try_push_hint<const HINT: bool, F: FnOnce(&mut [u8])>(
-        &mut self,
-        len: usize,
-        fill: F,
-    ) -> Result<(), F> {
         match self.reserve(len) {
             Some(start) => {
                 // SAFETY: `reserve` returned `start`: `[start, start + frame_len(len))` is free
                 // space owned by the producer, inside the buffer, and `start` is 8-aligned.
-                unsafe { self.publish::<HINT, F>(start, len, fill) };
+                unsafe { self.publish(start, len, fill) };
                 Ok(())
             }
             None => Err(fill),
@@ -413,34 +422,28 @@ impl Producer {
         Some(0)
     }
 
-    /// Writes the frame at `start` and publishes it, then, if `HINT`, asks for the lines ahead.
+    /// Writes the frame at `start` and publishes it, then asks for the lines ahead.
     ///
     /// # Safety
     /// `[start, start + frame_len(len))` must be free space owned by the producer, inside the
     /// buffer, and `start` 8-aligned.
     #[inline(always)]
-    unsafe fn publish<const HINT: bool, F: FnOnce(&mut [u8])>(
-        &mut self,
-        start: usize,
-        len: usize,
-        fill: F,
-    ) {
+    unsafe fn publish<F: FnOnce(&mut [u8])>(&mut self, start: usize, len: usize, fill: F) {
         // SAFETY: guaranteed by the caller.
         unsafe { self.write_header(start, len as u32) };
         // SAFETY: the payload range `[start + 8, start + 8 + len)` lies within the frame (the
         // caller's guarantee), and no other reference to these bytes exists until `tail` is
         // published below.
         let payload = unsafe { std::slice::from_raw_parts_mut(self.buf.add(start + HEADER), len) };
+        // Where the record ends, `AHEAD` bytes on (computed before `fill`, which may spill
+        // the registers that hold the payload's address).
         let ahead = payload.as_ptr().wrapping_add(len + AHEAD);
         fill(payload);
         self.tail = self.tail.wrapping_add(frame_len(len));
         self.shared.tail.store(self.tail, Ordering::Release);
-        // Not wrapped at the end of the buffer: a record in the last `AHEAD` bytes of a lap sends
-        // its hint past the end, to nothing or to unrelated memory, which a hint cannot harm;
-        // the mask cost instructions on every record.
-        if HINT && self.prefetch {
+        if self.prefetch {
             // SAFETY: `self.prefetch` is `has_prefetch_write()`: the CPU has the instruction.
-            unsafe { prefetch_write(ahead) };
+            unsafe { hint_ahead(ahead, HEADER + len) };
         }
     }
 
@@ -773,19 +776,15 @@ mod tests {
     }
 
     #[test]
-    fn unhinted_pushes_are_published_in_order_with_the_others() {
-        let (mut p, mut c) = ring(1024);
-        assert!(
-            p.try_push_unhinted_with(3, |b| b.copy_from_slice(b"one"))
-                .is_ok()
-        );
-        assert_eq!(drain_all(&mut c), vec![b"one".to_vec()]);
-        assert!(
-            p.try_push_unhinted_with(3, |b| b.copy_from_slice(b"two"))
-                .is_ok()
-        );
-        push_bytes(&mut p, b"end").unwrap();
-        assert_eq!(drain_all(&mut c), vec![b"two".to_vec(), b"end".to_vec()]);
+    fn records_longer_than_two_lines_round_the_buffer_keep_their_bytes() {
+        // The write hints of long records reach past the end of the buffer and wrap; the
+        // records themselves are unchanged.
+        let (mut p, mut c) = ring(4096);
+        for round in 0..64u8 {
+            let rec: Vec<u8> = (0..300).map(|i| (i as u8).wrapping_mul(round)).collect();
+            push_bytes(&mut p, &rec).unwrap();
+            assert_eq!(drain_all(&mut c), vec![rec]);
+        }
     }
 
     #[test]

@@ -220,15 +220,15 @@ pub(crate) fn emit<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
 }
 
 /// [`emit`] for a record that another follows at once from the same call site (a span's part,
-/// its end record after it): published as soon as written, without the write hint and the
-/// half-full test, which the record after it makes.
+/// its end record after it): published as soon as written, without the half-full test, which
+/// the record after it makes.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn emit_part<F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
     push::<false, F>(g, len, fill)
 }
 
-/// [`emit`] and [`emit_part`]: `FULL` for the write hint and the half-full test.
+/// [`emit`] and [`emit_part`]: `FULL` for the half-full test.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn push<const FULL: bool, F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F) {
@@ -263,12 +263,7 @@ fn push<const FULL: bool, F: FnOnce(&mut [u8])>(g: &Global, len: usize, fill: F)
             }
             let mut fill = fill;
             loop {
-                let pushed = if FULL {
-                    p.try_push_with(len, fill)
-                } else {
-                    p.try_push_unhinted_with(len, fill)
-                };
-                match pushed {
+                match p.try_push_with(len, fill) {
                     Ok(()) => {
                         // The estimate uses a stale view of the consumer; confirm before waking it,
                         // so a writer that keeps up is never woken (a system call) by a stale
