@@ -35,7 +35,7 @@ pub const RELEASE_EVERY: usize = 4096;
 /// (`prefetchw`). The writer thread read those lines last, or they left the caches since the
 /// last lap; a store to such a line waits for it. Asked for early, the line is on its way while
 /// the caller goes on. After each record the producer asks for the two lines that end `AHEAD`
-/// bytes past its new tail ([`Producer::hint_ahead`]): a record of at most two lines (records
+/// bytes past its new tail ([`hint_ahead`]): a record of at most two lines (records
 /// are 40-100 bytes) then leaves no line of its own unasked, whatever its alignment, because
 /// the record before it asked for the line its first bytes go to.
 ///
