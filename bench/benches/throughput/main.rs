@@ -32,6 +32,7 @@ use mini_telemetry::{CacheEviction, Config, Format, Sink};
 
 include!("../shared/request.rs");
 include!("../shared/ops.rs");
+include!("../shared/flush.rs");
 
 fn main() {
     // `cargo bench` passes `--bench`; any other argument filters groups by name.

@@ -3,7 +3,7 @@
 
 use crate::common::{Results, alu_block, median, pct, reference_block, spin_for, ticks};
 use crate::{
-    op_counter_add_2_attrs, op_hist_record_1_attr, op_log_macro_2_fields, op_span,
+    flush_spinning, op_counter_add_2_attrs, op_hist_record_1_attr, op_log_macro_2_fields, op_span,
     op_span_3_attrs_1_event, request,
 };
 use std::time::{Duration, Instant};
@@ -25,7 +25,10 @@ const ROUNDS: usize = 600;
 ///
 /// Bursts of 2,000 calls into the default ring (the criterion bench uses 5,000: the
 /// rounds must be short). The request block of each round starts with 20 requests that are
-/// reported apart (see below).
+/// reported apart (see below). Each round ends with a flush made by a helper thread while this
+/// one waits busy, as in `hot_path` (`shared/flush.rs`: a vCPU that halts in a blocking
+/// `flush()` runs the code after it more slowly for a while); `MINI_TELEMETRY_BENCH_FLUSH=block`
+/// calls `flush()` on this thread instead, as this group did before, for comparison.
 pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
     let tracer = mini_telemetry::tracer("bench.rounds");
     let logger = mini_telemetry::logger("bench.rounds");
@@ -46,6 +49,7 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
     let mut requests: Vec<Vec<u64>> = Vec::with_capacity(ROUNDS);
     let mut first_after_flush: Vec<u64> = Vec::with_capacity(ROUNDS * 20);
     let mut at_ms = Vec::with_capacity(ROUNDS);
+    let block = std::env::var("MINI_TELEMETRY_BENCH_FLUSH").is_ok_and(|v| v == "block");
     let start = Instant::now();
     fn burst(calls: u32, mut op: impl FnMut()) -> f64 {
         let t0 = ticks();
@@ -64,10 +68,9 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
         alu_reference.push((ticks() - t0) as f64);
         // 520 requests paced 2 µs apart, each timed on its own, as in the `request` group. The
         // first 20 are reported apart from the other 500: the flush that ended the last round
-        // exported the metrics (the writer read every shard the requests write) and put this
-        // thread to sleep, a cold start that a server handling a steady flow of requests does
-        // not see after every millisecond, and that would otherwise set the p99.9 by itself
-        // (20 in 520 is 4 %).
+        // exported the metrics (the writer read every shard the requests write), a cold start
+        // that a server handling a steady flow of requests does not see after every
+        // millisecond, and that would otherwise set the p99.9 by itself (20 in 520 is 4 %).
         let mut lat: Vec<u64> = (0..520)
             .map(|i| {
                 let t0 = ticks();
@@ -99,7 +102,11 @@ pub(crate) fn per_call_rounds(res: &mut Results, ns: f64) {
             v = if v > 999.0 { 0.37 } else { v + 0.37 };
             op_hist_record_1_attr(&hist, v)
         }));
-        mini_telemetry::flush();
+        if block {
+            mini_telemetry::flush();
+        } else {
+            flush_spinning();
+        }
     }
     // Quiet: both references within 10 % of their 5th percentile. The store-heavy block waits
     // on memory (one dependency chain) and misses stretches in which this core's other hardware
