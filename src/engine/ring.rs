@@ -44,8 +44,9 @@ pub const RELEASE_EVERY: usize = 4096;
 /// rate 2-7 % higher than with no hint, the log's 0-8 %, a span with attributes and an event
 /// 5-9 %; 256 and 2,048 bytes ahead no different). It left lines unasked. On an AMD EPYC
 /// (`cpuid` family 25, model 1), bursts of 5,000 calls with each way of hinting in turn in one
-/// process (a temporary build that switched between them at run time), 40 bursts each at a time (480 such turns), in the stretches where that host ran
-/// the old way slowly (63 % of them): span with attributes and an event 127 -> 57 ns a call
+/// process (a temporary build that switched between them at run time), 40 bursts each at a
+/// time (480 such turns), in the stretches where that host ran the old way slowly (63 % of
+/// them): span with attributes and an event 127 -> 57 ns a call
 /// (paired median 0.457), span 53.8 -> 35.3 ns (0.672), log 30.1 -> 18.3 ns (0.607); in the
 /// other stretches 1.018, 1.032 and 1.022 the time (two hints and a hint on every part cost
 /// a few instructions). Every line asked for once, with a loop over the lines since the last
